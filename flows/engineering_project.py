@@ -1,0 +1,598 @@
+"""Engineering project (工程开通): survey → installation → commissioning → completion.
+
+Reads like PROCESS.md §1. Every gate suspends the run (no process is held while a customer
+takes days to sign); when it resumes the flow re-runs from the top and every task returns
+what it already created, so no side effect happens twice.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from itertools import count
+
+from prefect import flow
+from prefect.context import FlowRunContext
+
+from flows.gate_wait import await_gate
+from flows.signoffs import customer_signoff, data_entry, readiness_check, two_party_signoff
+from models import paperwork as paper
+from models.document_body import DocumentBody
+from models.gate_data import (
+    CommissioningPlanIn,
+    CutoverIn,
+    HandoverIn,
+    InspectionIn,
+    MeetingIn,
+    MilestoneIn,
+    ProjectPlanIn,
+    ReadinessIn,
+    StopCause,
+    SurveyDataIn,
+    TestRecordIn,
+    TrainingIn,
+    WorkResumeIn,
+    WorkStopIn,
+)
+from models.gate_spec import Decision
+from models.project import ProjectState
+from models.project_input import ProjectIn, ProjectSize, Role
+from tasks.documents import DocumentRead, issue_document, sign_document
+from tasks.gates import GateRead
+from tasks.project_records import (
+    enter_phase,
+    notify,
+    record_memo,
+    register_project,
+    set_project_state,
+)
+
+OURS = [Role.SUPERVISOR, Role.ENGINEER]
+
+
+def _emails(project: ProjectIn, *roles: Role) -> list[str]:
+    return [f"{c.name} <{c.email}>" for c in project.contacts_with(*roles)]
+
+
+def _until_signed(
+    project: ProjectIn,
+    key: str,
+    rule: str,
+    title: str,
+    doc_key: str,
+    draft: DocumentBody,
+    both: bool = False,
+) -> tuple[DocumentRead, GateRead]:
+    """Issue, sign, and on refusal issue a corrected version for a new signature (ENG-15).
+
+    A signed version is never altered: the refusing side's comment becomes the correction
+    note of the next version, which needs its own signature; the PM is told of each refusal.
+    """
+    correction = ""
+    for round_no in count(1):
+        doc = issue_document(doc_key, paper.with_correction(draft, correction))
+        spec = (two_party_signoff if both else customer_signoff)(f"{key}-r{round_no}", rule, title, doc.id)
+        gate = await_gate(project.code, spec, doc.summary_md)
+        if gate.outcome in (Decision.APPROVE.value, Decision.SIGN.value):
+            sign_document(doc.id, gate.signers)
+            return doc, gate
+        refusal = next(s for s in gate.signatures if s.decision == gate.outcome)
+        correction = refusal.comment or f"corrected after refusal in round {round_no}"
+        notify(
+            project.code,
+            f"{key}-refused-r{round_no}",
+            _emails(project, Role.PM),
+            f"[{project.code}] {title}: {gate.outcome}",
+            f"{refusal.signer} answered {gate.outcome}: {refusal.comment}",
+        )
+    raise AssertionError("unreachable")
+
+
+def survey(project: ProjectIn) -> SurveyDataIn:
+    """§1.1, ENG-1 … ENG-8."""
+    enter_phase(project.code, "survey")
+    plan = issue_document("survey-plan", paper.survey_plan(project))
+    for round_no in count(1):  # ENG-1: confirm the site can be surveyed
+        gate = await_gate(
+            project.code,
+            readiness_check(
+                f"survey-readiness-r{round_no}",
+                "ENG-1",
+                "Can the site be surveyed? / 是否具备勘察条件",
+                plan.id,
+            ),
+            plan.summary_md,
+        )
+        if gate.outcome == Decision.READY.value:
+            break
+    if project.size in (ProjectSize.MEDIUM, ProjectSize.LARGE):  # ENG-2
+        await_gate(
+            project.code,
+            data_entry(
+                "survey-coordination-meeting",
+                "ENG-2",
+                "Survey coordination meeting / 勘察准备协调会",
+                "MeetingIn",
+                [Role.PM],
+                description="Medium/large project: record the network scope "
+                "and the division of work fixed at the meeting.",
+            ),
+        )
+    for round_no in count(1):
+        entry = await_gate(
+            project.code,
+            data_entry(
+                f"survey-data-r{round_no}",
+                "ENG-4",
+                "Survey results per site / 勘察结果",
+                "SurveyDataIn",
+                OURS,
+                description="Done on site: measured cable lengths (ENG-5), "
+                "terminal occupancy (uncertain ones explained), items that differ from the contract "
+                "(ENG-6) and items that do not meet requirements (ENG-7) — one entry per site.",
+            ),
+        )
+        data = SurveyDataIn.model_validate(entry.data())
+        report = issue_document("survey-report", paper.survey_report(project, data, round_no))
+        for site in data.sites:
+            for diff in site.contract_differences:  # ENG-6
+                key = f"contract-change-{site.site_id}-{diff.item_code}".lower()
+                change = issue_document(
+                    key,
+                    paper.contract_change_request(
+                        project,
+                        site.site_id,
+                        diff.item_code,
+                        diff.contract_quantity,
+                        diff.actual_quantity,
+                        diff.note,
+                    ),
+                )
+                notify(
+                    project.code,
+                    f"{key}-v{change.version}",
+                    _emails(project, Role.OFFICE, Role.PM),
+                    f"[{project.code}] 合同变更申请 / Contract change request {diff.item_code}",
+                    change.summary_md,
+                )
+            for n, gap in enumerate(site.non_compliances, 1):  # ENG-7
+                key = f"survey-memo-{site.site_id}-{n}".lower()
+                memo = issue_document(
+                    key, paper.survey_memo(project, site.site_id, gap.item, gap.requirement, gap.finding)
+                )
+                record_memo(project.code, key, "survey-memo", f"{gap.item}: {gap.finding}", "", None, memo.id)
+        gate = await_gate(
+            project.code,
+            customer_signoff(
+                f"survey-report-signoff-r{round_no}",
+                "ENG-8",
+                "Sign the survey report / 勘察报告签字",
+                report.id,
+                "Approve to sign; reject with a comment to send the survey back for a new "
+                "round of measurements.",
+            ),
+            report.summary_md,
+        )
+        if gate.outcome == Decision.APPROVE.value:
+            sign_document(report.id, gate.signers)
+            env = issue_document(
+                "environment-acceptance-survey", paper.environment_acceptance(project, data, "survey / 勘察")
+            )
+            notify(
+                project.code,
+                "survey-copies",
+                _emails(project, Role.CUSTOMER),
+                f"[{project.code}] 勘察报告与环境验收报告 / Survey and environment reports",
+                report.summary_md + "\n\n" + env.summary_md,
+            )  # ENG-8: copies to construction dept
+            return data
+    raise AssertionError("unreachable")
+
+
+def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
+    """§1.2, ENG-9 … ENG-16."""
+    enter_phase(project.code, "installation")
+    agreed: date | None = None
+    for round_no in count(1):  # ENG-9: repeat until the customer says the site is ready
+        feedback = issue_document(
+            f"readiness-feedback-r{round_no}", paper.readiness_feedback(project, round_no, agreed)
+        )
+        gate = await_gate(
+            project.code,
+            readiness_check(
+                f"installation-readiness-r{round_no}",
+                "ENG-9",
+                "Is the site ready for installation? / 工程准备是否就绪",
+                feedback.id,
+            ),
+            feedback.summary_md,
+        )
+        if gate.outcome == Decision.READY.value:
+            break
+        agreed = ReadinessIn.model_validate(gate.data()).agreed_date
+    _until_signed(
+        project,
+        "environment-acceptance-signoff",
+        "ENG-10",
+        "Environment acceptance, both parties / 环境验收双方签字",
+        "environment-acceptance",
+        paper.environment_acceptance(project, survey_data, "installation / 安装"),
+        both=True,
+    )
+
+    kickoff = await_gate(
+        project.code,
+        data_entry(  # ENG-11
+            "kickoff-meeting",
+            "ENG-11",
+            "Kick-off meeting and project plan / 工程协调会与工程计划",
+            "ProjectPlanIn",
+            [Role.PM],
+            description="Installation period, schedule and support needed.",
+        ),
+    )
+    _until_signed(
+        project,
+        "project-plan-signoff",
+        "ENG-11",
+        "Project plan, both parties / 工程计划双方签字",
+        "project-plan",
+        paper.project_plan(project, ProjectPlanIn.model_validate(kickoff.data())),
+        both=True,
+    )
+
+    inspection = await_gate(
+        project.code,
+        data_entry(  # ENG-12
+            "equipment-inspection",
+            "ENG-12",
+            "Equipment inspection / 开箱验货",
+            "InspectionIn",
+            OURS,
+            description="Master packing list from box 1; count boxes; check box by box with the customer.",
+        ),
+    )
+    found = InspectionIn.model_validate(inspection.data())
+    _until_signed(
+        project,
+        "inspection-report-signoff",
+        "ENG-12",
+        "Inspection report, both parties / 验货报告双方签字",
+        "inspection-report",
+        paper.inspection_report(project, found),
+        both=True,
+    )
+    if found.discrepancies:  # ENG-14
+        rows = [(m.item_code, m.quantity, f"missing {m.note}") for m in found.missing_items]
+        rows += [(m.item_code, m.quantity, f"damaged {m.note}") for m in found.damaged_items]
+        if found.counted_boxes != found.expected_boxes:
+            rows.append(("boxes", found.expected_boxes - found.counted_boxes, "box count differs"))
+        request = issue_document(
+            "reshipment-request-inspection",
+            paper.reshipment_request(
+                project, "开箱验货发现差异 / Discrepancies found at inspection (ENG-14)", rows
+            ),
+        )
+        notify(
+            project.code,
+            "reshipment-inspection",
+            _emails(project, Role.OFFICE, Role.PM),
+            f"[{project.code}] 补发货申请 / Re-shipment request",
+            request.summary_md,
+        )
+        notify(
+            project.code,
+            "reshipment-explained",
+            _emails(project, Role.CUSTOMER),
+            f"[{project.code}] 到货差异说明 / Explanation of shipment discrepancies",
+            "我们已向办事处申请补发，到货后将及时通知您。/ A re-shipment has been requested; "
+            "we will tell you when it arrives.\n\n" + request.summary_md,
+        )
+
+    _until_signed(
+        project,
+        "arrival-certificate-signoff",
+        "ENG-13",  # ENG-13, ENG-15
+        "Sign and stamp the arrival certificate / 到货证明签字盖章",
+        "arrival-certificate",
+        paper.arrival_certificate(project, found),
+    )
+
+    for stop_no in count(1):  # ENG-16: stops and resumes, each reported and signed by both
+        progress = await_gate(
+            project.code,
+            data_entry(
+                f"installation-progress-{stop_no}",
+                "ENG-16",
+                "Installation progress / 安装进展",
+                "WorkStopIn",
+                OURS,
+                decisions=[Decision.COMPLETE, Decision.STOP_WORK],
+                data_for=[Decision.STOP_WORK],
+                description="Report installation complete, or a stop of work with its cause.",
+            ),
+        )
+        if progress.outcome == Decision.COMPLETE.value:
+            return
+        stop = WorkStopIn.model_validate(progress.data())
+        _until_signed(
+            project,
+            f"stop-work-{stop_no}-signoff",
+            "ENG-16",
+            "Stop-work report, both parties / 停工报告",
+            f"stop-work-report-{stop_no}",
+            paper.work_stop_report(project, stop),
+            both=True,
+        )
+        if stop.caused_by is StopCause.CUSTOMER:
+            notify(
+                project.code,
+                f"customer-stop-{stop_no}",
+                _emails(project, Role.PM),
+                f"[{project.code}] 客户原因停工 / Work stopped by the customer",
+                f"{stop.stopped_on}: {stop.reason}",
+            )
+        resumed = await_gate(
+            project.code,
+            data_entry(
+                f"resume-work-{stop_no}",
+                "ENG-16",
+                "Resume work / 复工",
+                "WorkResumeIn",
+                OURS,
+                decisions=[Decision.RESUME_WORK],
+            ),
+        )
+        _until_signed(
+            project,
+            f"resume-work-{stop_no}-signoff",
+            "ENG-16",
+            "Resume-work report, both parties / 复工报告",
+            f"resume-work-report-{stop_no}",
+            paper.work_resume_report(project, WorkResumeIn.model_validate(resumed.data()), stop),
+            both=True,
+        )
+
+
+def commissioning(project: ProjectIn) -> TestRecordIn:
+    """§1.3, ENG-17 … ENG-25."""
+    enter_phase(project.code, "commissioning")
+    await_gate(
+        project.code,
+        data_entry(
+            "connection-check",
+            "ENG-17",
+            "Connection check before power-on / 上电前检查",
+            "ConnectionCheckIn",
+            OURS,
+            description="No power-on until short/open circuits are ruled "
+            "out and anti-static precautions are in place.",
+        ),
+    )
+    setup = await_gate(
+        project.code,
+        data_entry(
+            "commissioning-plan",
+            "ENG-18",
+            "Data configuration and software release / 数据配置与版本确认",
+            "CommissioningPlanIn",
+            [Role.PM],
+            description="The PM confirms the software release "
+            "(ENG-20); the data configuration (ENG-18) and preparation needs (ENG-19) follow.",
+        ),
+    )
+    plan = CommissioningPlanIn.model_validate(setup.data())
+    issue_document("data-configuration-report", paper.data_configuration(project, plan))
+    needs = issue_document("preparation-requirements", paper.preparation_requirements(project, plan))
+    notify(
+        project.code,
+        "preparation-requirements",
+        _emails(project, Role.CUSTOMER),
+        f"[{project.code}] 调测准备工作需求表 / Commissioning preparation requirements",
+        needs.summary_md,
+    )
+
+    diary: list[tuple[date, str]] = []
+    for milestone, (zh, en) in paper.MILESTONES.items():  # ENG-21, ENG-23
+        reached = await_gate(
+            project.code,
+            data_entry(
+                f"milestone-{milestone}",
+                "ENG-21",
+                f"Milestone: {en} / {zh}",
+                "MilestoneIn",
+                OURS,
+                description="Daily report of the milestone; list faulty boards or parts (ENG-23).",
+            ),
+        )
+        data = MilestoneIn.model_validate(reached.data())
+        issue_document(f"milestone-report-{milestone}", paper.milestone_report(project, milestone, data))
+        diary.append((data.reached_on, f"{zh} / {en}: {data.summary}"))
+        if data.faulty_parts:
+            request = issue_document(
+                f"reshipment-request-{milestone}",
+                paper.reshipment_request(
+                    project,
+                    "调测中发现故障部件，故障件返回 / Faulty parts found; faulty parts returned",
+                    [(p.part, 1, f"{p.serial} {p.symptom}") for p in data.faulty_parts],
+                ),
+            )
+            notify(
+                project.code,
+                f"reshipment-{milestone}",
+                _emails(project, Role.OFFICE, Role.PM),
+                f"[{project.code}] 补发货申请 / Re-shipment request (faulty parts)",
+                request.summary_md,
+            )
+    weeks: dict[str, list[tuple[date, str]]] = {}
+    for day, line in diary:
+        iso = day.isocalendar()
+        weeks.setdefault(f"{iso.year}-W{iso.week:02d}", []).append((day, line))
+    for week, lines in weeks.items():  # ENG-21: one weekly report per week with activity
+        issue_document(f"weekly-report-{week.lower()}", paper.weekly_report(project, week, lines))
+
+    training = await_gate(
+        project.code, data_entry("training", "ENG-24", "On-site training / 现场培训", "TrainingIn", OURS)
+    )
+    _until_signed(
+        project,
+        "training-record-signoff",
+        "ENG-24",
+        "Sign and stamp the training record / 培训记录签字盖章",
+        "training-record",
+        paper.training_record(project, TrainingIn.model_validate(training.data())),
+    )
+
+    for round_no in count(1):  # ENG-25: self-test until every item passes
+        tested = await_gate(
+            project.code,
+            data_entry(
+                f"self-test-r{round_no}", "ENG-25", "Commissioning self-test / 开通自测", "TestRecordIn", OURS
+            ),
+        )
+        result = TestRecordIn.model_validate(tested.data())
+        issue_document("self-test-record", paper.test_record("self-test-record", project, result, round_no))
+        if all(item.passed for item in result.items):
+            issue_document(
+                "preliminary-acceptance-application", paper.acceptance_application(project, result)
+            )
+            return result
+    raise AssertionError("unreachable")
+
+
+def completion(project: ProjectIn) -> None:
+    """§1.4, ENG-26 … ENG-31: accept first, then hand over and cut over, observe, certify."""
+    enter_phase(project.code, "completion")
+    meeting = await_gate(
+        project.code,
+        data_entry(
+            "acceptance-meeting",
+            "ENG-26",
+            "Acceptance coordination meeting / 验收协调会",
+            "MeetingIn",
+            [Role.PM],
+            description="Fix the acceptance date and method (scope field).",
+        ),
+    )
+    MeetingIn.model_validate(meeting.data())
+    for round_no in count(1):  # ENG-27, ENG-28
+        tested = await_gate(
+            project.code,
+            data_entry(
+                f"acceptance-test-r{round_no}",
+                "ENG-27",
+                "Acceptance test results / 验收测试",
+                "TestRecordIn",
+                OURS,
+                description="Item by item with the customer; every leftover "
+                "issue gets a resolution date (ENG-28).",
+            ),
+        )
+        result = TestRecordIn.model_validate(tested.data())
+        record = issue_document(
+            "acceptance-test-record", paper.test_record("acceptance-test-record", project, result, round_no)
+        )
+        gate = await_gate(
+            project.code,
+            customer_signoff(
+                f"acceptance-test-signoff-r{round_no}",
+                "ENG-27",
+                "Sign the acceptance test record / 验收测试记录签字",
+                record.id,
+                "Approve to sign; reject with a comment to repeat the acceptance test.",
+            ),
+            record.summary_md,
+        )
+        if gate.outcome == Decision.APPROVE.value:
+            sign_document(record.id, gate.signers)
+            break
+    for n, issue in enumerate(result.leftover_issues, 1):
+        memo = issue_document(
+            f"project-memo-{n}",
+            paper.project_memo(project, issue.description, issue.resolution_date, issue.owner),
+        )
+        record_memo(
+            project.code,
+            f"project-memo-{n}",
+            "project-memo",
+            issue.description,
+            issue.owner,
+            issue.resolution_date,
+            memo.id,
+        )
+
+    handover = await_gate(
+        project.code,
+        data_entry(  # ENG-29, after acceptance (ENG-30)
+            "handover",
+            "ENG-29",
+            "Handover of completion documents and spares / 竣工资料移交",
+            "HandoverIn",
+            OURS,
+        ),
+    )
+    _until_signed(
+        project,
+        "handover-signoff",
+        "ENG-29",
+        "Handover record, both parties / 移交记录双方签字",
+        "handover-record",
+        paper.handover_record(project, HandoverIn.model_validate(handover.data())),
+        both=True,
+    )
+
+    cutover_gate = await_gate(
+        project.code,
+        data_entry(
+            "cutover",
+            "ENG-30",
+            "Cutover done / 割接完成",
+            "CutoverIn",
+            OURS,
+            description="Record when the cutover happened; observation starts then.",
+        ),
+    )
+    cutover = CutoverIn.model_validate(cutover_gate.data())
+    await_gate(
+        project.code,
+        data_entry(
+            "observation",
+            "ENG-30",
+            f"Observation of {project.observation_days} day(s) after cutover / 割接后观察",
+            "ObservationIn",
+            OURS,
+            not_before=cutover.cutover_at + timedelta(days=project.observation_days),
+            description=f"The crew leaves only after {project.observation_days} day(s) of normal "
+            "running; this gate refuses an earlier answer.",
+        ),
+    )
+
+    certificate, _ = _until_signed(  # ENG-31: three copies, no alterations (ENG-15)
+        project,
+        "acceptance-certificate-signoff",
+        "ENG-31",
+        "Sign the acceptance certificate (3 copies) / 验收证书签字",
+        "acceptance-certificate",
+        paper.acceptance_certificate(project, result.tested_on, len(result.leftover_issues)),
+    )
+    notify(
+        project.code,
+        "certificate-to-office",
+        _emails(project, Role.OFFICE, Role.PM),
+        f"[{project.code}] 验收证书 / Acceptance certificate (3 copies)",
+        certificate.summary_md,
+    )
+
+
+@flow(name="engineering-project", persist_result=True, log_prints=True)
+def run_engineering_project(project: ProjectIn) -> str:
+    """One engineering project from survey to acceptance certificate (PROCESS.md §1)."""
+    ctx = FlowRunContext.get()
+    assert ctx is not None and ctx.flow_run is not None
+    register_project(project, str(ctx.flow_run.id))
+    survey_data = survey(project)
+    installation(project, survey_data)
+    commissioning(project)
+    completion(project)
+    enter_phase(project.code, "done")
+    set_project_state(project.code, ProjectState.COMPLETED)
+    return f"project {project.code} completed"

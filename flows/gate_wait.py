@@ -1,0 +1,95 @@
+"""Wait at a gate without holding a process (DESIGN.md: suspend re-runs the flow from the top).
+
+The flow trusts our gate table, not the raw resume input: when a decision came through
+another door (CLI, email, deadline) the table already says so and the input is ignored;
+when a PM answered in the Prefect UI, the answer goes through the one decision path and
+may be refused, in which case the flow suspends again under a new pause key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Self
+from uuid import UUID
+
+import pydantic
+from prefect import get_run_logger
+from prefect.context import FlowRunContext
+from prefect.flow_runs import suspend_flow_run
+from prefect.input import RunInput
+from prefect.input.actions import read_flow_run_input
+
+from models.gate_data import GATE_DATA_MODELS
+from models.gate_spec import GateSpec
+from tasks.gates import GateRead, open_gate, read_gate, record_ui_decision
+
+
+class GateAnswer(RunInput):
+    """Base of every gate form. Loads the raw answer: validation happens in `decide`,
+    so a bad form is refused with a message instead of crashing the resumed run."""
+
+    _raw: dict[str, Any] = pydantic.PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def load(cls, keyset: Any, flow_run_id: UUID | None = None) -> Self:  # type: ignore[override]
+        ctx = FlowRunContext.get()
+        run_id = flow_run_id or (ctx.flow_run.id if ctx and ctx.flow_run else None)
+        value = read_flow_run_input(keyset["response"], flow_run_id=run_id)
+        instance = cls.model_construct()
+        instance._raw = dict(value) if isinstance(value, dict) else {}
+        return instance
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return self._raw
+
+
+def form_for(spec: GateSpec) -> type[GateAnswer]:
+    """A typed form for the Prefect UI: the allowed decisions, the signer, and the gate's data."""
+    choices = tuple(d.value for d in spec.decisions)
+    fields: dict[str, Any] = {
+        "decision": (Literal[choices] | None, pydantic.Field(default=None)),  # type: ignore[valid-type]
+        "signer_name": (str, pydantic.Field(default="")),
+        "signer_email": (str, pydantic.Field(default="")),
+        "comment": (str, pydantic.Field(default="")),
+    }
+    if spec.data_model:
+        fields["data"] = (GATE_DATA_MODELS[spec.data_model] | None, pydantic.Field(default=None))
+    name = "".join(part.capitalize() for part in re.split(r"[-_]", spec.key)) + "Form"
+    model: type[GateAnswer] = pydantic.create_model(name, __base__=GateAnswer, **fields)
+    return model
+
+
+def describe(spec: GateSpec, gate: GateRead, document_md: str) -> str:
+    """Markdown shown above the form: what is decided, by whom, and the document itself."""
+    who = " + ".join(f"{p.slot} ({'/'.join(r.value for r in p.roles)})" for p in spec.parties)
+    signed = "".join(f"\n- already signed: {s.signer} ({s.slot}, {s.decision})" for s in gate.signatures)
+    data = f"\n\nFill the **data** fields ({spec.data_model})." if spec.data_model else ""
+    return (
+        f"## {spec.title}\n\n**Rule:** {spec.rule} · **Decided by:** {who} · "
+        f"**Allowed:** {', '.join(d.value for d in spec.decisions)}\n\n{spec.description}"
+        f"{signed}{data}\n\nGive your name and the email listed for you on the project; the answer "
+        f"is checked and recorded as yours. CLI: `siteflow gates decide {gate.id} --decision …`"
+        + (f"\n\n---\n{document_md}" if document_md else "")
+    )
+
+
+def await_gate(subject: str, spec: GateSpec, document_md: str = "") -> GateRead:
+    """Open the gate (once) and return its state when it is decided."""
+    ctx = FlowRunContext.get()
+    assert ctx is not None and ctx.flow_run is not None, "await_gate runs inside a flow"
+    run_id = str(ctx.flow_run.id)
+    gate = open_gate(subject, run_id, spec)
+    form = form_for(spec)
+    attempt = 0
+    while not gate.closed:
+        key = f"{spec.key}-{attempt}"
+        answer = suspend_flow_run(
+            wait_for_input=form.with_initial_data(description=describe(spec, gate, document_md)),
+            key=key,
+        )
+        message = record_ui_decision(gate.id, answer.raw, source_ref=f"ui:{run_id}:{key}")
+        get_run_logger().info("gate %s: %s", spec.key, message)
+        attempt += 1
+        gate = read_gate(gate.id)
+    return gate

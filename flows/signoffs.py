@@ -1,0 +1,84 @@
+"""The shapes of gate used by the engineering process: who decides and what they may say."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from models.gate_spec import Decision, GateKind, GateSpec, Party
+from models.project_input import Role
+
+CUSTOMER = Party(slot="customer", roles=[Role.CUSTOMER])
+CONTRACTOR = Party(slot="contractor", roles=[Role.PM, Role.SUPERVISOR])
+
+
+def customer_signoff(key: str, rule: str, title: str, document_id: str, note: str = "") -> GateSpec:
+    """A customer contact of the project approves or rejects one document version."""
+    return GateSpec(
+        key=key,
+        kind=GateKind.CUSTOMER_SIGNOFF,
+        rule=rule,
+        title=title,
+        parties=[CUSTOMER],
+        decisions=[Decision.APPROVE, Decision.REJECT],
+        document_id=document_id,
+        description=note
+        or "Approve to sign this version; reject (with a comment) to get a corrected version.",
+    )
+
+
+def two_party_signoff(key: str, rule: str, title: str, document_id: str) -> GateSpec:
+    """Both parties sign (two different people); a refusal by either settles it at once."""
+    return GateSpec(
+        key=key,
+        kind=GateKind.TWO_PARTY,
+        rule=rule,
+        title=title,
+        parties=[CUSTOMER, CONTRACTOR],
+        decisions=[Decision.SIGN, Decision.REFUSE],
+        ends_at_once=[Decision.REFUSE],
+        document_id=document_id,
+        description="Needs the customer's and our signature (supervisor or PM), by two different people.",
+    )
+
+
+def readiness_check(key: str, rule: str, title: str, document_id: str | None = None) -> GateSpec:
+    """The customer says whether the site is ready; not ready needs an agreed date."""
+    return GateSpec(
+        key=key,
+        kind=GateKind.READINESS,
+        rule=rule,
+        title=title,
+        parties=[CUSTOMER],
+        decisions=[Decision.READY, Decision.NOT_READY],
+        data_model="ReadinessIn",
+        data_required_for=[Decision.NOT_READY],
+        document_id=document_id,
+        description="Answer *ready*, or *not-ready* with the agreed date of the next attempt.",
+    )
+
+
+def data_entry(
+    key: str,
+    rule: str,
+    title: str,
+    data_model: str,
+    roles: list[Role],
+    decisions: list[Decision] | None = None,
+    data_for: list[Decision] | None = None,
+    description: str = "",
+    not_before: datetime | None = None,
+) -> GateSpec:
+    """Someone of ours submits typed data measured or agreed on site."""
+    decisions = decisions or [Decision.SUBMIT]
+    return GateSpec(
+        key=key,
+        kind=GateKind.DATA_ENTRY,
+        rule=rule,
+        title=title,
+        parties=[Party(slot="entry", roles=roles)],
+        decisions=decisions,
+        data_model=data_model,
+        data_required_for=data_for if data_for is not None else decisions,
+        description=description,
+        not_before=not_before,
+    )

@@ -1,0 +1,25 @@
+"""siteflow's tables (SQLAlchemy 2) and typed inputs (pydantic 2). Never imports prefect."""
+
+from models.audit import AuditEvent, AuditHead
+from models.base import Base
+from models.document import Document, DocumentStatus
+from models.gate import Gate, GateAttempt, GateDecision, GateStatus
+from models.memo import Memo
+from models.outbox import OutboxMessage
+from models.project import Project, ProjectState
+
+__all__ = [
+    "AuditEvent",
+    "AuditHead",
+    "Base",
+    "Document",
+    "DocumentStatus",
+    "Gate",
+    "GateAttempt",
+    "GateDecision",
+    "GateStatus",
+    "Memo",
+    "OutboxMessage",
+    "Project",
+    "ProjectState",
+]

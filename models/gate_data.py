@@ -1,0 +1,315 @@
+"""Typed data that gates collect from people on site (ENG-4 … ENG-31).
+
+Each model validates on its own; `check_against(project)` adds the checks that need the
+project form (every site present, known contract items). The registry maps the name stored
+on a gate row to its model, so every door (UI, CLI, email) validates the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.project_input import ProjectIn
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    def check_against(self, project: ProjectIn) -> None:
+        """Checks that need the project; raise ValueError with a message for the person."""
+
+
+class Occupancy(enum.StrEnum):
+    FREE = "free"
+    OCCUPIED = "occupied"
+    UNCERTAIN = "uncertain"
+
+
+class CableRunIn(_Data):
+    name: str = Field(min_length=1, description="Cable run, e.g. 'power A to rack 3'")
+    measured_length_m: float = Field(gt=0, description="Measured on site (ENG-5), metres")
+
+
+class TerminalIn(_Data):
+    terminal: str = Field(min_length=1, description="Terminal / port on the distribution frame")
+    occupancy: Occupancy
+    explanation: str = Field(default="", description="Required when occupancy is uncertain")
+
+    @model_validator(mode="after")
+    def _explained(self) -> TerminalIn:
+        if self.occupancy is Occupancy.UNCERTAIN and not self.explanation:
+            raise ValueError(f"terminal {self.terminal}: uncertain occupancy needs an explanation (ENG-4)")
+        return self
+
+
+class ContractDifferenceIn(_Data):
+    item_code: str
+    contract_quantity: int = Field(ge=0)
+    actual_quantity: int = Field(ge=0)
+    note: str = ""
+
+
+class NonComplianceIn(_Data):
+    item: str = Field(min_length=1)
+    requirement: str = Field(min_length=1)
+    finding: str = Field(min_length=1)
+
+
+class SiteSurveyIn(_Data):
+    site_id: str
+    surveyed_on_site: bool = Field(description="ENG-4: surveys are done on site, never remotely")
+    cable_runs: list[CableRunIn] = Field(min_length=1)
+    terminals: list[TerminalIn] = Field(min_length=1)
+    contract_differences: list[ContractDifferenceIn] = Field(default_factory=list)
+    non_compliances: list[NonComplianceIn] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _on_site(self) -> SiteSurveyIn:
+        if not self.surveyed_on_site:
+            raise ValueError(f"site {self.site_id}: the survey must be done on site (ENG-4)")
+        return self
+
+
+class SurveyDataIn(_Data):
+    """ENG-4 … ENG-7: the survey report's content, one entry per site."""
+
+    sites: list[SiteSurveyIn] = Field(min_length=1)
+
+    def check_against(self, project: ProjectIn) -> None:
+        wanted = {s.site_id for s in project.sites}
+        given = [s.site_id for s in self.sites]
+        missing = wanted - set(given)
+        if missing:
+            raise ValueError(
+                f"survey report incomplete (ENG-4): no data for site(s) {', '.join(sorted(missing))}"
+            )
+        unknown = set(given) - wanted
+        if unknown or len(given) != len(set(given)):
+            raise ValueError(f"survey data names unknown or repeated sites: {given}")
+        codes = {i.item_code for i in project.contract_items}
+        for site in self.sites:
+            for diff in site.contract_differences:
+                if diff.item_code not in codes:
+                    raise ValueError(f"contract item {diff.item_code!r} is not in the contract")
+
+
+class ReadinessIn(_Data):
+    """ENG-1 / ENG-9: when the site is not ready, a planned start date is agreed."""
+
+    agreed_date: date | None = Field(default=None, description="Agreed date for the next visit")
+    notes: str = ""
+
+
+class MeetingIn(_Data):
+    """ENG-2, ENG-11, ENG-26: a coordination meeting and what it fixed."""
+
+    held_on: date
+    attendees: list[str] = Field(min_length=1)
+    scope: str = Field(min_length=1, description="Network scope / acceptance method agreed")
+    division_of_work: str = Field(min_length=1, description="分工界面: who does what")
+
+
+class ProjectPlanIn(_Data):
+    """ENG-11: installation period, schedule and support needed."""
+
+    installation_start: date
+    installation_end: date
+    support_needed: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ProjectPlanIn:
+        if self.installation_end < self.installation_start:
+            raise ValueError("installation_end is before installation_start")
+        return self
+
+
+class ShortItemIn(_Data):
+    item_code: str
+    quantity: int = Field(gt=0)
+    note: str = ""
+
+
+class InspectionIn(_Data):
+    """ENG-12 … ENG-14: box count, box-by-box check, shortages."""
+
+    expected_boxes: int = Field(gt=0)
+    counted_boxes: int = Field(ge=0)
+    box1_opened: bool = Field(description="Master packing list taken from box No. 1")
+    box_types_verified: bool = Field(
+        default=False, description="Needed when box 1 could not be opened (ENG-12)"
+    )
+    missing_items: list[ShortItemIn] = Field(default_factory=list)
+    damaged_items: list[ShortItemIn] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _box1(self) -> InspectionIn:
+        if not self.box1_opened and not self.box_types_verified:
+            raise ValueError("box 1 was not opened: verify the total box count and box types first (ENG-12)")
+        return self
+
+    @property
+    def discrepancies(self) -> bool:
+        return bool(self.missing_items or self.damaged_items) or (self.counted_boxes != self.expected_boxes)
+
+
+class StopCause(enum.StrEnum):
+    CUSTOMER = "customer"
+    CONTRACTOR = "contractor"
+    EXTERNAL = "external"
+
+
+class WorkStopIn(_Data):
+    """ENG-16: a stop of work and who caused it."""
+
+    stopped_on: date
+    caused_by: StopCause
+    reason: str = Field(min_length=1)
+
+
+class WorkResumeIn(_Data):
+    resumed_on: date
+    notes: str = ""
+
+
+class ConnectionCheckIn(_Data):
+    """ENG-17: before power-on."""
+
+    no_short_circuits: bool
+    no_open_circuits: bool
+    anti_static_precautions: bool
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _safe(self) -> ConnectionCheckIn:
+        if not (self.no_short_circuits and self.no_open_circuits and self.anti_static_precautions):
+            raise ValueError(
+                "power-on is not allowed until short/open circuits are cleared and anti-static "
+                "precautions are in place (ENG-17)"
+            )
+        return self
+
+
+class ConfigParameterIn(_Data):
+    name: str = Field(min_length=1)
+    value: str
+
+
+class PreparationNeedIn(_Data):
+    need: str = Field(min_length=1)
+    due: date
+    responsible: str = Field(min_length=1)
+    supporting: str = ""
+    impact: str = ""
+
+
+class CommissioningPlanIn(_Data):
+    """ENG-18 … ENG-20: data configuration, preparation needs, confirmed software release."""
+
+    software_release: str = Field(min_length=1, description="Confirmed with the PM (ENG-20)")
+    parameters: list[ConfigParameterIn] = Field(min_length=1)
+    preparation_needs: list[PreparationNeedIn] = Field(default_factory=list)
+
+
+class FaultyPartIn(_Data):
+    part: str
+    serial: str = ""
+    symptom: str = ""
+
+
+class MilestoneIn(_Data):
+    """ENG-21 milestone daily report, ENG-23 faulty parts found."""
+
+    reached_on: date
+    summary: str = Field(min_length=1)
+    faulty_parts: list[FaultyPartIn] = Field(default_factory=list)
+
+
+class TrainingIn(_Data):
+    """ENG-24."""
+
+    held_on: date
+    trainees: list[str] = Field(min_length=1)
+    topics: list[str] = Field(min_length=1)
+    hours: float = Field(gt=0)
+
+
+class TestItemIn(_Data):
+    item: str = Field(min_length=1)
+    expected: str = ""
+    result: str = Field(min_length=1)
+    passed: bool
+
+
+class LeftoverIssueIn(_Data):
+    description: str = Field(min_length=1)
+    resolution_date: date
+    owner: str = Field(min_length=1)
+
+
+class TestRecordIn(_Data):
+    """ENG-25 self-test / ENG-27 acceptance test, ENG-28 leftover issues."""
+
+    tested_on: date
+    items: list[TestItemIn] = Field(min_length=1)
+    leftover_issues: list[LeftoverIssueIn] = Field(default_factory=list)
+
+
+class CutoverIn(_Data):
+    """ENG-30: when the cutover happened (the observation period starts then)."""
+
+    cutover_at: datetime
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _not_future(self) -> CutoverIn:
+        if self.cutover_at.tzinfo is None:
+            raise ValueError("cutover_at needs a time zone, e.g. 2026-11-20T02:00:00+08:00")
+        if self.cutover_at > datetime.now(UTC):
+            raise ValueError("cutover_at is in the future: record the cutover once it has happened")
+        return self
+
+
+class ObservationIn(_Data):
+    running_normally: bool
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _normal(self) -> ObservationIn:
+        if not self.running_normally:
+            raise ValueError("the crew leaves only when the equipment runs normally (ENG-30)")
+        return self
+
+
+class HandoverIn(_Data):
+    """ENG-29: documents, equipment and spares handed over; maintenance contact agreed."""
+
+    documents_handed_over: bool
+    spares_handed_over: bool
+    maintenance_contact: str = Field(min_length=1)
+
+
+GATE_DATA_MODELS: dict[str, type[_Data]] = {
+    cls.__name__: cls
+    for cls in (
+        SurveyDataIn,
+        ReadinessIn,
+        MeetingIn,
+        ProjectPlanIn,
+        InspectionIn,
+        WorkStopIn,
+        WorkResumeIn,
+        ConnectionCheckIn,
+        CommissioningPlanIn,
+        MilestoneIn,
+        TrainingIn,
+        TestRecordIn,
+        CutoverIn,
+        ObservationIn,
+        HandoverIn,
+    )
+}
+
+GateData = _Data

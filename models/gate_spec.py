@@ -1,0 +1,70 @@
+"""What a flow asks for when it opens a gate: who decides, what they may say, what data comes."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.project_input import Role
+
+
+class GateKind(enum.StrEnum):
+    CUSTOMER_SIGNOFF = "customer-signoff"
+    READINESS = "readiness-check"
+    TWO_PARTY = "two-party-signoff"
+    DATA_ENTRY = "data-entry"
+    PM_DECISION = "pm-decision"
+
+
+class Decision(enum.StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    READY = "ready"
+    NOT_READY = "not-ready"
+    SIGN = "sign"
+    REFUSE = "refuse"
+    SUBMIT = "submit"
+    COMPLETE = "installation-complete"
+    STOP_WORK = "stop-work"
+    RESUME_WORK = "resume-work"
+
+
+class Party(BaseModel):
+    """A slot that one person fills; two slots make a two-party gate (different people)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    slot: str
+    roles: list[Role]
+
+
+class GateSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    kind: GateKind
+    rule: str
+    title: str
+    description: str = ""
+    parties: list[Party] = Field(min_length=1)
+    decisions: list[Decision] = Field(min_length=1)
+    data_model: str | None = None
+    data_required_for: list[Decision] = Field(default_factory=list)
+    ends_at_once: list[Decision] = Field(
+        default_factory=list,
+        description="Decisions that settle a multi-party gate without waiting for the others",
+    )
+    document_id: str | None = None
+    not_before: datetime | None = None
+
+
+class Door(enum.StrEnum):
+    """How a decision reached us; part of the audit trail."""
+
+    CLI = "cli"
+    PREFECT_UI = "prefect-ui"
+    EMAIL = "email"
+    SYSTEM = "system"
+    DEMO = "demo"

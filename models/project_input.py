@@ -1,0 +1,138 @@
+"""The engineering-project form: one typed model for the Prefect UI, YAML/JSON files and the CLI.
+
+Validation here is what refuses a bad form before any work starts (issue: no sites,
+unknown role, dates out of order, duplicate sites or contacts).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+class ProjectSize(enum.StrEnum):
+    """ENG-2: medium and large projects hold a survey coordination meeting."""
+
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+
+
+class Role(enum.StrEnum):
+    CUSTOMER = "customer"
+    PM = "pm"
+    SUPERVISOR = "supervisor"
+    ENGINEER = "engineer"
+    OFFICE = "office"
+
+
+class Side(enum.StrEnum):
+    """The two parties of a two-party signature (ENG-10, ENG-11, ENG-12, ENG-16)."""
+
+    CUSTOMER = "customer"
+    CONTRACTOR = "contractor"
+
+
+ROLE_SIDE: dict[Role, Side | None] = {
+    Role.CUSTOMER: Side.CUSTOMER,
+    Role.PM: Side.CONTRACTOR,
+    Role.SUPERVISOR: Side.CONTRACTOR,
+    Role.ENGINEER: Side.CONTRACTOR,
+    Role.OFFICE: None,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SiteIn(_Strict):
+    site_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", description="Site code")
+    name: str = Field(min_length=1, max_length=200)
+    address: str = Field(min_length=1, max_length=400, description="Street address of the site")
+
+
+class ContractItemIn(_Strict):
+    """One line of the contract configuration (合同配置), checked in the survey (ENG-1, ENG-6)."""
+
+    item_code: str = Field(min_length=1, max_length=64)
+    description: str = Field(min_length=1, max_length=300)
+    quantity: int = Field(gt=0)
+    site_id: str | None = Field(default=None, description="Site this item is for, if one")
+
+
+class ContactIn(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(max_length=320)
+    role: Role
+    phone: str = ""
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not EMAIL_RE.match(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value.lower()
+
+
+class ProjectIn(_Strict):
+    """Everything a PM states when starting an engineering project (PROCESS.md §1)."""
+
+    code: str = Field(
+        pattern=r"^[A-Z0-9][A-Z0-9-]{2,31}$",
+        description="Project code: capitals, digits and dashes, e.g. GD-2026-017",
+    )
+    customer: str = Field(min_length=1, max_length=200)
+    size: ProjectSize = ProjectSize.SMALL
+    sites: list[SiteIn] = Field(min_length=1)
+    contract_items: list[ContractItemIn] = Field(min_length=1)
+    contacts: list[ContactIn] = Field(min_length=2)
+    observation_days: int = Field(
+        default=2, ge=1, le=3, description="Days the crew observes after cutover (ENG-30)"
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="IANA time zone of the sites")
+    planned_start: date
+    planned_end: date
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProjectIn:
+        if self.planned_end < self.planned_start:
+            raise ValueError(f"planned_end {self.planned_end} is before planned_start {self.planned_start}")
+        site_ids = [s.site_id for s in self.sites]
+        dup_sites = {s for s in site_ids if site_ids.count(s) > 1}
+        if dup_sites:
+            raise ValueError(f"duplicate site ids: {', '.join(sorted(dup_sites))}")
+        for item in self.contract_items:
+            if item.site_id is not None and item.site_id not in site_ids:
+                raise ValueError(f"contract item {item.item_code} names unknown site {item.site_id}")
+        emails = [c.email for c in self.contacts]
+        dup_emails = {e for e in emails if emails.count(e) > 1}
+        if dup_emails:
+            raise ValueError(f"a contact may have one role only; repeated: {', '.join(dup_emails)}")
+        roles = {c.role for c in self.contacts}
+        for needed in (Role.CUSTOMER, Role.PM):
+            if needed not in roles:
+                raise ValueError(f"contacts need at least one {needed.value!r}")
+        return self
+
+    def contact(self, email: str) -> ContactIn | None:
+        wanted = email.strip().lower()
+        return next((c for c in self.contacts if c.email == wanted), None)
+
+    def contacts_with(self, *roles: Role) -> list[ContactIn]:
+        return [c for c in self.contacts if c.role in roles]

@@ -1,0 +1,119 @@
+"""Append to and verify the hash-chained audit log (DESIGN.md "The audit trail").
+
+Prefect's records can be edited by anyone with API access, so every decision, refusal,
+phase transition and document is also appended here. Each record's hash covers its
+content and the previous record's hash; the per-stream head row catches a deleted tail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.audit import AuditEvent, AuditHead
+
+GENESIS = "0" * 64
+
+
+def canonical(payload: Any) -> str:
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def record_hash(prev_hash: str, stream: str, seq: int, kind: str, actor: str, at: str, payload: str) -> str:
+    body = canonical([prev_hash, stream, seq, kind, actor, at, payload])
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def append(session: Session, stream: str, kind: str, actor: str, payload: dict[str, Any]) -> AuditEvent:
+    """Append one record inside the caller's transaction (so it lands with the change it logs)."""
+    head = session.execute(
+        select(AuditHead).where(AuditHead.stream == stream).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(stream=stream, seq=0, hash=GENESIS)
+        session.add(head)
+    seq = head.seq + 1
+    at = datetime.now(UTC).isoformat(timespec="microseconds")
+    body = canonical(payload)
+    digest = record_hash(head.hash, stream, seq, kind, actor, at, body)
+    event = AuditEvent(
+        stream=stream,
+        seq=seq,
+        kind=kind,
+        actor=actor,
+        at=at,
+        payload=body,
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    session.add(event)
+    head.seq, head.hash = seq, digest
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"record #{self.seq} ({self.kind}): {self.message}"
+
+
+def verify(session: Session, stream: str) -> list[ChainProblem]:
+    """Every way the stored chain differs from an untouched one, in order."""
+    events = (
+        session.execute(select(AuditEvent).where(AuditEvent.stream == stream).order_by(AuditEvent.id))
+        .scalars()
+        .all()
+    )
+    head = session.get(AuditHead, stream)
+    problems: list[ChainProblem] = []
+    prev = GENESIS
+    expected_seq = 1
+    for ev in events:
+        if ev.seq != expected_seq:
+            problems.append(
+                ChainProblem(
+                    ev.seq,
+                    ev.kind,
+                    f"out of place: expected record #{expected_seq} here (deleted or reordered)",
+                )
+            )
+        if ev.prev_hash != prev:
+            problems.append(
+                ChainProblem(ev.seq, ev.kind, "does not follow the record before it (deleted or reordered)")
+            )
+        if record_hash(ev.prev_hash, ev.stream, ev.seq, ev.kind, ev.actor, ev.at, ev.payload) != ev.hash:
+            problems.append(ChainProblem(ev.seq, ev.kind, "content altered: hash does not match"))
+        prev = ev.hash
+        expected_seq = ev.seq + 1
+    if head is None:
+        if events:
+            problems.append(ChainProblem(0, "head", "the chain head record is missing"))
+    elif head.seq != (events[-1].seq if events else 0) or head.hash != prev:
+        problems.append(
+            ChainProblem(
+                head.seq,
+                "head",
+                f"the chain ends at #{events[-1].seq if events else 0} but its head says #{head.seq}: "
+                "records were deleted from the end or the head was altered",
+            )
+        )
+    return problems
+
+
+def events_for(session: Session, stream: str) -> list[AuditEvent]:
+    return list(
+        session.execute(
+            select(AuditEvent).where(AuditEvent.stream == stream).order_by(AuditEvent.seq)
+        ).scalars()
+    )

@@ -1,0 +1,195 @@
+"""Rebuild one project's whole story from our tables, the hash chain and Prefect's run state.
+
+`siteflow audit CODE` prints it (JSON for machines, HTML for people); `siteflow audit verify
+CODE` checks the chain and every stored document's hash and names the first bad record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+
+from models.document import Document
+from models.gate import Gate, GateAttempt, GateDecision
+from models.memo import Memo
+from models.project import Project
+from siteflow import audit_chain
+from siteflow.db import session_scope
+
+TEMPLATES = Path(__file__).parent / "templates"
+PHASES = ["survey", "installation", "commissioning", "completion"]
+
+
+class UnknownSubject(LookupError):
+    pass
+
+
+def _prefect_run(flow_run_id: str | None) -> dict[str, Any] | None:
+    if not flow_run_id:
+        return None
+    try:
+        from uuid import UUID
+
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(flow_run_id))
+        return {
+            "id": flow_run_id,
+            "name": run.name,
+            "state": run.state.type.value if run.state else None,
+            "state_name": run.state.name if run.state else None,
+        }
+    except Exception as exc:  # the audit still prints from our own records
+        return {"id": flow_run_id, "error": f"Prefect not reachable: {exc}"}
+
+
+def build(code: str, with_prefect: bool = True) -> dict[str, Any]:
+    with session_scope() as session:
+        project = session.get(Project, code)
+        if project is None:
+            raise UnknownSubject(f"no project {code!r}; `siteflow projects list` shows the codes")
+        events = audit_chain.events_for(session, code)
+        problems = [str(p) for p in audit_chain.verify(session, code)]
+        started = {json.loads(e.payload)["phase"]: e.at for e in events if e.kind == "phase.started"}
+        done = {json.loads(e.payload)["phase"]: e.at for e in events if e.kind == "phase.completed"}
+        phases = []
+        for name in PHASES:
+            if name in done:
+                state = "completed"
+            elif name == project.phase:
+                state = "failed" if project.state == "failed" else "in progress"
+            else:
+                state = "not started"
+            phases.append(
+                {"phase": name, "state": state, "started": started.get(name), "completed": done.get(name)}
+            )
+        gates = []
+        for g in session.execute(select(Gate).where(Gate.subject == code).order_by(Gate.opened_at)).scalars():
+            attempts = session.execute(
+                select(GateAttempt).where(GateAttempt.gate_id == g.id).order_by(GateAttempt.at)
+            ).scalars()
+            sigs = session.execute(select(GateDecision).where(GateDecision.gate_id == g.id)).scalars()
+            gates.append(
+                {
+                    "id": g.id,
+                    "key": g.key,
+                    "kind": g.kind,
+                    "rule": g.rule,
+                    "title": g.title,
+                    "status": g.status,
+                    "outcome": g.outcome,
+                    "opened_at": g.opened_at.isoformat(),
+                    "decided_at": g.decided_at.isoformat() if g.decided_at else None,
+                    "signatures": [
+                        {
+                            "slot": s.party,
+                            "decision": s.decision,
+                            "by": f"{s.signer_name} <{s.signer_email}>",
+                            "role": s.role,
+                            "door": s.door,
+                            "comment": s.comment,
+                            "data": s.data,
+                            "at": s.decided_at.isoformat(),
+                        }
+                        for s in sigs
+                    ],
+                    "attempts": [
+                        {
+                            "accepted": a.accepted,
+                            "decision": a.decision,
+                            "by": a.signer,
+                            "door": a.door,
+                            "reason": a.reason,
+                            "at": a.at.isoformat(),
+                        }
+                        for a in attempts
+                    ],
+                }
+            )
+        documents = [
+            {
+                "id": d.id,
+                "doc_key": d.doc_key,
+                "kind": d.kind,
+                "title": d.title,
+                "version": d.version,
+                "sha256": d.sha256,
+                "status": d.status,
+                "copies": d.copies,
+                "signed_by": d.signed_by,
+                "signed_at": d.signed_at.isoformat() if d.signed_at else None,
+                "hash_ok": hashlib.sha256(d.content.encode()).hexdigest() == d.sha256,
+            }
+            for d in session.execute(
+                select(Document).where(Document.subject == code).order_by(Document.created_at)
+            ).scalars()
+        ]
+        memos = [
+            {
+                "memo": m.memo_key,
+                "kind": m.kind,
+                "description": m.description,
+                "resolution_date": m.resolution_date.isoformat() if m.resolution_date else None,
+                "status": m.status,
+            }
+            for m in session.execute(
+                select(Memo).where(Memo.subject == code).order_by(Memo.created_at)
+            ).scalars()
+        ]
+        for d in documents:
+            if not d["hash_ok"]:
+                problems.append(f"document {d['doc_key']} v{d['version']}: content does not match its hash")
+        report = {
+            "project": {
+                "code": project.code,
+                "customer": project.customer,
+                "size": project.size,
+                "timezone": project.timezone,
+                "phase": project.phase,
+                "state": project.state,
+                "flow_run_id": project.flow_run_id,
+            },
+            "prefect_run": _prefect_run(project.flow_run_id) if with_prefect else None,
+            "phases": phases,
+            "gates": gates,
+            "documents": documents,
+            "memos": memos,
+            "chain": {
+                "records": len(events),
+                "verified": not problems,
+                "problems": problems,
+                "head": events[-1].hash if events else None,
+            },
+            "events": [
+                {
+                    "seq": e.seq,
+                    "kind": e.kind,
+                    "actor": e.actor,
+                    "at": e.at,
+                    "payload": json.loads(e.payload),
+                    "hash": e.hash,
+                }
+                for e in events
+            ],
+        }
+    return report
+
+
+def verify(code: str) -> list[str]:
+    return list(build(code, with_prefect=False)["chain"]["problems"])
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+
+
+def render_html(report: dict[str, Any]) -> str:
+    return _env().get_template("audit.html.j2").render(r=report)

@@ -1,0 +1,265 @@
+"""The `siteflow` command. Prefect is imported only inside commands, after its environment
+is pointed at siteflow's server, so `siteflow --help` is fast and never needs a server."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="siteflow: telecom field-service work run as Prefect flows.", no_args_is_help=True)
+projects_app = typer.Typer(help="Engineering projects.", no_args_is_help=True)
+gates_app = typer.Typer(help="Gates: the decisions flows wait for.", no_args_is_help=True)
+demo_app = typer.Typer(help="Sample runs on the embedded default.", no_args_is_help=True)
+app.add_typer(projects_app, name="projects")
+app.add_typer(gates_app, name="gates")
+app.add_typer(demo_app, name="demo")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@app.callback()
+def main() -> None:
+    from siteflow.prefect_env import apply_prefect_environment
+
+    apply_prefect_environment()
+
+
+def _ready_db() -> None:
+    from siteflow.db import migrate
+
+    migrate()
+
+
+def load_structured(path: Path) -> Any:
+    """YAML or JSON, with a clear message for a missing or unparsable file."""
+    if not path.exists():
+        raise fail(f"{path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise fail(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+
+
+def validation_message(exc: ValidationError) -> str:
+    lines = [f"  - {'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors()]
+    return "the form is not valid (nothing was started):\n" + "\n".join(lines)
+
+
+@app.command()
+def up() -> None:
+    """Start the embedded default: Prefect server + UI, served deployments, web service, SMTP catcher."""
+    from siteflow.settings import get_settings
+    from siteflow.stack import Stack, StackError, keep_gates_moving
+
+    stack = Stack(get_settings(), say=lambda m: console.print(m))
+    t0 = time.monotonic()
+    try:
+        console.print(f"starting siteflow under {stack.settings.home} …")
+        stack.start()
+        table = Table(title=f"siteflow is up ({time.monotonic() - t0:.1f}s) — Ctrl-C stops everything")
+        table.add_column("service")
+        table.add_column("where")
+        for name, url in stack.urls().items():
+            table.add_row(name, url)
+        console.print(table)
+        keep_gates_moving(stack)
+    except StackError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        console.print("stopping …")
+    finally:
+        stack.stop()
+        console.print("siteflow stopped.")
+
+
+@projects_app.command("start")
+def projects_start(
+    file: Annotated[Path, typer.Argument(help="Project form as YAML or JSON (see examples/project.yaml)")],
+    wait: Annotated[bool, typer.Option(help="Wait until the project reaches its first gate")] = False,
+) -> None:
+    """Validate a project form and start its engineering-project flow run."""
+    from models.project_input import ProjectIn
+
+    raw = load_structured(file)
+    try:
+        form = ProjectIn.model_validate(raw)
+    except ValidationError as exc:
+        raise fail(validation_message(exc)) from None
+    _ready_db()
+    from siteflow.launch import LaunchError, start_project
+
+    try:
+        run_id = start_project(form)
+    except LaunchError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"started project [bold]{form.code}[/]: flow run {run_id}")
+    if wait:
+        from siteflow.launch import wait_for_gate
+
+        gate = wait_for_gate(form.code, timeout=120)
+        console.print(f"waiting at gate {gate}" if gate else "no gate opened yet")
+
+
+@projects_app.command("list")
+def projects_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Projects with their phase and state (waiting means a gate is open)."""
+    _ready_db()
+    from siteflow.queries import as_json as dump
+    from siteflow.queries import list_projects
+
+    rows = list_projects()
+    if as_json:
+        print(json.dumps(dump(rows), ensure_ascii=False, indent=2))
+        return
+    table = Table("code", "customer", "phase", "state", "waiting at")
+    for r in rows:
+        table.add_row(r.code, r.customer, r.phase, r.state, r.waiting_at or "")
+    console.print(table)
+
+
+@gates_app.command("list")
+def gates_list(
+    project: Annotated[str | None, typer.Option(help="Only this project's gates")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include decided gates")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Open gates (or all with --all): who must decide and what they may answer."""
+    _ready_db()
+    from siteflow.queries import as_json as dump
+    from siteflow.queries import list_gates
+
+    rows = list_gates(project, include_closed=all_)
+    if as_json:
+        print(json.dumps(dump(rows), ensure_ascii=False, indent=2))
+        return
+    table = Table("gate id", "project", "gate", "rule", "waiting for / outcome", "decisions", "data")
+    for r in rows:
+        table.add_row(
+            r.id,
+            r.project,
+            r.key,
+            r.rule,
+            ", ".join(r.waiting_for) if r.status == "open" else f"{r.outcome}",
+            " | ".join(r.decisions),
+            r.data_model or "",
+        )
+    console.print(table)
+
+
+@gates_app.command("decide")
+def gates_decide(
+    gate_id: Annotated[str, typer.Argument(help="Gate id from `siteflow gates list`")],
+    decision: Annotated[str, typer.Option(help="One of the gate's allowed decisions")],
+    by: Annotated[str, typer.Option(help='Who decides: "Name <email>" as listed on the project')],
+    role: Annotated[str | None, typer.Option(help="Your role on the project (checked)")] = None,
+    comment: Annotated[str, typer.Option(help="Why; shown in the audit trail")] = "",
+    data: Annotated[Path | None, typer.Option(help="JSON file with the gate's data fields")] = None,
+) -> None:
+    """Decide a gate through the same path as the Prefect UI and email."""
+    from models.gate_spec import Door
+    from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
+
+    try:
+        signer = Signer.parse(by)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    payload = load_structured(data) if data else None
+    if payload is not None and not isinstance(payload, dict):
+        raise fail(f"{data} must hold a JSON object with the gate's data fields")
+    _ready_db()
+    try:
+        result = decide(
+            DecisionRequest(
+                gate_id=gate_id,
+                decision=decision,
+                signer=signer,
+                door=Door.CLI,
+                role=role,
+                comment=comment,
+                data=payload,
+            )
+        )
+    except DecisionRefused as exc:
+        raise fail(f"refused: {exc.reason}", code=2) from None
+    console.print(result.message)
+    if result.complete:
+        console.print(f"gate {result.gate_key} decided: {result.outcome}; the project continues.")
+
+
+@app.command()
+def audit(
+    first: Annotated[str, typer.Argument(help="Project code, or 'verify'")],
+    code: Annotated[str | None, typer.Argument(help="Project code after 'verify'")] = None,
+    format: Annotated[str, typer.Option("--format", help="json or html")] = "json",
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
+) -> None:
+    """`siteflow audit CODE --format json|html` prints the story; `siteflow audit verify CODE` checks it."""
+    _ready_db()
+    from siteflow import audit_report
+
+    try:
+        if first == "verify":
+            if not code:
+                raise fail("usage: siteflow audit verify CODE")
+            problems = audit_report.verify(code)
+            if problems:
+                for p in problems:
+                    err.print(f"[bold red]TAMPERED[/] {code}: {p}")
+                raise typer.Exit(3)
+            console.print(f"{code}: audit trail verified")
+            return
+        if format not in ("json", "html"):
+            raise fail("--format must be json or html")
+        report = audit_report.build(first)
+    except audit_report.UnknownSubject as exc:
+        raise fail(str(exc)) from None
+    text = (
+        json.dumps(report, ensure_ascii=False, indent=2)
+        if format == "json"
+        else audit_report.render_html(report)
+    )
+    if output:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+@demo_app.command("engineering")
+def demo_engineering(
+    file: Annotated[Path, typer.Option(help="Sample project form")] = Path("examples/project.yaml"),
+) -> None:
+    """Run a complete sample project, answering every gate as scripted people would."""
+    from siteflow.demo import run_engineering_demo
+
+    raw = load_structured(file)
+    try:
+        code = run_engineering_demo(raw, say=lambda m: console.print(m))
+    except RuntimeError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"[bold green]demo finished:[/] project {code} completed. "
+        f"Try `siteflow audit {code} --format html --output audit.html`."
+    )
+
+
+if __name__ == "__main__":
+    app()

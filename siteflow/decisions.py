@@ -1,0 +1,339 @@
+"""The one door every decision goes through (DESIGN.md "The gate").
+
+The Prefect UI form, the CLI, email links and the deadline enforcer all call :func:`decide`.
+It validates the decider and the data, writes the accepted signature under a uniqueness
+rule (first valid decision wins), records every refused attempt with its reason, appends
+both to the audit chain, and only after the commit resumes the waiting flow run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models.gate import Gate, GateAttempt, GateDecision, GateStatus
+from models.gate_data import GATE_DATA_MODELS
+from models.gate_spec import Door
+from models.project import Project
+from models.project_input import ProjectIn
+from siteflow import audit_chain
+from siteflow.db import session_scope
+
+SIGNER_RE = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>\s]+@[^<>\s]+)>\s*$")
+
+
+class DecisionRefused(Exception):
+    """A decision that was not accepted; the message says why and what to do."""
+
+    def __init__(self, reason: str, gate_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.gate_id = gate_id
+
+
+@dataclass(frozen=True)
+class Signer:
+    name: str
+    email: str
+
+    @classmethod
+    def parse(cls, text: str) -> Signer:
+        """Parse ``"Name <email>"``; the CLI's ``--by`` takes this form."""
+        m = SIGNER_RE.match(text)
+        if not m:
+            raise ValueError(f'--by must look like "Name <name@example.com>", got {text!r}')
+        return cls(name=m["name"], email=m["email"].lower())
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    gate_id: str
+    decision: str
+    signer: Signer
+    door: Door
+    role: str | None = None
+    comment: str = ""
+    data: dict[str, Any] | None = None
+    source_ref: str | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    gate_id: str
+    gate_key: str
+    subject: str
+    slot: str
+    complete: bool
+    outcome: str | None
+    flow_run_id: str | None
+    message: str
+
+
+def decide(request: DecisionRequest) -> DecisionResult:
+    """Record a decision or raise :class:`DecisionRefused` (after recording the refusal)."""
+    try:
+        with session_scope() as session:
+            result = _accept(session, request)
+    except _Refusal as refusal:
+        _record_refusal(request, refusal.reason)
+        raise DecisionRefused(refusal.reason, request.gate_id) from None
+    except _Replay as replay:
+        if replay.result is None:
+            raise DecisionRefused(replay.reason, request.gate_id) from None
+        return replay.result
+    except IntegrityError:
+        reason = "another decision for this gate was recorded at the same moment; it won"
+        _record_refusal(request, reason)
+        raise DecisionRefused(reason, request.gate_id) from None
+    if result.complete and result.flow_run_id:
+        from siteflow.resumer import resume_run
+
+        resume_run(result.flow_run_id)
+    return result
+
+
+class _Refusal(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Replay(Exception):
+    def __init__(self, result: DecisionResult | None, reason: str = "") -> None:
+        super().__init__(reason)
+        self.result = result
+        self.reason = reason
+
+
+def _lock_gate(session: Session, gate_id: str) -> Gate:
+    gate = session.execute(select(Gate).where(Gate.id == gate_id).with_for_update()).scalar_one_or_none()
+    if gate is None:
+        raise DecisionRefused(
+            f"no gate with id {gate_id!r}: list open gates with `siteflow gates list`", gate_id
+        )
+    return gate
+
+
+def _result(gate: Gate, slot: str, message: str) -> DecisionResult:
+    return DecisionResult(
+        gate_id=gate.id,
+        gate_key=gate.key,
+        subject=gate.subject,
+        slot=slot,
+        complete=gate.status == GateStatus.DECIDED.value,
+        outcome=gate.outcome,
+        flow_run_id=gate.flow_run_id,
+        message=message,
+    )
+
+
+def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
+    gate = _lock_gate(session, req.gate_id)
+    if req.source_ref:
+        earlier = session.execute(
+            select(GateAttempt).where(GateAttempt.source_ref == req.source_ref)
+        ).scalar_one_or_none()
+        if earlier is not None:
+            raise _Replay(_result(gate, "", "already recorded") if earlier.accepted else None, earlier.reason)
+    signed = list(session.execute(select(GateDecision).where(GateDecision.gate_id == gate.id)).scalars())
+
+    if gate.status != GateStatus.OPEN.value:
+        by = ", ".join(f"{d.signer_name} <{d.signer_email}> ({d.door})" for d in signed)
+        raise _Refusal(
+            f"gate {gate.key} is already decided: {gate.outcome} by {by} at "
+            f"{gate.decided_at:%Y-%m-%d %H:%M:%S} UTC; nothing was changed"
+        )
+    if not req.decision or not req.signer.name or not req.signer.email:
+        raise _Refusal(
+            f"gate {gate.key}: a decision needs a decision value, the signer's name and email; "
+            "nothing was decided — fill all three and try again"
+        )
+    if req.decision not in gate.decisions:
+        raise _Refusal(
+            f"unknown decision {req.decision!r} for gate {gate.key}; allowed: " + ", ".join(gate.decisions)
+        )
+    if gate.not_before is not None and req.at < gate.not_before:
+        raise _Refusal(
+            f"too early: gate {gate.key} can be decided from {gate.not_before:%Y-%m-%d %H:%M} UTC "
+            f"({gate.rule}); try again then"
+        )
+
+    project = session.get(Project, gate.subject)
+    if project is None:
+        raise _Refusal(f"gate {gate.key} belongs to unknown project {gate.subject}")
+    form = ProjectIn.model_validate(project.params)
+    contact = form.contact(req.signer.email)
+    if contact is None:
+        raise _Refusal(
+            f"{req.signer} is not a contact of project {project.code}; only its listed contacts "
+            "may decide its gates"
+        )
+    if req.role is not None and req.role != contact.role.value:
+        raise _Refusal(f"{req.signer} is listed as {contact.role.value}, not {req.role}")
+
+    if any(d.signer_email == contact.email for d in signed):
+        raise _Refusal(
+            f"{req.signer} has already signed gate {gate.key}; a two-party gate needs two "
+            "different people, one from each side"
+        )
+    allowed_slots = [p for p in gate.parties if contact.role.value in p["roles"]]
+    if not allowed_slots:
+        wanted = sorted({r for p in gate.parties for r in p["roles"]})
+        raise _Refusal(
+            f"{req.signer} is a {contact.role.value}; gate {gate.key} is decided by " + " and ".join(wanted)
+        )
+    filled = {d.party for d in signed}
+    free = [p for p in allowed_slots if p["slot"] not in filled]
+    if not free:
+        other = next(d for d in signed if d.party == allowed_slots[0]["slot"])
+        raise _Refusal(
+            f"the {allowed_slots[0]['slot']} side of gate {gate.key} was already decided by "
+            f"{other.signer_name} <{other.signer_email}>; a later decision cannot replace it"
+        )
+    slot = free[0]["slot"]
+
+    data = _validated_data(gate, req, form)
+
+    session.add(
+        GateDecision(
+            gate_id=gate.id,
+            party=slot,
+            decision=req.decision,
+            signer_name=req.signer.name,
+            signer_email=contact.email,
+            role=contact.role.value,
+            comment=req.comment,
+            data=data,
+            door=req.door.value,
+            decided_at=req.at,
+        )
+    )
+    session.add(
+        GateAttempt(
+            gate_id=gate.id,
+            accepted=True,
+            decision=req.decision,
+            signer=str(req.signer),
+            role=contact.role.value,
+            door=req.door.value,
+            source_ref=req.source_ref,
+            at=req.at,
+        )
+    )
+    decisions = {d.party: d.decision for d in signed} | {slot: req.decision}
+    settle = req.decision in gate.ends_at_once
+    if settle or len(decisions) == len(gate.parties):
+        gate.status = GateStatus.DECIDED.value
+        gate.outcome = req.decision
+        gate.decided_at = req.at
+    session.flush()
+    audit_chain.append(
+        session,
+        gate.subject,
+        "gate.decision",
+        str(req.signer),
+        {
+            "gate": gate.key,
+            "gate_id": gate.id,
+            "slot": slot,
+            "decision": req.decision,
+            "role": contact.role.value,
+            "door": req.door.value,
+            "comment": req.comment,
+            "data": data,
+            "gate_complete": gate.status == GateStatus.DECIDED.value,
+        },
+    )
+    if gate.status == GateStatus.DECIDED.value:
+        audit_chain.append(
+            session,
+            gate.subject,
+            "gate.closed",
+            str(req.signer),
+            {
+                "gate": gate.key,
+                "gate_id": gate.id,
+                "outcome": gate.outcome,
+            },
+        )
+    waiting = [p["slot"] for p in gate.parties if p["slot"] not in decisions]
+    message = f"recorded: {req.decision} on {gate.key} by {req.signer} ({slot})" + (
+        f"; still waiting for the {', '.join(waiting)} side" if waiting and not settle else ""
+    )
+    return _result(gate, slot, message)
+
+
+def _validated_data(gate: Gate, req: DecisionRequest, form: ProjectIn) -> dict[str, Any] | None:
+    if req.data is None:
+        if req.decision in gate.data_required_for:
+            raise _Refusal(
+                f"decision {req.decision!r} on gate {gate.key} needs data ({gate.data_model}); "
+                "fill the form fields or pass --data FILE.json"
+            )
+        return None
+    if gate.data_model is None:
+        raise _Refusal(f"gate {gate.key} takes no data; leave the data out")
+    model = GATE_DATA_MODELS[gate.data_model]
+    try:
+        parsed = model.model_validate(req.data)
+        parsed.check_against(form)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or gate.data_model}: {e['msg']}" for e in exc.errors()
+        )
+        raise _Refusal(f"data for gate {gate.key} is not valid: {problems}") from None
+    except ValueError as exc:
+        raise _Refusal(f"data for gate {gate.key} is not valid: {exc}") from None
+    return parsed.model_dump(mode="json")
+
+
+def _record_refusal(req: DecisionRequest, reason: str) -> None:
+    """A refused attempt is part of the record (issue #2: refused attempts too)."""
+    with session_scope() as session:
+        gate = session.get(Gate, req.gate_id)
+        if gate is None:
+            return
+        if (
+            req.source_ref
+            and session.execute(
+                select(GateAttempt.id).where(GateAttempt.source_ref == req.source_ref)
+            ).first()
+        ):
+            return
+        session.add(
+            GateAttempt(
+                gate_id=gate.id,
+                accepted=False,
+                reason=reason,
+                decision=req.decision[:64],
+                signer=str(req.signer)[:600],
+                role=(req.role or "")[:32],
+                door=req.door.value,
+                source_ref=req.source_ref,
+                at=req.at,
+            )
+        )
+        audit_chain.append(
+            session,
+            gate.subject,
+            "gate.refused",
+            str(req.signer),
+            {
+                "gate": gate.key,
+                "gate_id": gate.id,
+                "decision": req.decision,
+                "door": req.door.value,
+                "reason": reason,
+            },
+        )

@@ -1,0 +1,105 @@
+"""Read models for the CLI, the web service and the demo: projects and gates as people see them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from models.gate import Gate, GateDecision, GateStatus
+from models.project import Project
+from siteflow.db import session_scope
+
+
+class ProjectRow(BaseModel):
+    code: str
+    customer: str
+    phase: str
+    state: str
+    waiting_at: str | None
+    flow_run_id: str | None
+    updated_at: datetime
+
+
+class GateRow(BaseModel):
+    id: str
+    project: str
+    key: str
+    kind: str
+    rule: str
+    title: str
+    status: str
+    outcome: str | None
+    decided_by: list[str]
+    waiting_for: list[str]
+    decisions: list[str]
+    data_model: str | None
+    opened_at: datetime
+    not_before: datetime | None
+
+
+def list_projects() -> list[ProjectRow]:
+    with session_scope() as session:
+        projects = session.execute(select(Project).order_by(Project.created_at)).scalars().all()
+        open_gates: dict[str, str] = {}
+        for subject, key in session.execute(
+            select(Gate.subject, Gate.key).where(Gate.status == GateStatus.OPEN.value)
+        ):
+            open_gates[subject] = key
+        return [
+            ProjectRow(
+                code=p.code,
+                customer=p.customer,
+                phase=p.phase,
+                state="waiting" if p.state == "running" and p.code in open_gates else p.state,
+                waiting_at=open_gates.get(p.code),
+                flow_run_id=p.flow_run_id,
+                updated_at=p.updated_at,
+            )
+            for p in projects
+        ]
+
+
+def list_gates(project: str | None = None, include_closed: bool = False) -> list[GateRow]:
+    with session_scope() as session:
+        q = select(Gate).order_by(Gate.opened_at)
+        if project:
+            q = q.where(Gate.subject == project)
+        if not include_closed:
+            q = q.where(Gate.status == GateStatus.OPEN.value)
+        gates = session.execute(q).scalars().all()
+        rows = []
+        for g in gates:
+            sigs = session.execute(select(GateDecision).where(GateDecision.gate_id == g.id)).scalars().all()
+            filled = {s.party for s in sigs}
+            rows.append(
+                GateRow(
+                    id=g.id,
+                    project=g.subject,
+                    key=g.key,
+                    kind=g.kind,
+                    rule=g.rule,
+                    title=g.title,
+                    status=g.status,
+                    outcome=g.outcome,
+                    decided_by=[
+                        f"{s.signer_name} <{s.signer_email}> ({s.party}: {s.decision})" for s in sigs
+                    ],
+                    waiting_for=[
+                        f"{p['slot']} ({'/'.join(p['roles'])})"
+                        for p in g.parties
+                        if p["slot"] not in filled and g.status == GateStatus.OPEN.value
+                    ],
+                    decisions=list(g.decisions),
+                    data_model=g.data_model,
+                    opened_at=g.opened_at,
+                    not_before=g.not_before,
+                )
+            )
+        return rows
+
+
+def as_json(rows: list[Any]) -> list[dict[str, Any]]:
+    return [r.model_dump(mode="json") for r in rows]

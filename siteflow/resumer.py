@@ -1,0 +1,75 @@
+"""Resume a waiting flow run after its gate was decided, and keep doing so until it runs.
+
+The decision is committed before the resume call, so a crash or a race in between would
+leave a decided gate with a run still paused; :func:`resume_decided_gates` (run by the
+gate keeper in `siteflow up`) finds those and resumes them.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.responses import SetStateStatus
+from sqlalchemy import select
+
+from models.gate import Gate, GateStatus
+from siteflow.db import session_scope
+
+log = logging.getLogger(__name__)
+
+
+class ResumeOutcome(enum.StrEnum):
+    RESUMED = "resumed"
+    NOT_PAUSED = "not-paused"
+    REJECTED = "rejected"
+    UNREACHABLE = "unreachable"
+
+
+def resume_run(flow_run_id: str) -> ResumeOutcome:
+    """Best effort: the flow trusts our table, so an empty input is all it needs."""
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(flow_run_id))
+            if run.state is None or not run.state.is_paused():
+                return ResumeOutcome.NOT_PAUSED
+            response = client.resume_flow_run(UUID(flow_run_id), run_input={})
+    except Exception as exc:  # the gate keeper retries; the decision is already safe
+        log.warning("could not reach Prefect to resume run %s: %s", flow_run_id, exc)
+        return ResumeOutcome.UNREACHABLE
+    if response.status == SetStateStatus.ACCEPT:
+        return ResumeOutcome.RESUMED
+    if response.status == SetStateStatus.ABORT:
+        return ResumeOutcome.NOT_PAUSED
+    log.warning("Prefect refused to resume run %s: %s", flow_run_id, response.details)
+    return ResumeOutcome.REJECTED
+
+
+def resume_decided_gates() -> list[str]:
+    """Resume every paused run that has no open gate left; returns the runs resumed."""
+    with get_client(sync_client=True) as client:
+        paused = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+            ),
+            limit=200,
+        )
+    run_ids = [str(r.id) for r in paused]
+    if not run_ids:
+        return []
+    with session_scope() as session:
+        rows = session.execute(
+            select(Gate.flow_run_id, Gate.status).where(Gate.flow_run_id.in_(run_ids))
+        ).all()
+    known = {r.flow_run_id for r in rows}
+    still_open = {r.flow_run_id for r in rows if r.status == GateStatus.OPEN.value}
+    resumed = []
+    for run_id in run_ids:
+        if run_id in known and run_id not in still_open:
+            if resume_run(run_id) is ResumeOutcome.RESUMED:
+                resumed.append(run_id)
+    return resumed

@@ -1,0 +1,77 @@
+"""One settings object for the whole shell, read lazily.
+
+Importing a flow in a test must never need environment variables, so nothing reads the
+environment at import time: call :func:`get_settings` where a value is needed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where siteflow keeps its state and how it reaches its services.
+
+    Every field can be set with a ``SITEFLOW_`` environment variable, e.g.
+    ``SITEFLOW_DATABASE_URL=postgresql+psycopg://127.0.0.1/siteflow``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SITEFLOW_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".siteflow")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of siteflow's own tables; SQLite under home when unset.",
+    )
+    prefect_host: str = "127.0.0.1"
+    prefect_port: int = 4200
+    prefect_api_url: str | None = Field(
+        default=None,
+        description="An existing Prefect API to use instead of the embedded server.",
+    )
+    web_host: str = "127.0.0.1"
+    web_port: int = 8470
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    mail_sender: str = "siteflow <siteflow@localhost>"
+    runner_poll_seconds: float = Field(
+        default=2.0, description="How often the served deployments look for resumed runs."
+    )
+    keeper_poll_seconds: float = Field(
+        default=2.0,
+        description="How often the gate keeper re-resumes decided gates whose run still waits.",
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'siteflow.db'}"
+
+    @property
+    def resolved_prefect_api_url(self) -> str:
+        if self.prefect_api_url:
+            return self.prefect_api_url
+        return f"http://{self.prefect_host}:{self.prefect_port}/api"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.home / "mail"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and `siteflow up` change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,189 @@
+"""`siteflow up`: the embedded default in one command.
+
+Starts, in order: our database migrations, a local Prefect server (UI included) on SQLite
+under SITEFLOW_HOME, the process that serves every deployment, the approval web service,
+the SMTP catcher, and — in this process — the gate keeper loop. Ctrl-C stops all of them.
+State lives under SITEFLOW_HOME, so starting again resumes where it was.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from siteflow.prefect_env import prefect_environment
+from siteflow.settings import Settings
+
+
+class StackError(RuntimeError):
+    """The stack could not start; the message says which part and where its log is."""
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((host, port)) == 0
+
+
+def prefect_healthy(api_url: str) -> bool:
+    try:
+        return httpx.get(f"{api_url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    say: Callable[[str], None] = print
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def logs(self) -> Path:
+        return self.settings.home / "logs"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(prefect_environment(self.settings))
+        return env
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        self.processes[name] = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env(),
+            start_new_session=True,
+        )
+
+    def _wait(self, name: str, ready: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            proc = self.processes.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise StackError(f"{name} exited with code {proc.returncode}; see {self.logs / name}.log")
+            time.sleep(0.2)
+        raise StackError(f"{name} was not ready after {timeout:.0f}s; see {self.logs / name}.log")
+
+    def start(self) -> None:
+        from siteflow.db import migrate
+
+        s = self.settings
+        s.home.mkdir(parents=True, exist_ok=True)
+        migrate(s.resolved_database_url)
+        api = s.resolved_prefect_api_url
+        if s.prefect_api_url is None:
+            if port_open(s.prefect_host, s.prefect_port):
+                if not prefect_healthy(api):
+                    raise StackError(
+                        f"port {s.prefect_port} is taken by something that is not a Prefect server; "
+                        "set SITEFLOW_PREFECT_PORT to a free port"
+                    )
+                raise StackError(
+                    f"a Prefect server already answers on {api}: siteflow seems to be running already "
+                    "(stop it first, or use that one with SITEFLOW_PREFECT_API_URL)"
+                )
+            self._spawn(
+                "prefect-server",
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "server",
+                    "start",
+                    "--host",
+                    s.prefect_host,
+                    "--port",
+                    str(s.prefect_port),
+                ],
+            )
+        self._wait("prefect-server", lambda: prefect_healthy(api), 90)
+        self._spawn("deployments", [sys.executable, "-m", "deployments.serve"])
+        self._spawn("mail-catcher", [sys.executable, "-m", "siteflow.mail_catcher"])
+        self._wait("mail-catcher", lambda: port_open(s.smtp_host, s.smtp_port), 20)
+        self._spawn(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "siteflow.web:app",
+                "--host",
+                s.web_host,
+                "--port",
+                str(s.web_port),
+                "--log-level",
+                "warning",
+            ],
+        )
+        self._wait("web", lambda: port_open(s.web_host, s.web_port), 20)
+        self._wait("deployments", self._deployments_registered, 60)
+
+    def _deployments_registered(self) -> bool:
+        from deployments import ENGINEERING_PROJECT
+
+        try:
+            r = httpx.get(
+                f"{self.settings.resolved_prefect_api_url}/deployments/name/{ENGINEERING_PROJECT}",
+                timeout=2,
+            )
+        except httpx.HTTPError:
+            return False
+        return r.status_code == 200
+
+    def urls(self) -> dict[str, str]:
+        s = self.settings
+        ui = s.resolved_prefect_api_url.removesuffix("/api")
+        return {
+            "Prefect UI": ui,
+            "Approval web service": f"http://{s.web_host}:{s.web_port}",
+            "SMTP catcher": f"smtp://{s.smtp_host}:{s.smtp_port} → {s.mail_dir}",
+            "Database": s.resolved_database_url,
+            "Logs": str(self.logs),
+        }
+
+    def check(self) -> None:
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                raise StackError(f"{name} stopped with code {proc.returncode}; see {self.logs / name}.log")
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.processes.clear()
+
+
+def keep_gates_moving(stack: Stack, stop_after: float | None = None) -> None:
+    """The gate keeper: resume runs whose gate was decided but which still wait (see resumer)."""
+    from siteflow.resumer import resume_decided_gates
+
+    started = time.monotonic()
+    while stop_after is None or time.monotonic() - started < stop_after:
+        stack.check()
+        try:
+            for run_id in resume_decided_gates():
+                stack.say(f"gate keeper: resumed run {run_id}")
+        except Exception as exc:  # keep running: a passing outage must not stop the keeper
+            stack.say(f"gate keeper: {exc}")
+        time.sleep(stack.settings.keeper_poll_seconds)

@@ -1,0 +1,181 @@
+"""Render, version, store and sign documents (DESIGN.md "Documents", ENG-15).
+
+A document is rendered from a typed :class:`DocumentBody` by a bilingual Jinja2 template.
+Issuing the same content again returns the stored version (flows re-run from the top);
+different content becomes a new version that supersedes the old one and needs its own
+signature. A signed version is never altered (enforced again in ``models.document``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from prefect.artifacts import create_markdown_artifact
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from models.document import Document, DocumentStatus
+from models.document_body import DOCUMENT_KINDS, DocumentBody
+from siteflow import audit_chain
+from siteflow.db import session_scope
+from tasks import side_effect
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class DocumentRead(BaseModel):
+    id: str
+    subject: str
+    kind: str
+    doc_key: str
+    version: int
+    title: str
+    sha256: str
+    status: str
+    summary_md: str
+
+
+def _md_escape(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "html.j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = _md_escape
+    return env
+
+
+def render_html(body: DocumentBody, version: int) -> str:
+    return _env().get_template("document.html.j2").render(doc=body, version=version)
+
+
+def render_summary(body: DocumentBody, version: int, sha256: str) -> str:
+    return _env().get_template("document.md.j2").render(doc=body, version=version, sha256=sha256)
+
+
+def body_for(kind: str, project_code: str, customer: str, **content: object) -> DocumentBody:
+    """A body with the kind's bilingual title and rule filled in from the registry."""
+    zh, en, rule = DOCUMENT_KINDS[kind]
+    return DocumentBody.model_validate(
+        {
+            "kind": kind,
+            "title_zh": zh,
+            "title_en": en,
+            "rule": rule,
+            "project_code": project_code,
+            "customer": customer,
+            **content,
+        }
+    )
+
+
+def _read(doc: Document, body: DocumentBody) -> DocumentRead:
+    return DocumentRead(
+        id=doc.id,
+        subject=doc.subject,
+        kind=doc.kind,
+        doc_key=doc.doc_key,
+        version=doc.version,
+        title=doc.title,
+        sha256=doc.sha256,
+        status=doc.status,
+        summary_md=render_summary(body, doc.version, doc.sha256),
+    )
+
+
+@side_effect(name="issue-document")
+def issue_document(doc_key: str, body: DocumentBody) -> DocumentRead:
+    """Store the document unless the newest version already has exactly this content."""
+    with session_scope() as session:
+        latest = session.execute(
+            select(Document)
+            .where(Document.subject == body.project_code, Document.doc_key == doc_key)
+            .order_by(Document.version.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        version = 1 if latest is None else latest.version + 1
+        if latest is not None:
+            same = render_html(body, latest.version)
+            if hashlib.sha256(same.encode()).hexdigest() == latest.sha256:
+                return _read(latest, body)
+        html = render_html(body, version)
+        digest = hashlib.sha256(html.encode()).hexdigest()
+        doc = Document(
+            subject=body.project_code,
+            kind=body.kind,
+            doc_key=doc_key,
+            version=version,
+            title=f"{body.title_zh} / {body.title_en}",
+            content=html,
+            sha256=digest,
+            copies=body.copies,
+            supersedes_id=latest.id if latest else None,
+        )
+        session.add(doc)
+        if latest is not None and latest.status != DocumentStatus.SUPERSEDED.value:
+            latest.status = DocumentStatus.SUPERSEDED.value
+        session.flush()
+        audit_chain.append(
+            session,
+            body.project_code,
+            "document.issued",
+            "system:siteflow",
+            {
+                "doc_key": doc_key,
+                "kind": body.kind,
+                "version": version,
+                "sha256": digest,
+                "document_id": doc.id,
+                "copies": body.copies,
+            },
+        )
+        read = _read(doc, body)
+    create_markdown_artifact(
+        key=f"{body.project_code.lower()}-{doc_key}"[:100],
+        markdown=read.summary_md,
+        description=f"{read.title} v{version} sha256 {digest}",
+    )
+    return read
+
+
+@side_effect(name="sign-document")
+def sign_document(document_id: str, signed_by: list[str]) -> None:
+    """Mark a version signed by the people who decided its gate (once; ENG-15)."""
+    with session_scope() as session:
+        doc = session.get(Document, document_id)
+        if doc is None:
+            raise LookupError(f"no document {document_id}")
+        if doc.status == DocumentStatus.SIGNED.value:
+            return
+        doc.status = DocumentStatus.SIGNED.value
+        doc.signed_by = "; ".join(signed_by)
+        doc.signed_at = datetime.now(UTC)
+        audit_chain.append(
+            session,
+            doc.subject,
+            "document.signed",
+            "; ".join(signed_by),
+            {
+                "doc_key": doc.doc_key,
+                "version": doc.version,
+                "sha256": doc.sha256,
+                "document_id": doc.id,
+            },
+        )
+
+
+def count_documents(subject: str) -> int:
+    with session_scope() as session:
+        return int(session.scalar(select(func.count()).where(Document.subject == subject)) or 0)

@@ -1,0 +1,175 @@
+"""Open gates, read their state, and pass Prefect UI answers into the one decision path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from models.gate import Gate, GateDecision, GateStatus
+from models.gate_spec import Door, GateSpec
+from models.outbox import OutboxMessage
+from models.project import Project
+from models.project_input import ProjectIn
+from siteflow import audit_chain
+from siteflow.db import session_scope
+from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
+from tasks import side_effect
+
+
+class SignatureRead(BaseModel):
+    slot: str
+    decision: str
+    signer: str
+    role: str
+    door: str
+    comment: str
+    data: dict[str, Any] | None
+
+
+class GateRead(BaseModel):
+    id: str
+    key: str
+    status: str
+    outcome: str | None
+    signatures: list[SignatureRead]
+
+    @property
+    def closed(self) -> bool:
+        return self.status == GateStatus.DECIDED.value
+
+    def data(self) -> dict[str, Any]:
+        """The data that came with the deciding signature (data gates have one slot)."""
+        for sig in self.signatures:
+            if sig.data is not None:
+                return sig.data
+        return {}
+
+    @property
+    def signers(self) -> list[str]:
+        return [s.signer for s in self.signatures]
+
+
+def _read(session: Any, gate: Gate) -> GateRead:
+    sigs = session.execute(
+        select(GateDecision).where(GateDecision.gate_id == gate.id).order_by(GateDecision.decided_at)
+    ).scalars()
+    return GateRead(
+        id=gate.id,
+        key=gate.key,
+        status=gate.status,
+        outcome=gate.outcome,
+        signatures=[
+            SignatureRead(
+                slot=s.party,
+                decision=s.decision,
+                signer=f"{s.signer_name} <{s.signer_email}>",
+                role=s.role,
+                door=s.door,
+                comment=s.comment,
+                data=s.data,
+            )
+            for s in sigs
+        ],
+    )
+
+
+@side_effect(name="open-gate")
+def open_gate(subject: str, flow_run_id: str, spec: GateSpec) -> GateRead:
+    """Create the gate once, with a notice to everyone who may decide it (outbox, same txn)."""
+    with session_scope() as session:
+        gate = session.execute(
+            select(Gate).where(Gate.subject == subject, Gate.key == spec.key)
+        ).scalar_one_or_none()
+        if gate is not None:
+            return _read(session, gate)
+        gate = Gate(
+            subject=subject,
+            key=spec.key,
+            kind=spec.kind.value,
+            rule=spec.rule,
+            title=spec.title,
+            description=spec.description,
+            parties=[{"slot": p.slot, "roles": [r.value for r in p.roles]} for p in spec.parties],
+            decisions=[d.value for d in spec.decisions],
+            data_model=spec.data_model,
+            data_required_for=[d.value for d in spec.data_required_for],
+            ends_at_once=[d.value for d in spec.ends_at_once],
+            document_id=spec.document_id,
+            flow_run_id=flow_run_id,
+            not_before=spec.not_before,
+        )
+        session.add(gate)
+        project = session.get(Project, subject)
+        session.flush()
+        if project is not None:
+            form = ProjectIn.model_validate(project.params)
+            roles = {r for p in spec.parties for r in p.roles}
+            for contact in form.contacts_with(*roles):
+                session.add(
+                    OutboxMessage(
+                        dedup_key=f"gate-opened:{gate.id}:{contact.email}",
+                        subject_ref=subject,
+                        recipient=f"{contact.name} <{contact.email}>",
+                        title=f"[{subject}] 待您决定 / Decision needed: {spec.title}",
+                        body_text=(
+                            f"{spec.title} ({spec.rule})\n{spec.description}\n\n"
+                            f"Gate id: {gate.id}\nAllowed: {', '.join(gate.decisions)}"
+                        ),
+                    )
+                )
+        audit_chain.append(
+            session,
+            subject,
+            "gate.opened",
+            "system:siteflow",
+            {
+                "gate": spec.key,
+                "gate_id": gate.id,
+                "kind": spec.kind.value,
+                "rule": spec.rule,
+                "title": spec.title,
+                "parties": gate.parties,
+                "decisions": gate.decisions,
+                "document_id": spec.document_id,
+            },
+        )
+        return _read(session, gate)
+
+
+@side_effect(name="read-gate")
+def read_gate(gate_id: str) -> GateRead:
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+        if gate is None:
+            raise LookupError(f"no gate {gate_id}")
+        return _read(session, gate)
+
+
+@side_effect(name="record-ui-decision")
+def record_ui_decision(gate_id: str, answer: dict[str, Any], source_ref: str) -> str:
+    """The Prefect UI's Resume button bypasses our checks, so its answer is decided here.
+
+    The source_ref (run id and pause key) makes a replay after a re-run a no-op.
+    Returns a message for the flow log; a refusal is recorded, never raised.
+    """
+    signer = Signer(
+        name=str(answer.get("signer_name") or "").strip(),
+        email=str(answer.get("signer_email") or "").strip().lower(),
+    )
+    try:
+        result = decide(
+            DecisionRequest(
+                gate_id=gate_id,
+                decision=str(answer.get("decision") or ""),
+                signer=signer,
+                door=Door.PREFECT_UI,
+                comment=str(answer.get("comment") or ""),
+                data=answer.get("data"),
+                source_ref=source_ref,
+            )
+        )
+    except DecisionRefused as refused:
+        return f"refused: {refused.reason}"
+    return result.message

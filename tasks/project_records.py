@@ -1,0 +1,152 @@
+"""Project register, phase transitions, memos and notices: the project's own records."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from models.memo import Memo
+from models.outbox import OutboxMessage
+from models.project import Project, ProjectState
+from models.project_input import ProjectIn
+from siteflow import audit_chain
+from siteflow.db import session_scope
+from tasks import side_effect
+
+
+class DuplicateProject(ValueError):
+    """A second run for a project code that already has one."""
+
+
+@side_effect(name="register-project")
+def register_project(form: ProjectIn, flow_run_id: str) -> None:
+    """First step of every run: one project per code, refused before any work starts."""
+    with session_scope() as session:
+        existing = session.get(Project, form.code)
+        if existing is not None:
+            if existing.flow_run_id == flow_run_id:
+                return
+            raise DuplicateProject(
+                f"project code {form.code} is already used by flow run {existing.flow_run_id} "
+                f"(state {existing.state}); choose another code"
+            )
+        session.add(
+            Project(
+                code=form.code,
+                customer=form.customer,
+                size=form.size.value,
+                timezone=form.timezone,
+                phase="survey",
+                state=ProjectState.RUNNING.value,
+                flow_run_id=flow_run_id,
+                params=form.model_dump(mode="json"),
+            )
+        )
+        session.flush()
+        audit_chain.append(
+            session,
+            form.code,
+            "project.registered",
+            "system:siteflow",
+            {
+                "flow_run_id": flow_run_id,
+                "form": form.model_dump(mode="json"),
+            },
+        )
+
+
+@side_effect(name="enter-phase")
+def enter_phase(code: str, phase: str) -> None:
+    """Record a phase transition once (§1: survey → installation → commissioning → completion)."""
+    with session_scope() as session:
+        project = session.get(Project, code)
+        assert project is not None
+        if project.phase == phase:
+            return
+        previous = project.phase
+        project.phase = phase
+        audit_chain.append(session, code, "phase.completed", "system:siteflow", {"phase": previous})
+        if phase != "done":
+            audit_chain.append(session, code, "phase.started", "system:siteflow", {"phase": phase})
+
+
+@side_effect(name="set-project-state")
+def set_project_state(code: str, state: ProjectState) -> None:
+    with session_scope() as session:
+        project = session.get(Project, code)
+        assert project is not None
+        if project.state == state.value:
+            return
+        project.state = state.value
+        if state in (ProjectState.COMPLETED, ProjectState.FAILED):
+            audit_chain.append(session, code, f"project.{state.value}", "system:siteflow", {})
+
+
+@side_effect(name="record-memo")
+def record_memo(
+    code: str,
+    memo_key: str,
+    kind: str,
+    description: str,
+    owner: str,
+    resolution_date: date | None,
+    document_id: str | None,
+) -> None:
+    """ENG-7 / ENG-28: a memo with a resolution date that is tracked until resolved."""
+    with session_scope() as session:
+        if session.execute(select(Memo.id).where(Memo.subject == code, Memo.memo_key == memo_key)).first():
+            return
+        session.add(
+            Memo(
+                subject=code,
+                memo_key=memo_key,
+                kind=kind,
+                description=description,
+                owner=owner,
+                resolution_date=resolution_date,
+                document_id=document_id,
+            )
+        )
+        audit_chain.append(
+            session,
+            code,
+            "memo.filed",
+            "system:siteflow",
+            {
+                "memo": memo_key,
+                "kind": kind,
+                "description": description,
+                "resolution_date": resolution_date.isoformat() if resolution_date else None,
+            },
+        )
+
+
+@side_effect(name="notify")
+def notify(code: str, dedup_key: str, recipients: list[str], title: str, text: str) -> None:
+    """Queue a notice in the outbox once per recipient (the relay sends it)."""
+    with session_scope() as session:
+        for recipient in recipients:
+            key = f"{dedup_key}:{recipient}"
+            if session.execute(select(OutboxMessage.id).where(OutboxMessage.dedup_key == key)).first():
+                continue
+            session.add(
+                OutboxMessage(
+                    dedup_key=key,
+                    subject_ref=code,
+                    recipient=recipient,
+                    title=title,
+                    body_text=text,
+                )
+            )
+            audit_chain.append(
+                session,
+                code,
+                "notice.queued",
+                "system:siteflow",
+                {
+                    "to": recipient,
+                    "title": title,
+                    "key": dedup_key,
+                },
+            )
