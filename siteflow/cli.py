@@ -65,7 +65,7 @@ def validation_message(exc: ValidationError) -> str:
 def up() -> None:
     """Start the embedded default: Prefect server + UI, served deployments, web service, SMTP catcher."""
     from siteflow.settings import get_settings
-    from siteflow.stack import Stack, StackError, keep_gates_moving
+    from siteflow.stack import Stack, StackError, supervise
 
     stack = Stack(get_settings(), say=lambda m: console.print(m))
     t0 = time.monotonic()
@@ -78,7 +78,7 @@ def up() -> None:
         for name, url in stack.urls().items():
             table.add_row(name, url)
         console.print(table)
-        keep_gates_moving(stack)
+        supervise(stack)
     except StackError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:

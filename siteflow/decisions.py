@@ -26,7 +26,7 @@ from models.project_input import ProjectIn
 from siteflow import audit_chain
 from siteflow.db import session_scope
 
-SIGNER_RE = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>\s]+@[^<>\s]+)>\s*$")
+SIGNER_RE = re.compile(r"^\s*(?P<name>[^<>\s][^<>]*?)\s*<(?P<email>[^<>\s]+@[^<>\s]+)>\s*$")
 
 
 class DecisionRefused(Exception):
@@ -191,7 +191,8 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
     if not allowed_slots:
         wanted = sorted({r for p in gate.parties for r in p["roles"]})
         raise _Refusal(
-            f"{req.signer} is a {contact.role.value}; gate {gate.key} is decided by " + " and ".join(wanted)
+            f"{req.signer} is listed as {contact.role.value}; gate {gate.key} is decided by "
+            + " and ".join(wanted)
         )
     filled = {d.party for d in signed}
     free = [p for p in allowed_slots if p["slot"] not in filled]

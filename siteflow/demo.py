@@ -288,12 +288,6 @@ def run_engineering_demo(raw: dict[str, Any], say: Callable[[str], None]) -> str
     try:
         run_id = start_project(form)
         say(f"project {form.code} started (flow run {run_id}); answering gates as they open:")
-        if stack is not None:
-            import threading
-
-            from siteflow.stack import keep_gates_moving
-
-            threading.Thread(target=keep_gates_moving, args=(stack,), daemon=True).start()
         drive(form, say)
     finally:
         if stack is not None:

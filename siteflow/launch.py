@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from models.project import Project
+from models.project import Project, ProjectState
 from models.project_input import ProjectIn
 from siteflow.db import session_scope
 
@@ -14,6 +14,7 @@ class LaunchError(RuntimeError):
 
 
 def start_project(form: ProjectIn) -> str:
+    """Reserve the project code, then create the run; a duplicate code is refused at once."""
     from prefect.deployments import run_deployment
 
     from deployments import ENGINEERING_PROJECT
@@ -24,6 +25,18 @@ def start_project(form: ProjectIn) -> str:
             raise LaunchError(
                 f"project code {form.code} already exists (state {existing.state}); choose another code"
             )
+        session.add(
+            Project(
+                code=form.code,
+                customer=form.customer,
+                size=form.size.value,
+                timezone=form.timezone,
+                phase="survey",
+                state=ProjectState.RUNNING.value,
+                flow_run_id=None,
+                params=form.model_dump(mode="json"),
+            )
+        )
     try:
         run = run_deployment(
             ENGINEERING_PROJECT,
@@ -31,10 +44,14 @@ def start_project(form: ProjectIn) -> str:
             timeout=0,
         )
     except Exception as exc:
+        with session_scope() as session:
+            reserved = session.get(Project, form.code)
+            if reserved is not None and reserved.flow_run_id is None:
+                session.delete(reserved)
         raise LaunchError(
             f"could not start the run on Prefect ({exc}); is siteflow running? start it with `siteflow up`"
         ) from None
-    return str(run.id)
+    return str(run.id)  # the run's first task adopts the reservation (register-project)
 
 
 def wait_for_gate(code: str, timeout: float) -> str | None:

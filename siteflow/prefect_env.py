@@ -9,7 +9,8 @@ from siteflow.settings import Settings, get_settings
 
 def prefect_environment(settings: Settings | None = None) -> dict[str, str]:
     s = settings or get_settings()
-    return {
+    own = {f"SITEFLOW_{k.upper()}": str(v) for k, v in s.model_dump().items() if v is not None}
+    return own | {
         "PREFECT_HOME": str(s.prefect_home),
         "PREFECT_API_URL": s.resolved_prefect_api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -18,7 +19,6 @@ def prefect_environment(settings: Settings | None = None) -> dict[str, str]:
         "PREFECT_SERVER_API_HOST": s.prefect_host,
         "PREFECT_SERVER_API_PORT": str(s.prefect_port),
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
-        "SITEFLOW_HOME": str(s.home),
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
@@ -30,14 +31,37 @@ class ResumeOutcome(enum.StrEnum):
     UNREACHABLE = "unreachable"
 
 
-def resume_run(flow_run_id: str) -> ResumeOutcome:
-    """Best effort: the flow trusts our table, so an empty input is all it needs."""
+def _has_open_gate(flow_run_id: str) -> bool:
+    with session_scope() as session:
+        return (
+            session.execute(
+                select(Gate.id).where(Gate.flow_run_id == flow_run_id, Gate.status == GateStatus.OPEN.value)
+            ).first()
+            is not None
+        )
+
+
+def resume_run(flow_run_id: str, wait_seconds: float = 5.0) -> ResumeOutcome:
+    """Resume the run once it is paused, if no gate of it is still open.
+
+    A decision can land between the flow opening its gate and suspending; then we wait a
+    little for the pause. If the flow has meanwhile moved on to its next gate (opened, not
+    decided), resuming would only wake it to wait again, so we leave it.
+    """
+    deadline = time.monotonic() + wait_seconds
     try:
         with get_client(sync_client=True) as client:
-            run = client.read_flow_run(UUID(flow_run_id))
-            if run.state is None or not run.state.is_paused():
-                return ResumeOutcome.NOT_PAUSED
-            response = client.resume_flow_run(UUID(flow_run_id), run_input={})
+            while True:
+                if _has_open_gate(flow_run_id):
+                    return ResumeOutcome.NOT_PAUSED
+                run = client.read_flow_run(UUID(flow_run_id))
+                state = run.state
+                if state is not None and state.is_paused():
+                    response = client.resume_flow_run(UUID(flow_run_id), run_input={})
+                    break
+                if state is None or state.is_final() or time.monotonic() > deadline:
+                    return ResumeOutcome.NOT_PAUSED
+                time.sleep(0.1)
     except Exception as exc:  # the gate keeper retries; the decision is already safe
         log.warning("could not reach Prefect to resume run %s: %s", flow_run_id, exc)
         return ResumeOutcome.UNREACHABLE
@@ -70,6 +94,27 @@ def resume_decided_gates() -> list[str]:
     resumed = []
     for run_id in run_ids:
         if run_id in known and run_id not in still_open:
-            if resume_run(run_id) is ResumeOutcome.RESUMED:
+            if resume_run(run_id, wait_seconds=0) is ResumeOutcome.RESUMED:
                 resumed.append(run_id)
     return resumed
+
+
+def main() -> None:
+    """The gate keeper process `siteflow up` starts."""
+    from siteflow.prefect_env import apply_prefect_environment
+    from siteflow.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    apply_prefect_environment()
+    interval = get_settings().keeper_poll_seconds
+    while True:
+        try:
+            for run_id in resume_decided_gates():
+                log.info("resumed run %s: its gate was decided while it was not yet paused", run_id)
+        except Exception as exc:  # a passing outage must not stop the keeper
+            log.warning("gate keeper pass failed: %s", exc)
+        time.sleep(interval)
+
+
+if __name__ == "__main__":
+    main()

@@ -39,10 +39,10 @@ class Settings(BaseSettings):
     smtp_port: int = 8025
     mail_sender: str = "siteflow <siteflow@localhost>"
     runner_poll_seconds: float = Field(
-        default=2.0, description="How often the served deployments look for resumed runs."
+        default=1.0, description="How often the served deployments look for resumed runs."
     )
     keeper_poll_seconds: float = Field(
-        default=2.0,
+        default=1.0,
         description="How often the gate keeper re-resumes decided gates whose run still waits.",
     )
 

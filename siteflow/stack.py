@@ -112,6 +112,7 @@ class Stack:
             )
         self._wait("prefect-server", lambda: prefect_healthy(api), 90)
         self._spawn("deployments", [sys.executable, "-m", "deployments.serve"])
+        self._spawn("gate-keeper", [sys.executable, "-m", "siteflow.resumer"])
         self._spawn("mail-catcher", [sys.executable, "-m", "siteflow.mail_catcher"])
         self._wait("mail-catcher", lambda: port_open(s.smtp_host, s.smtp_port), 20)
         self._spawn(
@@ -174,16 +175,8 @@ class Stack:
         self.processes.clear()
 
 
-def keep_gates_moving(stack: Stack, stop_after: float | None = None) -> None:
-    """The gate keeper: resume runs whose gate was decided but which still wait (see resumer)."""
-    from siteflow.resumer import resume_decided_gates
-
-    started = time.monotonic()
-    while stop_after is None or time.monotonic() - started < stop_after:
+def supervise(stack: Stack) -> None:
+    """Block until Ctrl-C, failing loudly if any service dies."""
+    while True:
         stack.check()
-        try:
-            for run_id in resume_decided_gates():
-                stack.say(f"gate keeper: resumed run {run_id}")
-        except Exception as exc:  # keep running: a passing outage must not stop the keeper
-            stack.say(f"gate keeper: {exc}")
-        time.sleep(stack.settings.keeper_poll_seconds)
+        time.sleep(1)

@@ -27,6 +27,19 @@ def register_project(form: ProjectIn, flow_run_id: str) -> None:
         if existing is not None:
             if existing.flow_run_id == flow_run_id:
                 return
+            if existing.flow_run_id is None and existing.params == form.model_dump(mode="json"):
+                existing.flow_run_id = flow_run_id  # reserved by `siteflow projects start`
+                audit_chain.append(
+                    session,
+                    form.code,
+                    "project.registered",
+                    "system:siteflow",
+                    {
+                        "flow_run_id": flow_run_id,
+                        "form": form.model_dump(mode="json"),
+                    },
+                )
+                return
             raise DuplicateProject(
                 f"project code {form.code} is already used by flow run {existing.flow_run_id} "
                 f"(state {existing.state}); choose another code"

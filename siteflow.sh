@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: installs what siteflow needs (in .venv) and runs it.
+#   ./siteflow.sh up        install, then start the embedded default (Ctrl-C stops it)
+#   ./siteflow.sh test      install with dev tools, make sure PostgreSQL runs, run the tests
+#   ./siteflow.sh demo      install, then run the sample engineering project end to end
+#   ./siteflow.sh ARGS…     install, then `siteflow ARGS…`
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+
+install() {
+  local extras=$1 stamp="$VENV/.installed-$1"
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+  fi
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "installing siteflow into $VENV …" >&2
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
+    if [ "$extras" = dev ]; then
+      "$VENV/bin/python" -m pip install --quiet -e '.[dev]' >&2
+    else
+      "$VENV/bin/python" -m pip install --quiet -e . >&2
+    fi
+    touch "$stamp"
+  fi
+}
+
+ensure_postgres() {
+  # The tests use a real PostgreSQL on 127.0.0.1:5432 (SITEFLOW_TEST_PG_URL overrides it).
+  if [ -n "${SITEFLOW_TEST_PG_URL:-}" ]; then return; fi
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return; fi
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    echo "PostgreSQL is not installed: installing it (Debian package) …" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start >&2 || true
+  for _ in $(seq 1 30); do
+    pg_isready -q -h 127.0.0.1 -p 5432 && break
+    sleep 1
+  done
+  pg_isready -h 127.0.0.1 -p 5432 >&2
+  # trust auth for local test connections, as on the development machines
+  if ! psql -h 127.0.0.1 -U postgres -c 'select 1' >/dev/null 2>&1; then
+    local hba
+    hba=$(ls /etc/postgresql/"$version"/main/pg_hba.conf)
+    sed -i 's/^\(host\s\+all\s\+all\s\+127.0.0.1\/32\s\+\).*/\1trust/' "$hba"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main reload >&2
+  fi
+}
+
+case "${1:-}" in
+  up)
+    install base
+    exec "$VENV/bin/siteflow" up
+    ;;
+  demo)
+    install base
+    exec "$VENV/bin/siteflow" demo engineering
+    ;;
+  test)
+    shift
+    install dev
+    ensure_postgres
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  ""|-h|--help)
+    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    ;;
+  *)
+    install base
+    exec "$VENV/bin/siteflow" "$@"
+    ;;
+esac
