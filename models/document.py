@@ -46,16 +46,20 @@ FROZEN_FIELDS = ("content", "sha256", "version", "doc_key", "title", "signed_by"
 
 @event.listens_for(Session, "before_flush")
 def _refuse_changes_to_signed_documents(session: Session, *_: object) -> None:
-    """ENG-15 enforced at the storage layer: only the status of a signed version may change."""
+    """ENG-15 at the storage layer: once signed, only the move to superseded is allowed."""
     for obj in session.dirty:
         if not isinstance(obj, Document):
             continue
         insp = inspect(obj)
-        status = insp.attrs.status.history
-        previous = status.deleted[0] if status.deleted else obj.status
-        if previous != DocumentStatus.SIGNED.value:
+        signed_at = insp.attrs.signed_at.history
+        was_signed = bool(signed_at.deleted and signed_at.deleted[0] is not None) or (
+            not signed_at.has_changes() and obj.signed_at is not None
+        )
+        if not was_signed:
             continue
-        if any(insp.attrs[name].history.has_changes() for name in FROZEN_FIELDS):
+        status = insp.attrs.status.history
+        bad_status = status.has_changes() and obj.status != DocumentStatus.SUPERSEDED.value
+        if bad_status or any(insp.attrs[name].history.has_changes() for name in FROZEN_FIELDS):
             raise SignedDocumentAltered(
                 f"document {obj.doc_key} v{obj.version} is signed and cannot be altered "
                 "(ENG-15); issue a new version and have it signed again"

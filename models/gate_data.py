@@ -21,6 +21,9 @@ class _Data(BaseModel):
     def check_against(self, project: ProjectIn) -> None:
         """Checks that need the project; raise ValueError with a message for the person."""
 
+    def check_for(self, decision: str) -> None:
+        """Checks that depend on the decision taken with this data."""
+
 
 class Occupancy(enum.StrEnum):
     FREE = "free"
@@ -101,6 +104,12 @@ class ReadinessIn(_Data):
 
     agreed_date: date | None = Field(default=None, description="Agreed date for the next visit")
     notes: str = ""
+
+    def check_for(self, decision: str) -> None:
+        if decision == "not-ready" and self.agreed_date is None:
+            raise ValueError(
+                "not ready: give agreed_date, the planned date of the next attempt (ENG-1, ENG-9)"
+            )
 
 
 class MeetingIn(_Data):

@@ -113,6 +113,11 @@ def build(code: str, with_prefect: bool = True) -> dict[str, Any]:
                     ],
                 }
             )
+        chained: dict[str, str] = {}
+        for e in events:
+            if e.kind in ("document.issued", "document.signed"):
+                body = json.loads(e.payload)
+                chained[body["document_id"]] = body["sha256"]
         documents = [
             {
                 "id": d.id,
@@ -125,7 +130,7 @@ def build(code: str, with_prefect: bool = True) -> dict[str, Any]:
                 "copies": d.copies,
                 "signed_by": d.signed_by,
                 "signed_at": d.signed_at.isoformat() if d.signed_at else None,
-                "hash_ok": hashlib.sha256(d.content.encode()).hexdigest() == d.sha256,
+                "hash_ok": hashlib.sha256(d.content.encode()).hexdigest() == d.sha256 == chained.get(d.id),
             }
             for d in session.execute(
                 select(Document).where(Document.subject == code).order_by(Document.created_at)

@@ -163,7 +163,7 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
         raise _Refusal(
             f"unknown decision {req.decision!r} for gate {gate.key}; allowed: " + ", ".join(gate.decisions)
         )
-    if gate.not_before is not None and req.at < gate.not_before:
+    if gate.not_before is not None and datetime.now(UTC) < gate.not_before:  # server clock
         raise _Refusal(
             f"too early: gate {gate.key} can be decided from {gate.not_before:%Y-%m-%d %H:%M} UTC "
             f"({gate.rule}); try again then"
@@ -289,6 +289,7 @@ def _validated_data(gate: Gate, req: DecisionRequest, form: ProjectIn) -> dict[s
     try:
         parsed = model.model_validate(req.data)
         parsed.check_against(form)
+        parsed.check_for(req.decision)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or gate.data_model}: {e['msg']}" for e in exc.errors()

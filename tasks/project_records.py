@@ -15,6 +15,10 @@ from siteflow.db import session_scope
 from tasks import side_effect
 
 
+PHASES = ["survey", "installation", "commissioning", "completion", "done"]
+"""§1's four phases in order, then done; a project only ever moves forward."""
+
+
 class DuplicateProject(ValueError):
     """A second run for a project code that already has one."""
 
@@ -75,8 +79,8 @@ def enter_phase(code: str, phase: str) -> None:
     with session_scope() as session:
         project = session.get(Project, code)
         assert project is not None
-        if project.phase == phase:
-            return
+        if PHASES.index(phase) <= PHASES.index(project.phase):
+            return  # a re-run after resume passes earlier phases again: nothing to record
         previous = project.phase
         project.phase = phase
         audit_chain.append(session, code, "phase.completed", "system:siteflow", {"phase": previous})

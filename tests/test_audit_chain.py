@@ -308,12 +308,6 @@ def test_audit_verify_catches_tampered_document_and_chain(database_url: str) -> 
     assert found[-1] == "document survey-report v1: content does not match its hash"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap: audit_report compares a document's content only with its own sha256 "
-    "column, not with the sha256 recorded in the chain (document.issued/document.signed), so "
-    "rewriting content and sha256 together goes unnoticed (siteflow/audit_report.py build)",
-)
 def test_audit_verify_catches_document_rewritten_with_matching_hash(database_url: str) -> None:
     """ENG-15: the chain recorded the signed version's hash; a rewritten document must not pass."""
     _, doc_id = signed_off_project()

@@ -438,11 +438,6 @@ def test_readiness_not_ready_needs_data_ready_does_not(project: ProjectIn) -> No
     assert decide(req(second, "ready", HUANG)).outcome == "ready"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap: ReadinessIn.agreed_date is optional, so 'not-ready' with {} is accepted "
-    "without the agreed date ENG-9 requires (models/gate_data.py ReadinessIn)",
-)
 def test_readiness_not_ready_without_agreed_date_refused(project: ProjectIn) -> None:
     """ENG-9: if the site is not ready, a planned start date is agreed."""
     gate_id = open_(readiness_check("installation-readiness-r1", "ENG-9", "Ready?"))
@@ -467,7 +462,11 @@ def test_too_early_refused_then_accepted_after_not_before(project: ProjectIn) ->
     reason = assert_refused(req(gate_id, "submit", WANG))
     assert reason.startswith("too early: gate observation can be decided from ")
     assert f"{not_before:%Y-%m-%d %H:%M} UTC (ENG-30)" in reason
-    later = decide(req(gate_id, "submit", WANG, at=not_before + timedelta(minutes=1)))
+    # A caller-supplied time cannot get past it: the server's clock decides.
+    assert_refused(req(gate_id, "submit", WANG, at=not_before + timedelta(minutes=1)))
+    with session_scope() as session:  # the observation period has passed
+        session.get(Gate, gate_id).not_before = datetime.now(UTC) - timedelta(seconds=1)
+    later = decide(req(gate_id, "submit", WANG))
     assert later.complete
 
 

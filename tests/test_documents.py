@@ -273,12 +273,6 @@ def test_signed_version_may_be_superseded_by_a_new_version(database_url: str) ->
     assert [e["version"] for e in signed_events(v1) + signed_events(v2)] == [1, 2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap: models/document.py only freezes a document whose *previous status* is "
-    "'signed'; after signed→superseded (or signed→issued) in one flush, its content can be "
-    "altered in the next, although it still carries signed_by/signed_at",
-)
 def test_formerly_signed_version_stays_immutable_after_status_change(database_url: str) -> None:
     """ENG-15: a signed version is immutable, also once a newer version supersedes it."""
     doc_id = store(paperwork.arrival_certificate(example_project(), inspection()))
