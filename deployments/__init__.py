@@ -6,7 +6,8 @@ file paths, so the generic top-level package names cannot be shadowed by a worki
 
 from __future__ import annotations
 
-from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.deployments.runner import RunnerDeployment
+from prefect.types.entrypoint import EntrypointType
 
 ENGINEERING_PROJECT = "engineering-project/engineering-project"
 
@@ -14,7 +15,7 @@ ENGINEERING_PROJECT = "engineering-project/engineering-project"
 def engineering_project() -> RunnerDeployment:
     from flows.engineering_project import run_engineering_project
 
-    return run_engineering_project.to_deployment(
+    deployment = run_engineering_project.to_deployment(
         name="engineering-project",
         description=(
             "Run one engineering project (PROCESS.md §1): survey → installation → commissioning "
@@ -23,6 +24,8 @@ def engineering_project() -> RunnerDeployment:
         tags=["engineering"],
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
+    assert isinstance(deployment, RunnerDeployment)  # sync call: not a coroutine
+    return deployment
 
 
 def all_deployments() -> list[RunnerDeployment]:

@@ -13,7 +13,7 @@ from itertools import count
 from prefect import flow
 from prefect.context import FlowRunContext
 
-from flows.gate_wait import await_gate
+from flows.replay import Ledger
 from flows.signoffs import customer_signoff, data_entry, readiness_check, two_party_signoff
 from models import paperwork as paper
 from models.document_body import DocumentBody
@@ -36,12 +36,10 @@ from models.gate_data import (
 from models.gate_spec import Decision
 from models.project import ProjectState
 from models.project_input import ProjectIn, ProjectSize, Role
-from tasks.documents import DocumentRead, issue_document, sign_document
+from tasks.documents import DocumentRead
 from tasks.gates import GateRead
 from tasks.project_records import (
-    enter_phase,
-    notify,
-    record_memo,
+    mark_project_failed,
     register_project,
     set_project_state,
 )
@@ -54,7 +52,7 @@ def _emails(project: ProjectIn, *roles: Role) -> list[str]:
 
 
 def _until_signed(
-    project: ProjectIn,
+    ledger: Ledger,
     key: str,
     rule: str,
     title: str,
@@ -67,18 +65,18 @@ def _until_signed(
     A signed version is never altered: the refusing side's comment becomes the correction
     note of the next version, which needs its own signature; the PM is told of each refusal.
     """
+    project = ledger.project
     correction = ""
     for round_no in count(1):
-        doc = issue_document(doc_key, paper.with_correction(draft, correction))
+        doc = ledger.issue(doc_key, paper.with_correction(draft, correction))
         spec = (two_party_signoff if both else customer_signoff)(f"{key}-r{round_no}", rule, title, doc.id)
-        gate = await_gate(project.code, spec, doc.summary_md)
+        gate = ledger.gate(spec, doc.summary_md)
         if gate.outcome in (Decision.APPROVE.value, Decision.SIGN.value):
-            sign_document(doc.id, gate.signers)
+            ledger.sign(doc, gate.signers)
             return doc, gate
         refusal = next(s for s in gate.signatures if s.decision == gate.outcome)
         correction = refusal.comment or f"corrected after refusal in round {round_no}"
-        notify(
-            project.code,
+        ledger.notify(
             f"{key}-refused-r{round_no}",
             _emails(project, Role.PM),
             f"[{project.code}] {title}: {gate.outcome}",
@@ -87,13 +85,13 @@ def _until_signed(
     raise AssertionError("unreachable")
 
 
-def survey(project: ProjectIn) -> SurveyDataIn:
+def survey(ledger: Ledger) -> SurveyDataIn:
     """§1.1, ENG-1 … ENG-8."""
-    enter_phase(project.code, "survey")
-    plan = issue_document("survey-plan", paper.survey_plan(project))
+    project = ledger.project
+    ledger.phase("survey")
+    plan = ledger.issue("survey-plan", paper.survey_plan(project))
     for round_no in count(1):  # ENG-1: confirm the site can be surveyed
-        gate = await_gate(
-            project.code,
+        gate = ledger.gate(
             readiness_check(
                 f"survey-readiness-r{round_no}",
                 "ENG-1",
@@ -105,8 +103,7 @@ def survey(project: ProjectIn) -> SurveyDataIn:
         if gate.outcome == Decision.READY.value:
             break
     if project.size in (ProjectSize.MEDIUM, ProjectSize.LARGE):  # ENG-2
-        await_gate(
-            project.code,
+        ledger.gate(
             data_entry(
                 "survey-coordination-meeting",
                 "ENG-2",
@@ -118,8 +115,7 @@ def survey(project: ProjectIn) -> SurveyDataIn:
             ),
         )
     for round_no in count(1):
-        entry = await_gate(
-            project.code,
+        entry = ledger.gate(
             data_entry(
                 f"survey-data-r{round_no}",
                 "ENG-4",
@@ -132,11 +128,11 @@ def survey(project: ProjectIn) -> SurveyDataIn:
             ),
         )
         data = SurveyDataIn.model_validate(entry.data())
-        report = issue_document("survey-report", paper.survey_report(project, data, round_no))
+        report = ledger.issue("survey-report", paper.survey_report(project, data, round_no))
         for site in data.sites:
             for diff in site.contract_differences:  # ENG-6
                 key = f"contract-change-{site.site_id}-{diff.item_code}".lower()
-                change = issue_document(
+                change = ledger.issue(
                     key,
                     paper.contract_change_request(
                         project,
@@ -147,8 +143,7 @@ def survey(project: ProjectIn) -> SurveyDataIn:
                         diff.note,
                     ),
                 )
-                notify(
-                    project.code,
+                ledger.notify(
                     f"{key}-v{change.version}",
                     _emails(project, Role.OFFICE, Role.PM),
                     f"[{project.code}] 合同变更申请 / Contract change request {diff.item_code}",
@@ -156,12 +151,11 @@ def survey(project: ProjectIn) -> SurveyDataIn:
                 )
             for n, gap in enumerate(site.non_compliances, 1):  # ENG-7
                 key = f"survey-memo-{site.site_id}-{n}".lower()
-                memo = issue_document(
+                memo = ledger.issue(
                     key, paper.survey_memo(project, site.site_id, gap.item, gap.requirement, gap.finding)
                 )
-                record_memo(project.code, key, "survey-memo", f"{gap.item}: {gap.finding}", "", None, memo.id)
-        gate = await_gate(
-            project.code,
+                ledger.memo(key, "survey-memo", f"{gap.item}: {gap.finding}", "", None, memo.id)
+        gate = ledger.gate(
             customer_signoff(
                 f"survey-report-signoff-r{round_no}",
                 "ENG-8",
@@ -173,12 +167,11 @@ def survey(project: ProjectIn) -> SurveyDataIn:
             report.summary_md,
         )
         if gate.outcome == Decision.APPROVE.value:
-            sign_document(report.id, gate.signers)
-            env = issue_document(
+            ledger.sign(report, gate.signers)
+            env = ledger.issue(
                 "environment-acceptance-survey", paper.environment_acceptance(project, data, "survey / 勘察")
             )
-            notify(
-                project.code,
+            ledger.notify(
                 "survey-copies",
                 _emails(project, Role.CUSTOMER),
                 f"[{project.code}] 勘察报告与环境验收报告 / Survey and environment reports",
@@ -188,16 +181,16 @@ def survey(project: ProjectIn) -> SurveyDataIn:
     raise AssertionError("unreachable")
 
 
-def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
+def installation(ledger: Ledger, survey_data: SurveyDataIn) -> None:
     """§1.2, ENG-9 … ENG-16."""
-    enter_phase(project.code, "installation")
+    project = ledger.project
+    ledger.phase("installation")
     agreed: date | None = None
     for round_no in count(1):  # ENG-9: repeat until the customer says the site is ready
-        feedback = issue_document(
+        feedback = ledger.issue(
             f"readiness-feedback-r{round_no}", paper.readiness_feedback(project, round_no, agreed)
         )
-        gate = await_gate(
-            project.code,
+        gate = ledger.gate(
             readiness_check(
                 f"installation-readiness-r{round_no}",
                 "ENG-9",
@@ -210,7 +203,7 @@ def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
             break
         agreed = ReadinessIn.model_validate(gate.data()).agreed_date
     _until_signed(
-        project,
+        ledger,
         "environment-acceptance-signoff",
         "ENG-10",
         "Environment acceptance, both parties / 环境验收双方签字",
@@ -219,8 +212,7 @@ def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
         both=True,
     )
 
-    kickoff = await_gate(
-        project.code,
+    kickoff = ledger.gate(
         data_entry(  # ENG-11
             "kickoff-meeting",
             "ENG-11",
@@ -231,7 +223,7 @@ def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
         ),
     )
     _until_signed(
-        project,
+        ledger,
         "project-plan-signoff",
         "ENG-11",
         "Project plan, both parties / 工程计划双方签字",
@@ -240,8 +232,7 @@ def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
         both=True,
     )
 
-    inspection = await_gate(
-        project.code,
+    inspection = ledger.gate(
         data_entry(  # ENG-12
             "equipment-inspection",
             "ENG-12",
@@ -253,7 +244,7 @@ def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
     )
     found = InspectionIn.model_validate(inspection.data())
     _until_signed(
-        project,
+        ledger,
         "inspection-report-signoff",
         "ENG-12",
         "Inspection report, both parties / 验货报告双方签字",
@@ -266,21 +257,19 @@ def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
         rows += [(m.item_code, m.quantity, f"damaged {m.note}") for m in found.damaged_items]
         if found.counted_boxes != found.expected_boxes:
             rows.append(("boxes", found.expected_boxes - found.counted_boxes, "box count differs"))
-        request = issue_document(
+        request = ledger.issue(
             "reshipment-request-inspection",
             paper.reshipment_request(
                 project, "开箱验货发现差异 / Discrepancies found at inspection (ENG-14)", rows
             ),
         )
-        notify(
-            project.code,
+        ledger.notify(
             "reshipment-inspection",
             _emails(project, Role.OFFICE, Role.PM),
             f"[{project.code}] 补发货申请 / Re-shipment request",
             request.summary_md,
         )
-        notify(
-            project.code,
+        ledger.notify(
             "reshipment-explained",
             _emails(project, Role.CUSTOMER),
             f"[{project.code}] 到货差异说明 / Explanation of shipment discrepancies",
@@ -289,7 +278,7 @@ def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
         )
 
     _until_signed(
-        project,
+        ledger,
         "arrival-certificate-signoff",
         "ENG-13",  # ENG-13, ENG-15
         "Sign and stamp the arrival certificate / 到货证明签字盖章",
@@ -298,8 +287,7 @@ def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
     )
 
     for stop_no in count(1):  # ENG-16: stops and resumes, each reported and signed by both
-        progress = await_gate(
-            project.code,
+        progress = ledger.gate(
             data_entry(
                 f"installation-progress-{stop_no}",
                 "ENG-16",
@@ -315,7 +303,7 @@ def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
             return
         stop = WorkStopIn.model_validate(progress.data())
         _until_signed(
-            project,
+            ledger,
             f"stop-work-{stop_no}-signoff",
             "ENG-16",
             "Stop-work report, both parties / 停工报告",
@@ -324,15 +312,13 @@ def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
             both=True,
         )
         if stop.caused_by is StopCause.CUSTOMER:
-            notify(
-                project.code,
+            ledger.notify(
                 f"customer-stop-{stop_no}",
                 _emails(project, Role.PM),
                 f"[{project.code}] 客户原因停工 / Work stopped by the customer",
                 f"{stop.stopped_on}: {stop.reason}",
             )
-        resumed = await_gate(
-            project.code,
+        resumed = ledger.gate(
             data_entry(
                 f"resume-work-{stop_no}",
                 "ENG-16",
@@ -343,7 +329,7 @@ def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
             ),
         )
         _until_signed(
-            project,
+            ledger,
             f"resume-work-{stop_no}-signoff",
             "ENG-16",
             "Resume-work report, both parties / 复工报告",
@@ -353,11 +339,11 @@ def installation(project: ProjectIn, survey_data: SurveyDataIn) -> None:
         )
 
 
-def commissioning(project: ProjectIn) -> TestRecordIn:
+def commissioning(ledger: Ledger) -> TestRecordIn:
     """§1.3, ENG-17 … ENG-25."""
-    enter_phase(project.code, "commissioning")
-    await_gate(
-        project.code,
+    project = ledger.project
+    ledger.phase("commissioning")
+    ledger.gate(
         data_entry(
             "connection-check",
             "ENG-17",
@@ -368,8 +354,7 @@ def commissioning(project: ProjectIn) -> TestRecordIn:
             "out and anti-static precautions are in place.",
         ),
     )
-    setup = await_gate(
-        project.code,
+    setup = ledger.gate(
         data_entry(
             "commissioning-plan",
             "ENG-18",
@@ -381,10 +366,9 @@ def commissioning(project: ProjectIn) -> TestRecordIn:
         ),
     )
     plan = CommissioningPlanIn.model_validate(setup.data())
-    issue_document("data-configuration-report", paper.data_configuration(project, plan))
-    needs = issue_document("preparation-requirements", paper.preparation_requirements(project, plan))
-    notify(
-        project.code,
+    ledger.issue("data-configuration-report", paper.data_configuration(project, plan))
+    needs = ledger.issue("preparation-requirements", paper.preparation_requirements(project, plan))
+    ledger.notify(
         "preparation-requirements",
         _emails(project, Role.CUSTOMER),
         f"[{project.code}] 调测准备工作需求表 / Commissioning preparation requirements",
@@ -393,8 +377,7 @@ def commissioning(project: ProjectIn) -> TestRecordIn:
 
     diary: list[tuple[date, str]] = []
     for milestone, (zh, en) in paper.MILESTONES.items():  # ENG-21, ENG-23
-        reached = await_gate(
-            project.code,
+        reached = ledger.gate(
             data_entry(
                 f"milestone-{milestone}",
                 "ENG-21",
@@ -405,10 +388,10 @@ def commissioning(project: ProjectIn) -> TestRecordIn:
             ),
         )
         data = MilestoneIn.model_validate(reached.data())
-        issue_document(f"milestone-report-{milestone}", paper.milestone_report(project, milestone, data))
+        ledger.issue(f"milestone-report-{milestone}", paper.milestone_report(project, milestone, data))
         diary.append((data.reached_on, f"{zh} / {en}: {data.summary}"))
         if data.faulty_parts:
-            request = issue_document(
+            request = ledger.issue(
                 f"reshipment-request-{milestone}",
                 paper.reshipment_request(
                     project,
@@ -416,8 +399,7 @@ def commissioning(project: ProjectIn) -> TestRecordIn:
                     [(p.part, 1, f"{p.serial} {p.symptom}") for p in data.faulty_parts],
                 ),
             )
-            notify(
-                project.code,
+            ledger.notify(
                 f"reshipment-{milestone}",
                 _emails(project, Role.OFFICE, Role.PM),
                 f"[{project.code}] 补发货申请 / Re-shipment request (faulty parts)",
@@ -428,13 +410,13 @@ def commissioning(project: ProjectIn) -> TestRecordIn:
         iso = day.isocalendar()
         weeks.setdefault(f"{iso.year}-W{iso.week:02d}", []).append((day, line))
     for week, lines in weeks.items():  # ENG-21: one weekly report per week with activity
-        issue_document(f"weekly-report-{week.lower()}", paper.weekly_report(project, week, lines))
+        ledger.issue(f"weekly-report-{week.lower()}", paper.weekly_report(project, week, lines))
 
-    training = await_gate(
-        project.code, data_entry("training", "ENG-24", "On-site training / 现场培训", "TrainingIn", OURS)
+    training = ledger.gate(
+        data_entry("training", "ENG-24", "On-site training / 现场培训", "TrainingIn", OURS)
     )
     _until_signed(
-        project,
+        ledger,
         "training-record-signoff",
         "ENG-24",
         "Sign and stamp the training record / 培训记录签字盖章",
@@ -443,27 +425,24 @@ def commissioning(project: ProjectIn) -> TestRecordIn:
     )
 
     for round_no in count(1):  # ENG-25: self-test until every item passes
-        tested = await_gate(
-            project.code,
+        tested = ledger.gate(
             data_entry(
                 f"self-test-r{round_no}", "ENG-25", "Commissioning self-test / 开通自测", "TestRecordIn", OURS
             ),
         )
         result = TestRecordIn.model_validate(tested.data())
-        issue_document("self-test-record", paper.test_record("self-test-record", project, result, round_no))
+        ledger.issue("self-test-record", paper.test_record("self-test-record", project, result, round_no))
         if all(item.passed for item in result.items):
-            issue_document(
-                "preliminary-acceptance-application", paper.acceptance_application(project, result)
-            )
+            ledger.issue("preliminary-acceptance-application", paper.acceptance_application(project, result))
             return result
     raise AssertionError("unreachable")
 
 
-def completion(project: ProjectIn) -> None:
+def completion(ledger: Ledger) -> None:
     """§1.4, ENG-26 … ENG-31: accept first, then hand over and cut over, observe, certify."""
-    enter_phase(project.code, "completion")
-    meeting = await_gate(
-        project.code,
+    project = ledger.project
+    ledger.phase("completion")
+    meeting = ledger.gate(
         data_entry(
             "acceptance-meeting",
             "ENG-26",
@@ -475,8 +454,7 @@ def completion(project: ProjectIn) -> None:
     )
     MeetingIn.model_validate(meeting.data())
     for round_no in count(1):  # ENG-27, ENG-28
-        tested = await_gate(
-            project.code,
+        tested = ledger.gate(
             data_entry(
                 f"acceptance-test-r{round_no}",
                 "ENG-27",
@@ -488,11 +466,10 @@ def completion(project: ProjectIn) -> None:
             ),
         )
         result = TestRecordIn.model_validate(tested.data())
-        record = issue_document(
+        record = ledger.issue(
             "acceptance-test-record", paper.test_record("acceptance-test-record", project, result, round_no)
         )
-        gate = await_gate(
-            project.code,
+        gate = ledger.gate(
             customer_signoff(
                 f"acceptance-test-signoff-r{round_no}",
                 "ENG-27",
@@ -503,15 +480,14 @@ def completion(project: ProjectIn) -> None:
             record.summary_md,
         )
         if gate.outcome == Decision.APPROVE.value:
-            sign_document(record.id, gate.signers)
+            ledger.sign(record, gate.signers)
             break
     for n, issue in enumerate(result.leftover_issues, 1):
-        memo = issue_document(
+        memo = ledger.issue(
             f"project-memo-{n}",
             paper.project_memo(project, issue.description, issue.resolution_date, issue.owner),
         )
-        record_memo(
-            project.code,
+        ledger.memo(
             f"project-memo-{n}",
             "project-memo",
             issue.description,
@@ -520,8 +496,7 @@ def completion(project: ProjectIn) -> None:
             memo.id,
         )
 
-    handover = await_gate(
-        project.code,
+    handover = ledger.gate(
         data_entry(  # ENG-29, after acceptance (ENG-30)
             "handover",
             "ENG-29",
@@ -531,7 +506,7 @@ def completion(project: ProjectIn) -> None:
         ),
     )
     _until_signed(
-        project,
+        ledger,
         "handover-signoff",
         "ENG-29",
         "Handover record, both parties / 移交记录双方签字",
@@ -540,8 +515,7 @@ def completion(project: ProjectIn) -> None:
         both=True,
     )
 
-    cutover_gate = await_gate(
-        project.code,
+    cutover_gate = ledger.gate(
         data_entry(
             "cutover",
             "ENG-30",
@@ -552,8 +526,7 @@ def completion(project: ProjectIn) -> None:
         ),
     )
     cutover = CutoverIn.model_validate(cutover_gate.data())
-    await_gate(
-        project.code,
+    ledger.gate(
         data_entry(
             "observation",
             "ENG-30",
@@ -567,15 +540,14 @@ def completion(project: ProjectIn) -> None:
     )
 
     certificate, _ = _until_signed(  # ENG-31: three copies, no alterations (ENG-15)
-        project,
+        ledger,
         "acceptance-certificate-signoff",
         "ENG-31",
         "Sign the acceptance certificate (3 copies) / 验收证书签字",
         "acceptance-certificate",
         paper.acceptance_certificate(project, result.tested_on, len(result.leftover_issues)),
     )
-    notify(
-        project.code,
+    ledger.notify(
         "certificate-to-office",
         _emails(project, Role.OFFICE, Role.PM),
         f"[{project.code}] 验收证书 / Acceptance certificate (3 copies)",
@@ -583,16 +555,23 @@ def completion(project: ProjectIn) -> None:
     )
 
 
-@flow(name="engineering-project", persist_result=True, log_prints=True)
+@flow(
+    name="engineering-project",
+    persist_result=True,
+    log_prints=True,
+    on_failure=[mark_project_failed],
+    on_crashed=[mark_project_failed],
+)
 def run_engineering_project(project: ProjectIn) -> str:
     """One engineering project from survey to acceptance certificate (PROCESS.md §1)."""
     ctx = FlowRunContext.get()
     assert ctx is not None and ctx.flow_run is not None
     register_project(project, str(ctx.flow_run.id))
-    survey_data = survey(project)
-    installation(project, survey_data)
-    commissioning(project)
-    completion(project)
-    enter_phase(project.code, "done")
+    ledger = Ledger.load(project)
+    survey_data = survey(ledger)
+    installation(ledger, survey_data)
+    commissioning(ledger)
+    completion(ledger)
+    ledger.phase("done")
     set_project_state(project.code, ProjectState.COMPLETED)
     return f"project {project.code} completed"

@@ -9,7 +9,7 @@ may be refused, in which case the flow suspends again under a new pause key.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 from uuid import UUID
 
 import pydantic
@@ -31,11 +31,11 @@ class GateAnswer(RunInput):
     _raw: dict[str, Any] = pydantic.PrivateAttr(default_factory=dict)
 
     @classmethod
-    def load(cls, keyset: Any, flow_run_id: UUID | None = None) -> Self:  # type: ignore[override]
+    def load(cls, keyset: Any, flow_run_id: UUID | None = None) -> Self:
         ctx = FlowRunContext.get()
         run_id = flow_run_id or (ctx.flow_run.id if ctx and ctx.flow_run else None)
         value = read_flow_run_input(keyset["response"], flow_run_id=run_id)
-        instance = cls.model_construct()
+        instance = cast(Self, cls.model_construct())
         instance._raw = dict(value) if isinstance(value, dict) else {}
         return instance
 
@@ -48,7 +48,7 @@ def form_for(spec: GateSpec) -> type[GateAnswer]:
     """A typed form for the Prefect UI: the allowed decisions, the signer, and the gate's data."""
     choices = tuple(d.value for d in spec.decisions)
     fields: dict[str, Any] = {
-        "decision": (Literal[choices] | None, pydantic.Field(default=None)),  # type: ignore[valid-type]
+        "decision": (Literal[choices] | None, pydantic.Field(default=None)),
         "signer_name": (str, pydantic.Field(default="")),
         "signer_email": (str, pydantic.Field(default="")),
         "comment": (str, pydantic.Field(default="")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 
 from models.project import Project, ProjectState
@@ -51,6 +52,7 @@ def start_project(form: ProjectIn) -> str:
         raise LaunchError(
             f"could not start the run on Prefect ({exc}); is siteflow running? start it with `siteflow up`"
         ) from None
+    assert not inspect.isawaitable(run)  # called from sync code
     return str(run.id)  # the run's first task adopts the reservation (register-project)
 
 

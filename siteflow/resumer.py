@@ -93,9 +93,9 @@ def resume_decided_gates() -> list[str]:
     still_open = {r.flow_run_id for r in rows if r.status == GateStatus.OPEN.value}
     resumed = []
     for run_id in run_ids:
-        if run_id in known and run_id not in still_open:
-            if resume_run(run_id, wait_seconds=0) is ResumeOutcome.RESUMED:
-                resumed.append(run_id)
+        settled = run_id in known and run_id not in still_open
+        if settled and resume_run(run_id, wait_seconds=0) is ResumeOutcome.RESUMED:
+            resumed.append(run_id)
     return resumed
 
 

@@ -75,6 +75,10 @@ def _read(session: Any, gate: Gate) -> GateRead:
     )
 
 
+def read_gates(session: Any, gates: list[Gate]) -> list[GateRead]:
+    return [_read(session, g) for g in gates]
+
+
 @side_effect(name="open-gate")
 def open_gate(subject: str, flow_run_id: str, spec: GateSpec) -> GateRead:
     """Create the gate once, with a notice to everyone who may decide it (outbox, same txn)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 
@@ -13,7 +14,6 @@ from models.project_input import ProjectIn
 from siteflow import audit_chain
 from siteflow.db import session_scope
 from tasks import side_effect
-
 
 PHASES = ["survey", "installation", "commissioning", "completion", "done"]
 """§1's four phases in order, then done; a project only ever moves forward."""
@@ -28,49 +28,37 @@ def register_project(form: ProjectIn, flow_run_id: str) -> None:
     """First step of every run: one project per code, refused before any work starts."""
     with session_scope() as session:
         existing = session.get(Project, form.code)
+        if existing is not None and existing.flow_run_id == flow_run_id:
+            return
         if existing is not None:
-            if existing.flow_run_id == flow_run_id:
-                return
-            if existing.flow_run_id is None and existing.params == form.model_dump(mode="json"):
-                existing.flow_run_id = flow_run_id  # reserved by `siteflow projects start`
-                audit_chain.append(
-                    session,
-                    form.code,
-                    "project.registered",
-                    "system:siteflow",
-                    {
-                        "flow_run_id": flow_run_id,
-                        "form": form.model_dump(mode="json"),
-                    },
+            if existing.flow_run_id is not None or existing.params != form.model_dump(mode="json"):
+                raise DuplicateProject(
+                    f"project code {form.code} is already used by flow run {existing.flow_run_id} "
+                    f"(state {existing.state}); choose another code"
                 )
-                return
-            raise DuplicateProject(
-                f"project code {form.code} is already used by flow run {existing.flow_run_id} "
-                f"(state {existing.state}); choose another code"
+            existing.flow_run_id = flow_run_id  # reserved by `siteflow projects start`
+        else:
+            session.add(
+                Project(
+                    code=form.code,
+                    customer=form.customer,
+                    size=form.size.value,
+                    timezone=form.timezone,
+                    phase=PHASES[0],
+                    state=ProjectState.RUNNING.value,
+                    flow_run_id=flow_run_id,
+                    params=form.model_dump(mode="json"),
+                )
             )
-        session.add(
-            Project(
-                code=form.code,
-                customer=form.customer,
-                size=form.size.value,
-                timezone=form.timezone,
-                phase="survey",
-                state=ProjectState.RUNNING.value,
-                flow_run_id=flow_run_id,
-                params=form.model_dump(mode="json"),
-            )
-        )
-        session.flush()
+            session.flush()
         audit_chain.append(
             session,
             form.code,
             "project.registered",
             "system:siteflow",
-            {
-                "flow_run_id": flow_run_id,
-                "form": form.model_dump(mode="json"),
-            },
+            {"flow_run_id": flow_run_id, "form": form.model_dump(mode="json")},
         )
+        audit_chain.append(session, form.code, "phase.started", "system:siteflow", {"phase": PHASES[0]})
 
 
 @side_effect(name="enter-phase")
@@ -167,3 +155,26 @@ def notify(code: str, dedup_key: str, recipients: list[str], title: str, text: s
                     "key": dedup_key,
                 },
             )
+
+
+def mark_project_failed(flow: object, flow_run: Any, state: Any) -> None:
+    """Flow hook (on failure/crash): the project list and the audit show the truth."""
+    code = (flow_run.parameters or {}).get("project", {}).get("code")
+    if not code:
+        return
+    with session_scope() as session:
+        project = session.get(Project, code)
+        if project is None or project.flow_run_id not in (None, str(flow_run.id)):
+            return
+        project.state = ProjectState.FAILED.value
+        audit_chain.append(
+            session,
+            code,
+            "project.failed",
+            "system:prefect",
+            {
+                "flow_run_id": str(flow_run.id),
+                "state": state.name,
+                "message": state.message or "",
+            },
+        )

@@ -110,7 +110,7 @@ def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_pat
     # The Prefect UI door: a refused answer (wrong role) keeps the gate open; a valid one decides.
     for backend, handle in handles.items():
         with handle.active():
-            gate = wait_for_open_gate(forms[backend].code, "survey-readiness-r1")
+            wait_for_open_gate(forms[backend].code, "survey-readiness-r1")
             wait_paused(runs[backend])
             engineer = forms[backend].contacts_with(Role.ENGINEER)[0]
             assert (

@@ -1,0 +1,92 @@
+"""The flow's view of a project's records: pass through what is done, do what is not.
+
+Every method first looks in the progress read at the start of this (re-)run and returns
+what is already recorded; only new work becomes a task run. The tasks stay idempotent on
+their own, so a stale view can cost a task run but never a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+
+from flows.gate_wait import await_gate
+from models.document import DocumentStatus
+from models.document_body import DocumentBody
+from models.gate_spec import GateSpec
+from models.project_input import ProjectIn
+from tasks.documents import DocumentRead, issue_document, render_html, render_summary, sign_document
+from tasks.gates import GateRead
+from tasks.progress import DocumentState, Progress, load_progress
+from tasks.project_records import PHASES, enter_phase, notify, record_memo
+
+
+@dataclass
+class Ledger:
+    project: ProjectIn
+    progress: Progress
+
+    @classmethod
+    def load(cls, project: ProjectIn) -> Ledger:
+        return cls(project, load_progress(project.code))
+
+    @property
+    def code(self) -> str:
+        return self.project.code
+
+    def gate(self, spec: GateSpec, document_md: str = "") -> GateRead:
+        done = self.progress.closed_gates.get(spec.key)
+        return done if done is not None else await_gate(self.code, spec, document_md)
+
+    def issue(self, doc_key: str, body: DocumentBody) -> DocumentRead:
+        known = self.progress.documents.get(doc_key)
+        if known is not None:
+            sha = hashlib.sha256(render_html(body, known.version).encode()).hexdigest()
+            if sha == known.sha256:
+                return DocumentRead(
+                    id=known.id,
+                    subject=self.code,
+                    kind=known.kind,
+                    doc_key=doc_key,
+                    version=known.version,
+                    title=known.title,
+                    sha256=sha,
+                    status=known.status,
+                    summary_md=render_summary(body, known.version, sha),
+                )
+        doc = issue_document(doc_key, body)
+        self.progress.documents[doc_key] = DocumentState(
+            id=doc.id,
+            kind=doc.kind,
+            title=doc.title,
+            version=doc.version,
+            sha256=doc.sha256,
+            status=doc.status,
+        )
+        return doc
+
+    def sign(self, doc: DocumentRead, signers: list[str]) -> None:
+        if doc.status != DocumentStatus.SIGNED.value:
+            sign_document(doc.id, signers)
+
+    def notify(self, dedup_key: str, recipients: list[str], title: str, text: str) -> None:
+        if any(f"{dedup_key}:{r}" not in self.progress.notices for r in recipients):
+            notify(self.code, dedup_key, recipients, title, text)
+
+    def memo(
+        self,
+        memo_key: str,
+        kind: str,
+        description: str,
+        owner: str,
+        resolution_date: date | None,
+        document_id: str | None,
+    ) -> None:
+        if memo_key not in self.progress.memos:
+            record_memo(self.code, memo_key, kind, description, owner, resolution_date, document_id)
+
+    def phase(self, phase: str) -> None:
+        if PHASES.index(phase) > PHASES.index(self.progress.phase):
+            enter_phase(self.code, phase)
+            self.progress.phase = phase
