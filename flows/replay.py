@@ -7,7 +7,6 @@ their own, so a stale view can cost a task run but never a duplicate.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date
 
@@ -16,7 +15,7 @@ from models.document import DocumentStatus
 from models.document_body import DocumentBody
 from models.gate_spec import GateSpec
 from models.project_input import ProjectIn
-from tasks.documents import DocumentRead, issue_document, render_html, render_summary, sign_document
+from tasks.documents import DocumentRead, body_digest, issue_document, render_summary, sign_document
 from tasks.gates import GateRead
 from tasks.progress import DocumentState, Progress, load_progress
 from tasks.project_records import PHASES, enter_phase, notify, record_memo
@@ -40,29 +39,31 @@ class Ledger:
         return done if done is not None else await_gate(self.code, spec, document_md)
 
     def issue(self, doc_key: str, body: DocumentBody) -> DocumentRead:
-        known = self.progress.documents.get(doc_key)
+        body_sha = body_digest(body)
+        known = next((d for d in self.progress.documents.get(doc_key, []) if d.body_sha256 == body_sha), None)
         if known is not None:
-            sha = hashlib.sha256(render_html(body, known.version).encode()).hexdigest()
-            if sha == known.sha256:
-                return DocumentRead(
-                    id=known.id,
-                    subject=self.code,
-                    kind=known.kind,
-                    doc_key=doc_key,
-                    version=known.version,
-                    title=known.title,
-                    sha256=sha,
-                    status=known.status,
-                    summary_md=render_summary(body, known.version, sha),
-                )
+            return DocumentRead(
+                id=known.id,
+                subject=self.code,
+                kind=known.kind,
+                doc_key=doc_key,
+                version=known.version,
+                title=known.title,
+                sha256=known.sha256,
+                status=known.status,
+                summary_md=render_summary(body, known.version, known.sha256),
+            )
         doc = issue_document(doc_key, body)
-        self.progress.documents[doc_key] = DocumentState(
-            id=doc.id,
-            kind=doc.kind,
-            title=doc.title,
-            version=doc.version,
-            sha256=doc.sha256,
-            status=doc.status,
+        self.progress.documents.setdefault(doc_key, []).append(
+            DocumentState(
+                id=doc.id,
+                kind=doc.kind,
+                title=doc.title,
+                version=doc.version,
+                sha256=doc.sha256,
+                body_sha256=body_sha,
+                status=doc.status,
+            )
         )
         return doc
 

@@ -29,6 +29,7 @@ class Document(Base):
     title: Mapped[str] = mapped_column(String(300))
     content: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
+    body_sha256: Mapped[str] = mapped_column(String(64), index=True)
     copies: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(16), default=DocumentStatus.ISSUED.value)
     supersedes_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id"))
@@ -41,7 +42,7 @@ class SignedDocumentAltered(Exception):
     """ENG-15: an altered (涂改) signed document is invalid; issue a new version instead."""
 
 
-FROZEN_FIELDS = ("content", "sha256", "version", "doc_key", "title", "signed_by", "signed_at")
+FROZEN_FIELDS = ("content", "sha256", "body_sha256", "version", "doc_key", "title", "signed_by", "signed_at")
 
 
 @event.listens_for(Session, "before_flush")

@@ -100,6 +100,8 @@ def script(form: ProjectIn, gate: GateRow) -> Answer:
         )
     if key.startswith("survey-data"):
         return Role.ENGINEER, "submit", survey_data(form), ""
+    if key == "arrival-certificate-signoff-r1":  # ENG-15: a correction is a new version
+        return Role.CUSTOMER, "reject", None, "箱数应写 12 箱 / the box count must read 12 boxes"
     if key.startswith(
         (
             "survey-report-signoff",

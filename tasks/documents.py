@@ -95,21 +95,32 @@ def _read(doc: Document, body: DocumentBody) -> DocumentRead:
     )
 
 
+def body_digest(body: DocumentBody) -> str:
+    """Identity of a document's content, independent of the version number printed on it."""
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
 @side_effect(name="issue-document")
 def issue_document(doc_key: str, body: DocumentBody) -> DocumentRead:
-    """Store the document unless the newest version already has exactly this content."""
+    """Store a new version unless a version with exactly this content exists already.
+
+    Matching any version (not just the newest) matters for loops: a re-run passes through
+    round 1 again after round 2 issued a corrected version, and must get round 1's version.
+    """
+    body_sha = body_digest(body)
     with session_scope() as session:
-        latest = session.execute(
-            select(Document)
-            .where(Document.subject == body.project_code, Document.doc_key == doc_key)
-            .order_by(Document.version.desc())
-            .limit(1)
-        ).scalar_one_or_none()
+        versions = list(
+            session.execute(
+                select(Document)
+                .where(Document.subject == body.project_code, Document.doc_key == doc_key)
+                .order_by(Document.version.desc())
+            ).scalars()
+        )
+        same = next((d for d in versions if d.body_sha256 == body_sha), None)
+        if same is not None:
+            return _read(same, body)
+        latest = versions[0] if versions else None
         version = 1 if latest is None else latest.version + 1
-        if latest is not None:
-            same = render_html(body, latest.version)
-            if hashlib.sha256(same.encode()).hexdigest() == latest.sha256:
-                return _read(latest, body)
         html = render_html(body, version)
         digest = hashlib.sha256(html.encode()).hexdigest()
         doc = Document(
@@ -120,6 +131,7 @@ def issue_document(doc_key: str, body: DocumentBody) -> DocumentRead:
             title=f"{body.title_zh} / {body.title_en}",
             content=html,
             sha256=digest,
+            body_sha256=body_sha,
             copies=body.copies,
             supersedes_id=latest.id if latest else None,
         )

@@ -26,13 +26,14 @@ class DocumentState(BaseModel):
     title: str
     version: int
     sha256: str
+    body_sha256: str
     status: str
 
 
 class Progress(BaseModel):
     phase: str
     closed_gates: dict[str, GateRead]
-    documents: dict[str, DocumentState]
+    documents: dict[str, list[DocumentState]]
     notices: set[str]
     memos: set[str]
 
@@ -47,12 +48,20 @@ def load_progress(code: str) -> Progress:
             .scalars()
             .all()
         )
-        documents: dict[str, DocumentState] = {}
+        documents: dict[str, list[DocumentState]] = {}
         for d in session.execute(
             select(Document).where(Document.subject == code).order_by(Document.version)
         ).scalars():
-            documents[d.doc_key] = DocumentState(
-                id=d.id, kind=d.kind, title=d.title, version=d.version, sha256=d.sha256, status=d.status
+            documents.setdefault(d.doc_key, []).append(
+                DocumentState(
+                    id=d.id,
+                    kind=d.kind,
+                    title=d.title,
+                    version=d.version,
+                    sha256=d.sha256,
+                    body_sha256=d.body_sha256,
+                    status=d.status,
+                )
             )
         return Progress(
             phase=project.phase,

@@ -231,6 +231,7 @@ def add_document(content: str = "<p>勘察报告 survey report</p>") -> str:
             title="工程勘察报告 / Survey report",
             content=content,
             sha256=hashlib.sha256(content.encode()).hexdigest(),
+            body_sha256="0" * 64,
         )
         session.add(doc)
         session.flush()

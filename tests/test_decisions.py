@@ -92,6 +92,7 @@ def add_document(code: str = CODE, doc_key: str = "survey-report", version: int 
             title="工程勘察报告 / Survey report",
             content=content,
             sha256=hashlib.sha256(content.encode()).hexdigest(),
+            body_sha256="0" * 64,
         )
         session.add(doc)
         session.flush()

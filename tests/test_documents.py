@@ -163,6 +163,7 @@ def store(body: DocumentBody, version: int = 1) -> str:
             title=f"{body.title_zh} / {body.title_en}",
             content=html,
             sha256=sha(html),
+            body_sha256="0" * 64,
             copies=body.copies,
         )
         session.add(doc)

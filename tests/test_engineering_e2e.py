@@ -212,6 +212,11 @@ def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_pat
                 "handover-record",
             ):
                 assert needed in docs, f"{needed} missing from {sorted(docs)}"
+            arrival = [d for d in report["documents"] if d["doc_key"] == "arrival-certificate"]
+            assert [(d["version"], d["status"], bool(d["signed_by"])) for d in arrival] == [
+                (1, "superseded", False),
+                (2, "signed", True),
+            ]  # ENG-15: rejected, corrected, signed
             assert report["memos"] and all(m["status"] == "open" for m in report["memos"])
             assert any(m["kind"] == "project-memo" and m["resolution_date"] for m in report["memos"])
 

@@ -48,6 +48,7 @@ def upgrade() -> None:
     sa.Column('title', sa.String(length=300), nullable=False),
     sa.Column('content', sa.Text(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('body_sha256', sa.String(length=64), nullable=False),
     sa.Column('copies', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('supersedes_id', sa.String(length=36), nullable=True),
