@@ -52,6 +52,13 @@ ensure_postgres() {
   fi
 }
 
+ensure_chromium() {
+  # Browser tests drive Debian's chromium with Playwright (Playwright cannot download browsers here).
+  if [ -x /usr/bin/chromium ]; then return; fi
+  echo "installing chromium (Debian package) for the browser tests …" >&2
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+}
+
 case "${1:-}" in
   up)
     install base
@@ -65,6 +72,7 @@ case "${1:-}" in
     shift
     install dev
     ensure_postgres
+    ensure_chromium
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   ""|-h|--help)

@@ -48,9 +48,9 @@ def form_for(spec: GateSpec) -> type[GateAnswer]:
     """A typed form for the Prefect UI: the allowed decisions, the signer, and the gate's data."""
     choices = tuple(d.value for d in spec.decisions)
     fields: dict[str, Any] = {
-        "decision": (Literal[choices] | None, pydantic.Field(default=None)),
-        "signer_name": (str, pydantic.Field(default="")),
-        "signer_email": (str, pydantic.Field(default="")),
+        "decision": (Literal[choices], pydantic.Field()),
+        "signer_name": (str, pydantic.Field(min_length=1)),
+        "signer_email": (str, pydantic.Field(min_length=3)),
         "comment": (str, pydantic.Field(default="")),
     }
     if spec.data_model:

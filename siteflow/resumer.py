@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
+from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
@@ -18,7 +19,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
 from sqlalchemy import select
 
-from models.gate import Gate, GateStatus
+from models.gate import Gate, GateDecision, GateStatus
 from siteflow.db import session_scope
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,34 @@ def _has_open_gate(flow_run_id: str) -> bool:
         )
 
 
+def _answer_of_latest_gate(flow_run_id: str) -> dict[str, Any]:
+    """The form answer for the gate the run waits at, built from our record (never raw input).
+
+    The gate forms require a decision and a signer (so the Prefect UI shows a proper form);
+    Prefect validates the resume input against that form's schema, so we fill it in.
+    """
+    with session_scope() as session:
+        gate = session.execute(
+            select(Gate).where(Gate.flow_run_id == flow_run_id).order_by(Gate.opened_at.desc()).limit(1)
+        ).scalar_one_or_none()
+        if gate is None:
+            return {}
+        first = (
+            session.execute(
+                select(GateDecision).where(GateDecision.gate_id == gate.id).order_by(GateDecision.decided_at)
+            )
+            .scalars()
+            .first()
+        )
+        if first is None:
+            return {}
+        return {
+            "decision": first.decision,
+            "signer_name": first.signer_name,
+            "signer_email": first.signer_email,
+        }
+
+
 def resume_run(flow_run_id: str, wait_seconds: float = 5.0) -> ResumeOutcome:
     """Resume the run once it is paused, if no gate of it is still open.
 
@@ -57,7 +86,8 @@ def resume_run(flow_run_id: str, wait_seconds: float = 5.0) -> ResumeOutcome:
                 run = client.read_flow_run(UUID(flow_run_id))
                 state = run.state
                 if state is not None and state.is_paused():
-                    response = client.resume_flow_run(UUID(flow_run_id), run_input={})
+                    answer = _answer_of_latest_gate(flow_run_id)
+                    response = client.resume_flow_run(UUID(flow_run_id), run_input=answer)
                     break
                 if state is None or state.is_final() or time.monotonic() > deadline:
                     return ResumeOutcome.NOT_PAUSED

@@ -1,8 +1,8 @@
 """`siteflow up`: the embedded default in one command.
 
 Starts, in order: our database migrations, a local Prefect server (UI included) on SQLite
-under SITEFLOW_HOME, the process that serves every deployment, the approval web service,
-the SMTP catcher, and — in this process — the gate keeper loop. Ctrl-C stops all of them.
+under SITEFLOW_HOME, the process that serves every deployment, the gate keeper,
+the approval web service, the SMTP catcher and the outbox relay. Ctrl-C stops all of them.
 State lives under SITEFLOW_HOME, so starting again resumes where it was.
 """
 
@@ -115,6 +115,7 @@ class Stack:
         self._spawn("gate-keeper", [sys.executable, "-m", "siteflow.resumer"])
         self._spawn("mail-catcher", [sys.executable, "-m", "siteflow.mail_catcher"])
         self._wait("mail-catcher", lambda: port_open(s.smtp_host, s.smtp_port), 20)
+        self._spawn("mail-relay", [sys.executable, "-m", "siteflow.outbox_relay"])
         self._spawn(
             "web",
             [
