@@ -9,6 +9,8 @@ re-runs from the top at every resume, so each must still have happened exactly o
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import subprocess
@@ -257,6 +259,21 @@ def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_pat
                 assert any(
                     e["payload"]["key"] == notice for e in report["events"] if e["kind"] == "notice.queued"
                 )
+
+            # every queued notice reaches the SMTP catcher through the relay, once
+            deadline_mail = time.monotonic() + 60
+            while time.monotonic() < deadline_mail:
+                with session_scope() as session:
+                    rows = session.execute(select(OutboxMessage.status, OutboxMessage.message_id)).all()
+                if all(r.status == "sent" for r in rows):
+                    break
+                time.sleep(0.5)
+            assert rows and all(r.status == "sent" for r in rows), Counter(r.status for r in rows)
+            delivered = [
+                email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["Message-ID"]
+                for p in handle.settings.mail_dir.glob("*.eml")
+            ]
+            assert sorted(delivered) == sorted(r.message_id for r in rows)
 
             # a decision on the finished run is refused and changes nothing
             from models.gate_spec import Door
