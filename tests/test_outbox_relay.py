@@ -46,8 +46,13 @@ def queue(n: int, subject: str = "ENG-1") -> list[str]:
     ids = []
     with session_scope() as session:
         for i in range(n):
-            row = OutboxMessage(dedup_key=f"t-{i}", subject_ref=subject, recipient=f"陈静 <c{i}@example.com>",
-                                title=f"[{subject}] 待您决定 / Decision needed {i}", body_text=f"正文 body {i}")
+            row = OutboxMessage(
+                dedup_key=f"t-{i}",
+                subject_ref=subject,
+                recipient=f"陈静 <c{i}@example.com>",
+                title=f"[{subject}] 待您决定 / Decision needed {i}",
+                body_text=f"正文 body {i}",
+            )
             session.add(row)
             session.flush()
             ids.append(row.id)
@@ -62,7 +67,9 @@ def statuses() -> dict[str, str]:
 def make_due() -> None:
     """Let the retry schedule pass without waiting for it."""
     with session_scope() as session:
-        session.execute(update(OutboxMessage).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+        session.execute(
+            update(OutboxMessage).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
 
 
 def test_delivers_each_message_once_with_a_stable_message_id(database_url: str) -> None:
@@ -79,10 +86,10 @@ def test_delivers_each_message_once_with_a_stable_message_id(database_url: str) 
         controller.stop()
     assert (first.sent, second.sent) == (3, 0)
     assert set(statuses().values()) == {"sent"}
-    assert sorted(m["Message-ID"] for m in inbox.messages) == sorted(
-        f"<outbox-{i}@localhost>" for i in ids)
+    assert sorted(m["Message-ID"] for m in inbox.messages) == sorted(f"<outbox-{i}@localhost>" for i in ids)
     assert {str(m["Subject"]) for m in inbox.messages} == {
-        f"[ENG-1] 待您决定 / Decision needed {i}" for i in range(3)}
+        f"[ENG-1] 待您决定 / Decision needed {i}" for i in range(3)
+    }
     assert "正文" in inbox.messages[0].get_content()
     with session_scope() as session:
         assert [e.kind for e in audit_chain.events_for(session, "ENG-1")] == ["mail.sent"] * 3
@@ -135,9 +142,13 @@ def test_permanent_refusal_marks_failed_and_is_not_retried(database_url: str) ->
 def test_a_relay_that_died_mid_send_is_taken_over_with_the_same_message_id(database_url: str) -> None:
     [row_id] = queue(1)
     with session_scope() as session:  # claimed by a relay that then crashed
-        session.execute(update(OutboxMessage).values(
-            status="sending", claimed_at=datetime.now(UTC) - timedelta(minutes=5),
-            message_id=f"<outbox-{row_id}@localhost>"))
+        session.execute(
+            update(OutboxMessage).values(
+                status="sending",
+                claimed_at=datetime.now(UTC) - timedelta(minutes=5),
+                message_id=f"<outbox-{row_id}@localhost>",
+            )
+        )
     port = free_port()
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)

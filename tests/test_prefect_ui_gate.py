@@ -17,8 +17,13 @@ from models.project_input import ProjectIn
 from tests.test_engineering_e2e import ROOT, wait_for_open_gate, wait_paused
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 pytestmark = pytest.mark.e2e
 
 
@@ -30,8 +35,11 @@ def answer_in_ui(page: Page, ui_url: str, run_id: str, decision: str, name: str,
     text = dialog.inner_text()
 
     def prop(label: str) -> Any:
-        return dialog.locator(".schema-form-property").filter(
-            has=page.locator(".schema-form-property__label", has_text=label)).first
+        return (
+            dialog.locator(".schema-form-property")
+            .filter(has=page.locator(".schema-form-property__label", has_text=label))
+            .first
+        )
 
     prop("Decision").locator(".p-select-button__control").focus()
     page.keyboard.press("ArrowDown")
@@ -61,14 +69,20 @@ def test_pm_answers_a_gate_in_the_prefect_ui(stack_factory: Any) -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                shown = answer_in_ui(browser.new_page(), ui_url, run_id, "ready", customer.name, customer.email)
+                shown = answer_in_ui(
+                    browser.new_page(), ui_url, run_id, "ready", customer.name, customer.email
+                )
             finally:
                 browser.close()
         assert "ENG-1" in shown and "Can the site be surveyed?" in shown and "ready, not-ready" in shown
         next_gate = wait_for_open_gate(form.code, "survey-coordination-meeting")  # the run went on
         assert next_gate.rule == "ENG-2"
-        gate = next(g for g in audit_report.build(form.code, with_prefect=False)["gates"]
-                    if g["key"] == "survey-readiness-r1")
+        gate = next(
+            g
+            for g in audit_report.build(form.code, with_prefect=False)["gates"]
+            if g["key"] == "survey-readiness-r1"
+        )
         assert gate["outcome"] == "ready"
         assert [(s["door"], s["by"]) for s in gate["signatures"]] == [
-            ("prefect-ui", f"{customer.name} <{customer.email}>")]
+            ("prefect-ui", f"{customer.name} <{customer.email}>")
+        ]
