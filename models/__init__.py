@@ -1,5 +1,6 @@
 """siteflow's tables (SQLAlchemy 2) and typed inputs (pydantic 2). Never imports prefect."""
 
+from models.approval_link import ApprovalLink
 from models.audit import AuditEvent, AuditHead
 from models.base import Base
 from models.document import Document, DocumentStatus
@@ -9,6 +10,7 @@ from models.outbox import OutboxMessage
 from models.project import Project, ProjectState
 
 __all__ = [
+    "ApprovalLink",
     "AuditEvent",
     "AuditHead",
     "Base",

@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
 
 from models.outbox import OutboxMessage
 from siteflow import audit_chain
+from siteflow.approval_links import LINK_PLACEHOLDER, link_url
 from siteflow.db import session_scope
 from siteflow.settings import Settings, get_settings
 
@@ -54,7 +55,10 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
     msg["Subject"] = row.title
     msg["Message-ID"] = row.message_id or message_id(row.id, settings.mail_sender)
     msg["Date"] = formatdate(row.created_at.timestamp(), localtime=False)
-    msg.set_content(row.body_text)
+    body = row.body_text
+    if row.secret:
+        body = body.replace(LINK_PLACEHOLDER, link_url(row.secret))
+    msg.set_content(body)
     return msg
 
 
@@ -110,6 +114,7 @@ def _finish(row_id: str, *, sent: bool, error: str | None, permanent: bool) -> N
         row.attempts += 1
         if sent:
             row.status, row.sent_at, row.last_error = "sent", now, None
+            row.secret = None  # the link token now exists only in the recipient's mailbox
             audit_chain.append(
                 session,
                 row.subject_ref,

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     mail_sender: str = "siteflow <siteflow@localhost>"
+    public_url: str | None = Field(
+        default=None, description="Base URL of the web service as customers reach it (approval links)."
+    )
+    link_days: int = Field(
+        default=30, description="Approval links of gates without a deadline expire after this."
+    )
     runner_poll_seconds: float = Field(
         default=1.0, description="How often the served deployments look for resumed runs."
     )
@@ -57,6 +63,10 @@ class Settings(BaseSettings):
         if self.prefect_api_url:
             return self.prefect_api_url
         return f"http://{self.prefect_host}:{self.prefect_port}/api"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
 
     @property
     def prefect_home(self) -> Path:

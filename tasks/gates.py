@@ -13,6 +13,7 @@ from models.outbox import OutboxMessage
 from models.project import Project
 from models.project_input import ProjectIn
 from siteflow import audit_chain
+from siteflow.approval_links import LINK_PLACEHOLDER, issue_link
 from siteflow.db import session_scope
 from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
 from tasks import side_effect
@@ -79,6 +80,20 @@ def read_gates(session: Any, gates: list[Gate]) -> list[GateRead]:
     return [_read(session, g) for g in gates]
 
 
+def gate_mail_text(subject: str, spec: GateSpec, name: str) -> str:
+    """Plain-text notice, Chinese first with English beside it; the link is filled in at send."""
+    choices = " / ".join(d.value for d in spec.decisions)
+    return (
+        f"{name}，您好 / Dear {name},\n\n"
+        f"项目 {subject} 需要您的决定 / Project {subject} needs your decision:\n"
+        f"  {spec.title} ({spec.rule})\n  {spec.description}\n"
+        f"  可选 / Choices: {choices}\n\n"
+        f"请打开您的专用链接确认 / Please confirm through your own link:\n  {LINK_PLACEHOLDER}\n\n"
+        "链接仅供您本人使用一次 / The link is yours alone and works once.\n"
+        "感谢您的支持！/ Thank you for your support."
+    )
+
+
 @side_effect(name="open-gate")
 def open_gate(subject: str, flow_run_id: str, spec: GateSpec) -> GateRead:
     """Create the gate once, with a notice to everyone who may decide it (outbox, same txn)."""
@@ -111,16 +126,15 @@ def open_gate(subject: str, flow_run_id: str, spec: GateSpec) -> GateRead:
             form = ProjectIn.model_validate(project.params)
             roles = {r for p in spec.parties for r in p.roles}
             for contact in form.contacts_with(*roles):
+                token = issue_link(session, gate.id, contact.name, contact.email, gate.deadline)
                 session.add(
                     OutboxMessage(
                         dedup_key=f"gate-opened:{gate.id}:{contact.email}",
                         subject_ref=subject,
                         recipient=f"{contact.name} <{contact.email}>",
                         title=f"[{subject}] 待您决定 / Decision needed: {spec.title}",
-                        body_text=(
-                            f"{spec.title} ({spec.rule})\n{spec.description}\n\n"
-                            f"Gate id: {gate.id}\nAllowed: {', '.join(gate.decisions)}"
-                        ),
+                        body_text=gate_mail_text(subject, spec, contact.name),
+                        secret=token,
                     )
                 )
         audit_chain.append(

@@ -1,17 +1,26 @@
-"""The siteflow web service (FastAPI). Today: health and read-only JSON views of gates.
-
-The email approval pages (issue #4) will live here, next to their templates.
-"""
+"""The siteflow web service (FastAPI): approval pages behind email links, health, JSON views."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siteflow.queries import as_json, list_gates, list_projects
+from siteflow.web import approvals
 
 app = FastAPI(title="siteflow", docs_url="/api/docs", openapi_url="/api/openapi.json")
+app.include_router(approvals.router)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def plain_not_found(request: Request, exc: StarletteHTTPException) -> Response:
+    """Anything under /a/ that is not a link answers with the same plain page as a bad token."""
+    if exc.status_code == 404 and request.url.path.startswith("/a"):
+        return approvals.invalid_page(404)
+    return await http_exception_handler(request, exc)
 
 
 @app.get("/healthz")

@@ -61,6 +61,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('documents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_documents_subject'), ['subject'], unique=False)
+        batch_op.create_index(batch_op.f('ix_documents_body_sha256'), ['body_sha256'], unique=False)
 
     op.create_table('outbox',
     sa.Column('id', sa.String(length=36), nullable=False),

@@ -1,0 +1,27 @@
+"""Single-use approval links for people who answer by email (DESIGN.md "Mail", issue #4).
+
+Only the SHA-256 of the token is stored for lookups; the token itself lives in `secret`
+until the mail carrying it is sent, then it is erased.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, UTCDateTime, new_id, utcnow
+
+
+class ApprovalLink(Base):
+    __tablename__ = "approval_links"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    gate_id: Mapped[str] = mapped_column(ForeignKey("gates.id"), index=True)
+    recipient_name: Mapped[str] = mapped_column(String(200))
+    recipient_email: Mapped[str] = mapped_column(String(320))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

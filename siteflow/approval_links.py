@@ -1,0 +1,80 @@
+"""Tokens for approval links: long, random, single-use, stored only as a hash.
+
+The token is looked up by its SHA-256 and compared in constant time; the POST form carries
+an HMAC of the token under a per-installation key, so a cross-site form cannot submit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.approval_link import ApprovalLink
+from siteflow.settings import get_settings
+
+TOKEN_BYTES = 32
+LINK_PLACEHOLDER = "{approval_link}"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def link_url(token: str) -> str:
+    return f"{get_settings().resolved_public_url}/a/{token}"
+
+
+def issue_link(session: Session, gate_id: str, name: str, email: str, deadline: datetime | None) -> str:
+    """Create a link for one recipient and one gate; returns the token (never stored as is)."""
+    token = new_token()
+    expires = deadline or datetime.now(UTC) + timedelta(days=get_settings().link_days)
+    session.add(
+        ApprovalLink(
+            gate_id=gate_id,
+            recipient_name=name,
+            recipient_email=email,
+            token_sha256=token_hash(token),
+            expires_at=expires,
+        )
+    )
+    return token
+
+
+def find_link(session: Session, token: str) -> ApprovalLink | None:
+    if not token or len(token) > 200:
+        return None
+    digest = token_hash(token)
+    link = session.execute(
+        select(ApprovalLink).where(ApprovalLink.token_sha256 == digest)
+    ).scalar_one_or_none()
+    if link is None or not hmac.compare_digest(link.token_sha256, digest):
+        return None
+    return link
+
+
+def _key() -> bytes:
+    path = get_settings().home / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(secrets.token_bytes(32))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_bytes()
+
+
+def form_token(token: str) -> str:
+    return hmac.new(_key(), token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def form_token_ok(token: str, given: str) -> bool:
+    return hmac.compare_digest(form_token(token), given or "")

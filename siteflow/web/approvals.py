@@ -1,0 +1,186 @@
+"""Approval pages behind email links (issue #4, DESIGN.md "Mail").
+
+GET/HEAD never decide (mail scanners open links): they show a confirmation page. Only a
+POST with the page's form token decides, through the same `decide` as every other door.
+A used link shows what was recorded; an unknown, expired or foreign one gets one plain page
+that says nothing about any gate. Repeated bad tokens from one address are slowed down,
+while a valid token is always served.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+
+from models.document import Document
+from models.gate import Gate, GateDecision, GateStatus
+from models.gate_spec import Door
+from models.service_language import check_service_language
+from siteflow.approval_links import find_link, form_token, form_token_ok
+from siteflow.db import session_scope
+from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
+
+router = APIRouter()
+TEMPLATES = Path(__file__).parent / "templates"
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'",
+}
+BAD_TOKEN_LIMIT = 20
+BAD_TOKEN_WINDOW = 60.0
+_bad_tokens: dict[str, deque[float]] = defaultdict(deque)
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+
+
+def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = _env().get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+def _throttled(client: str) -> bool:
+    now = time.monotonic()
+    seen = _bad_tokens[client]
+    while seen and now - seen[0] > BAD_TOKEN_WINDOW:
+        seen.popleft()
+    seen.append(now)
+    return len(seen) > BAD_TOKEN_LIMIT
+
+
+def invalid_page(status: int) -> HTMLResponse:
+    return _page("link_invalid.html.j2", status=status)
+
+
+def _invalid(request: Request) -> HTMLResponse:
+    client = request.client.host if request.client else "?"
+    return invalid_page(429 if _throttled(client) else 404)
+
+
+def _view(token: str) -> dict[str, Any] | None:
+    """Everything the page shows, or None when the link must not reveal anything."""
+    with session_scope() as session:
+        link = find_link(session, token)
+        if link is None:
+            return None
+        gate = session.get(Gate, link.gate_id)
+        assert gate is not None
+        expired = link.expires_at is not None and link.expires_at < datetime.now(UTC)
+        if expired and link.used_at is None:
+            return None
+        document = session.get(Document, gate.document_id) if gate.document_id else None
+        signatures = (
+            session.execute(
+                select(GateDecision).where(GateDecision.gate_id == gate.id).order_by(GateDecision.decided_at)
+            )
+            .scalars()
+            .all()
+        )
+        return {
+            "link": {"name": link.recipient_name, "email": link.recipient_email, "used": link.used_at},
+            "gate": {
+                "title": gate.title,
+                "rule": gate.rule,
+                "description": gate.description,
+                "decisions": list(gate.decisions),
+                "status": gate.status,
+                "outcome": gate.outcome,
+                "open": gate.status == GateStatus.OPEN.value,
+                "project": gate.subject,
+                "id": gate.id,
+            },
+            "document": {
+                "title": document.title,
+                "version": document.version,
+                "sha256": document.sha256,
+                "content": document.content,
+            }
+            if document
+            else None,
+            "signatures": [
+                {
+                    "by": f"{s.signer_name}",
+                    "decision": s.decision,
+                    "door": s.door,
+                    "at": s.decided_at.strftime("%Y-%m-%d %H:%M UTC"),
+                    "comment": s.comment,
+                }
+                for s in signatures
+            ],
+            "mine": next((s for s in signatures if s.signer_email == link.recipient_email), None) is not None,
+            "link_id": link.id,
+        }
+
+
+@router.api_route("/a/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def confirmation_page(token: str, request: Request) -> HTMLResponse:
+    view = _view(token)
+    if view is None:
+        return _invalid(request)
+    if view["link"]["used"] or view["mine"] or not view["gate"]["open"]:
+        return _page("link_recorded.html.j2", **view)
+    return _page("link_confirm.html.j2", form_token=form_token(token), error=None, **view)
+
+
+@router.post("/a/{token}", response_class=HTMLResponse)
+def submit_decision(
+    token: str,
+    request: Request,
+    decision: Annotated[str, Form()] = "",
+    signer_name: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form()] = "",
+    form_token_field: Annotated[str, Form(alias="form_token")] = "",
+) -> HTMLResponse:
+    view = _view(token)
+    if view is None:
+        return _invalid(request)
+    if not form_token_ok(token, form_token_field):
+        return invalid_page(403)
+    if view["link"]["used"] or view["mine"] or not view["gate"]["open"]:
+        return _page("link_recorded.html.j2", **view)
+
+    def again(error: str, status: int) -> HTMLResponse:
+        return _page("link_confirm.html.j2", status=status, form_token=form_token(token), error=error, **view)
+
+    violations = check_service_language(comment)  # COM-1 applies to what the record keeps too
+    if violations:
+        return again("; ".join(str(v) for v in violations), 422)
+    signer = Signer(name=signer_name.strip() or view["link"]["name"], email=view["link"]["email"])
+    try:
+        decide(
+            DecisionRequest(
+                gate_id=view["gate"]["id"],
+                decision=decision,
+                signer=signer,
+                door=Door.EMAIL,
+                comment=comment.strip(),
+                source_ref=f"link:{view['link_id']}",
+            )
+        )
+    except DecisionRefused as refused:
+        fresh = _view(token)
+        if fresh is not None and not fresh["gate"]["open"]:
+            return _page("link_recorded.html.j2", **fresh)
+        return again(refused.reason, 409)
+    with session_scope() as session:
+        link = find_link(session, token)
+        if link is not None and link.used_at is None:
+            link.used_at = datetime.now(UTC)
+    fresh = _view(token)
+    assert fresh is not None
+    return _page("link_recorded.html.j2", **fresh)
