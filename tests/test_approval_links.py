@@ -22,7 +22,7 @@ import yaml
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 
-from flows.signoffs import customer_signoff, two_party_signoff
+from flows.signoffs import customer_signoff, readiness_check, two_party_signoff
 from models.approval_link import ApprovalLink
 from models.document import Document
 from models.gate import GateDecision
@@ -242,3 +242,33 @@ def test_forbidden_phrase_in_a_comment_is_stopped(web: str) -> None:
         )
     assert r.status_code == 422 and "「不可能」" in r.text and "COM-1" in r.text
     assert decisions(gate_id) == 0
+
+
+def test_not_ready_by_email_carries_the_agreed_date(web: str) -> None:
+    """ENG-9 through the email door: not-ready needs the agreed date, which the page asks for."""
+    form = ProjectIn.model_validate(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")))
+    with session_scope() as session:
+        session.add(
+            Project(
+                code=form.code,
+                customer=form.customer,
+                size=form.size.value,
+                timezone=form.timezone,
+                flow_run_id=None,
+                params=form.model_dump(mode="json"),
+            )
+        )
+    gate = open_gate.fn(form.code, "", readiness_check("installation-readiness-r1", "ENG-9", "Ready?"))
+    url = next(iter(mailed_links(free_port()).values()))
+    with httpx.Client() as http:
+        page = http.get(url).text
+        assert 'type="date"' in page
+        missing = http.post(url, data={"decision": "not-ready", "form_token": form_token(page)})
+        assert missing.status_code == 409 and "agreed_date" in missing.text
+        ok = http.post(
+            url, data={"decision": "not-ready", "agreed_date": "2026-12-20", "form_token": form_token(page)}
+        )
+    assert ok.status_code == 200 and decisions(gate.id) == 1
+    with session_scope() as session:
+        row = session.execute(select(GateDecision).where(GateDecision.gate_id == gate.id)).scalar_one()
+    assert row.data == {"agreed_date": "2026-12-20", "notes": ""}

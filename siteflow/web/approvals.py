@@ -94,6 +94,7 @@ def _view(token: str) -> dict[str, Any] | None:
         return {
             "link": {"name": link.recipient_name, "email": link.recipient_email, "used": link.used_at},
             "gate": {
+                "asks_date": gate.data_model == "ReadinessIn",
                 "title": gate.title,
                 "rule": gate.rule,
                 "description": gate.description,
@@ -144,6 +145,7 @@ def submit_decision(
     decision: Annotated[str, Form()] = "",
     signer_name: Annotated[str, Form()] = "",
     comment: Annotated[str, Form()] = "",
+    agreed_date: Annotated[str, Form()] = "",
     form_token_field: Annotated[str, Form(alias="form_token")] = "",
 ) -> HTMLResponse:
     view = _view(token)
@@ -162,14 +164,15 @@ def submit_decision(
         return again("; ".join(str(v) for v in violations), 422)
     signer = Signer(name=signer_name.strip() or view["link"]["name"], email=view["link"]["email"])
     try:
+        data = {"agreed_date": agreed_date} if agreed_date and view["gate"]["asks_date"] else None
         decide(
             DecisionRequest(
+                data=data,
                 gate_id=view["gate"]["id"],
                 decision=decision,
                 signer=signer,
                 door=Door.EMAIL,
                 comment=comment.strip(),
-                source_ref=f"link:{view['link_id']}",
             )
         )
     except DecisionRefused as refused:

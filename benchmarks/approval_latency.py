@@ -1,0 +1,219 @@
+"""Approval latency and mail throughput (issue #4), measured against bare Prefect in the same run.
+
+    python -m benchmarks.approval_latency [--approvals 50] [--mails 200]
+
+Approval latency: from the POST on an approval link to the flow run being Running again,
+over N approvals of a real project's readiness gate (answered "not-ready", so each round opens
+the next gate), against bare Prefect's `resume_flow_run` → Running for a flow that only
+suspends, served on the same server. Mail throughput: messages per second from the outbox
+through the relay to a local SMTP server, against bare aiosmtplib sending the same messages.
+Prints medians, 95th percentiles and ratios. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import email.policy
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def wait_state(run_id: str, wanted: str, since: float, timeout: float = 60) -> float:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        while time.perf_counter() - since < timeout:
+            run = client.read_flow_run(UUID(run_id))
+            if run.state and run.state.type.value == wanted:
+                return time.perf_counter() - since
+            time.sleep(0.02)
+    raise TimeoutError(f"run {run_id} not {wanted}")
+
+
+def link_for(mail_dir: Path, seen: set[Path], recipient: str) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for path in sorted(mail_dir.glob("*.eml")):
+            if path in seen:
+                continue
+            msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if recipient in str(msg["To"]):
+                seen.add(path)
+                m = re.search(r"(http://\S+/a/\S+)", msg.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+                assert m
+                return m.group(1)
+        time.sleep(0.05)
+    raise TimeoutError("no approval mail")
+
+
+def siteflow_latencies(n: int) -> list[float]:
+    from siteflow.launch import start_project
+    from siteflow.queries import list_gates
+
+    raw = yaml.safe_load((ROOT / "examples" / "project.yaml").read_text(encoding="utf-8"))
+    raw["code"] = f"BENCH-{int(time.time()) % 1000000}"
+    from models.project_input import ProjectIn
+
+    form = ProjectIn.model_validate(raw)
+    customer = form.contacts[0]
+    run_id = start_project(form)
+    from siteflow.settings import get_settings
+
+    mail_dir = get_settings().mail_dir
+    seen: set[Path] = set()
+    out = []
+    with httpx.Client() as http:
+        for i in range(n):
+            key = f"survey-readiness-r{i + 1}"
+            while not any(g.key == key for g in list_gates(form.code)):
+                time.sleep(0.05)
+            wait_state(run_id, "PAUSED", time.perf_counter())
+            link = link_for(mail_dir, seen, customer.email)
+            page = http.get(link).text
+            token = re.search(r'name="form_token" value="([0-9a-f]+)"', page).group(1)  # type: ignore[union-attr]
+            agreed = (date.today() + timedelta(days=i + 1)).isoformat()
+            t0 = time.perf_counter()
+            r = http.post(
+                link, data={"decision": "not-ready", "form_token": token, "comment": f"next try {agreed}"}
+            )
+            assert r.status_code in (200, 409), r.status_code
+            out.append(wait_state(run_id, "RUNNING", t0))
+    return out
+
+
+def bare_latencies(n: int) -> list[float]:
+    from prefect.deployments import run_deployment
+    from prefect.flow_runs import resume_flow_run
+
+    run = run_deployment("bare-suspend/bare-suspend", parameters={"rounds": n}, timeout=0)
+    out = []
+    for _ in range(n):
+        wait_state(str(run.id), "PAUSED", time.perf_counter())
+        t0 = time.perf_counter()
+        resume_flow_run(run.id)
+        out.append(wait_state(str(run.id), "RUNNING", t0))
+    return out
+
+
+def mail_throughput(m: int) -> tuple[float, float]:
+    import aiosmtplib
+    from aiosmtpd.controller import Controller
+
+    from models.outbox import OutboxMessage
+    from siteflow.db import session_scope
+    from siteflow.outbox_relay import build_message, relay_once
+    from siteflow.settings import get_settings
+    from tests.test_outbox_relay import Inbox, free_port
+
+    port = free_port()
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings = get_settings().model_copy(update={"smtp_port": port})
+        with session_scope() as session:
+            rows = [
+                OutboxMessage(
+                    dedup_key=f"bench-{time.time()}-{i}",
+                    subject_ref="BENCH",
+                    recipient=f"客户 <c{i}@example.com>",
+                    title=f"[BENCH] 通知 {i}",
+                    body_text="正文 " * 50,
+                )
+                for i in range(m)
+            ]
+            session.add_all(rows)
+        t0 = time.perf_counter()
+        sent = 0
+        while sent < m:
+            sent += asyncio.run(relay_once(settings, limit=500)).sent
+        relay_rate = m / (time.perf_counter() - t0)
+        messages = [build_message(r, settings) for r in rows]
+
+        async def bare() -> None:
+            for msg in messages:
+                await aiosmtplib.send(msg, hostname="127.0.0.1", port=port)
+
+        t1 = time.perf_counter()
+        asyncio.run(bare())
+        bare_rate = m / (time.perf_counter() - t1)
+    finally:
+        controller.stop()
+    return relay_rate, bare_rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--approvals", type=int, default=50)
+    parser.add_argument("--mails", type=int, default=200)
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="siteflow-bench-"))
+    os.environ.update(
+        {
+            "SITEFLOW_HOME": str(home),
+            "SITEFLOW_PREFECT_PORT": "4330",
+            "SITEFLOW_WEB_PORT": "8430",
+            "SITEFLOW_SMTP_PORT": "8330",
+        }
+    )
+    from siteflow.prefect_env import apply_prefect_environment, prefect_environment
+    from siteflow.settings import get_settings
+
+    apply_prefect_environment()
+    from siteflow.stack import Stack
+
+    stack = Stack(get_settings(), say=print)
+    stack.start()
+    bare = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.bare_suspend"],
+        cwd=ROOT,
+        env=dict(os.environ) | prefect_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(8)  # let the bare deployment register
+        ours = siteflow_latencies(args.approvals)
+        base = bare_latencies(args.approvals)
+        relay_rate, bare_rate = mail_throughput(args.mails)
+    finally:
+        bare.terminate()
+        stack.stop()
+    print(f"\napproval latency over {args.approvals} approvals (POST → run Running again)")
+    print(f"  siteflow  median {statistics.median(ours):.2f}s  p95 {pct(ours, 0.95):.2f}s")
+    print(f"  bare      median {statistics.median(base):.2f}s  p95 {pct(base, 0.95):.2f}s  (resume_flow_run)")
+    print(
+        f"  ratio     median {statistics.median(ours) / statistics.median(base):.2f}x  "
+        f"p95 {pct(ours, 0.95) / pct(base, 0.95):.2f}x"
+    )
+    print(f"\nmail throughput over {args.mails} messages")
+    print(
+        f"  outbox relay {relay_rate:.0f} msg/s, bare aiosmtplib {bare_rate:.0f} msg/s, "
+        f"ratio {relay_rate / bare_rate:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
