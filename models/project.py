@@ -10,6 +10,7 @@ from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, utcnow
+from models.project_input import ProjectIn
 
 
 class ProjectState(enum.StrEnum):
@@ -32,3 +33,17 @@ class Project(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    @classmethod
+    def from_form(cls, form: ProjectIn, flow_run_id: str | None) -> Project:
+        """A new project row at the start of the survey, holding the whole form."""
+        return cls(
+            code=form.code,
+            customer=form.customer,
+            size=form.size.value,
+            timezone=form.timezone,
+            phase="survey",
+            state=ProjectState.RUNNING.value,
+            flow_run_id=flow_run_id,
+            params=form.model_dump(mode="json"),
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import time
 
-from models.project import Project, ProjectState
+from models.project import Project
 from models.project_input import ProjectIn
 from siteflow.db import session_scope
 
@@ -26,18 +26,7 @@ def start_project(form: ProjectIn) -> str:
             raise LaunchError(
                 f"project code {form.code} already exists (state {existing.state}); choose another code"
             )
-        session.add(
-            Project(
-                code=form.code,
-                customer=form.customer,
-                size=form.size.value,
-                timezone=form.timezone,
-                phase="survey",
-                state=ProjectState.RUNNING.value,
-                flow_run_id=None,
-                params=form.model_dump(mode="json"),
-            )
-        )
+        session.add(Project.from_form(form, None))
     try:
         run = run_deployment(
             ENGINEERING_PROJECT,

@@ -38,18 +38,7 @@ def register_project(form: ProjectIn, flow_run_id: str) -> None:
                 )
             existing.flow_run_id = flow_run_id  # reserved by `siteflow projects start`
         else:
-            session.add(
-                Project(
-                    code=form.code,
-                    customer=form.customer,
-                    size=form.size.value,
-                    timezone=form.timezone,
-                    phase=PHASES[0],
-                    state=ProjectState.RUNNING.value,
-                    flow_run_id=flow_run_id,
-                    params=form.model_dump(mode="json"),
-                )
-            )
+            session.add(Project.from_form(form, flow_run_id))
             session.flush()
         audit_chain.append(
             session,

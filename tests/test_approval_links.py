@@ -59,16 +59,7 @@ def web(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def setup_gate(two_party: bool = False) -> tuple[ProjectIn, str]:
     form = ProjectIn.model_validate(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")))
     with session_scope() as session:
-        session.add(
-            Project(
-                code=form.code,
-                customer=form.customer,
-                size=form.size.value,
-                timezone=form.timezone,
-                flow_run_id=None,
-                params=form.model_dump(mode="json"),
-            )
-        )
+        session.add(Project.from_form(form, None))
         doc = Document(
             subject=form.code,
             kind="survey-report",
@@ -248,16 +239,7 @@ def test_not_ready_by_email_carries_the_agreed_date(web: str) -> None:
     """ENG-9 through the email door: not-ready needs the agreed date, which the page asks for."""
     form = ProjectIn.model_validate(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")))
     with session_scope() as session:
-        session.add(
-            Project(
-                code=form.code,
-                customer=form.customer,
-                size=form.size.value,
-                timezone=form.timezone,
-                flow_run_id=None,
-                params=form.model_dump(mode="json"),
-            )
-        )
+        session.add(Project.from_form(form, None))
     gate = open_gate.fn(form.code, "", readiness_check("installation-readiness-r1", "ENG-9", "Ready?"))
     url = next(iter(mailed_links(free_port()).values()))
     with httpx.Client() as http:

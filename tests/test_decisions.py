@@ -69,16 +69,7 @@ def project_form(code: str = CODE, extra_customers: int = 0) -> ProjectIn:
 
 def add_project(form: ProjectIn) -> None:
     with session_scope() as session:
-        session.add(
-            Project(
-                code=form.code,
-                customer=form.customer,
-                size=form.size.value,
-                timezone=form.timezone,
-                flow_run_id=None,
-                params=form.model_dump(mode="json"),
-            )
-        )
+        session.add(Project.from_form(form, None))
 
 
 def add_document(code: str = CODE, doc_key: str = "survey-report", version: int = 1) -> str:
