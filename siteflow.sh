@@ -16,12 +16,14 @@ install() {
     "$PYTHON" -m venv "$VENV"
   fi
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "installing siteflow into $VENV …" >&2
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
-    if [ "$extras" = dev ]; then
-      "$VENV/bin/python" -m pip install --quiet -e '.[dev]' >&2
-    else
-      "$VENV/bin/python" -m pip install --quiet -e . >&2
+    echo "installing siteflow into $VENV (log: $VENV/install.log) …" >&2
+    local target=.
+    [ "$extras" = dev ] && target='.[dev]'
+    if ! { "$VENV/bin/python" -m pip install --upgrade pip \
+           && "$VENV/bin/python" -m pip install -e "$target"; } >"$VENV/install.log" 2>&1; then
+      tail -n 30 "$VENV/install.log" >&2
+      echo "installation failed; the full log is $VENV/install.log" >&2
+      exit 1
     fi
     touch "$stamp"
   fi
