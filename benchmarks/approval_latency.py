@@ -82,7 +82,7 @@ def siteflow_latencies(n: int) -> list[float]:
     mail_dir = get_settings().mail_dir
     seen: set[Path] = set()
     out = []
-    with httpx.Client() as http:
+    with httpx.Client(timeout=60) as http:
         for i in range(n):
             key = f"survey-readiness-r{i + 1}"
             while not any(g.key == key for g in list_gates(form.code)):
@@ -93,9 +93,7 @@ def siteflow_latencies(n: int) -> list[float]:
             token = re.search(r'name="form_token" value="([0-9a-f]+)"', page).group(1)  # type: ignore[union-attr]
             agreed = (date.today() + timedelta(days=i + 1)).isoformat()
             t0 = time.perf_counter()
-            r = http.post(
-                link, data={"decision": "not-ready", "form_token": token, "comment": f"next try {agreed}"}
-            )
+            r = http.post(link, data={"decision": "not-ready", "form_token": token, "agreed_date": agreed})
             assert r.status_code in (200, 409), r.status_code
             out.append(wait_state(run_id, "RUNNING", t0))
     return out
@@ -190,8 +188,8 @@ def main() -> None:
         [sys.executable, "-m", "benchmarks.bare_suspend"],
         cwd=ROOT,
         env=dict(os.environ) | prefect_environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=(home / "bare-suspend.log").open("wb"),
+        stderr=subprocess.STDOUT,
     )
     try:
         time.sleep(8)  # let the bare deployment register

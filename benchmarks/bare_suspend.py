@@ -15,7 +15,10 @@ def bare_suspend(rounds: int) -> int:
 
 
 if __name__ == "__main__":
+    # import by module path, so the served entrypoint is not `__main__`
+    from benchmarks.bare_suspend import bare_suspend as served
+
     serve(
-        bare_suspend.to_deployment(name="bare-suspend", entrypoint_type=EntrypointType.MODULE_PATH),
+        served.to_deployment(name="bare-suspend", entrypoint_type=EntrypointType.MODULE_PATH),
         print_starting_message=False,
     )

@@ -184,6 +184,7 @@ async def run_forever(poll_seconds: float = 1.0) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call drowns the log
     asyncio.run(run_forever())
 
 

@@ -135,6 +135,7 @@ def main() -> None:
     from siteflow.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call drowns the log
     apply_prefect_environment()
     interval = get_settings().keeper_poll_seconds
     while True:

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import siteflow.resumer  # noqa: F401  (loads Prefect's client at start, not on the first approval)
 from siteflow.queries import as_json, list_gates, list_projects
 from siteflow.web import approvals
 
