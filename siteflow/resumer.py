@@ -70,6 +70,25 @@ def _answer_of_latest_gate(flow_run_id: str) -> dict[str, Any]:
         }
 
 
+def _schema_missing(response: Any) -> bool:
+    reason = str(getattr(getattr(response, "details", None), "reason", ""))
+    return bool(response.status == SetStateStatus.REJECT and "schema not found" in reason)
+
+
+def _restore_schema(client: Any, flow_run_id: str, state: Any) -> None:
+    """Heal a run that Prefect paused without its form schema.
+
+    `suspend_flow_run` sets the Suspended state first and saves the form's schema after; a
+    process killed in between (siteflow stopped at that instant) leaves a paused run that
+    Prefect refuses to resume ("Run input schema not found"). Our decision is already in our
+    table, so an open schema is enough to let the run continue.
+    """
+    keyset = state.state_details.run_input_keyset or {}
+    if "schema" in keyset:
+        log.warning("run %s was paused without its form schema; restoring it to resume", flow_run_id)
+        client.create_flow_run_input(UUID(flow_run_id), key=keyset["schema"], value='{"type": "object"}')
+
+
 def resume_run(flow_run_id: str, wait_seconds: float = 5.0) -> ResumeOutcome:
     """Resume the run once it is paused, if no gate of it is still open.
 
@@ -88,6 +107,9 @@ def resume_run(flow_run_id: str, wait_seconds: float = 5.0) -> ResumeOutcome:
                 if state is not None and state.is_paused():
                     answer = _answer_of_latest_gate(flow_run_id)
                     response = client.resume_flow_run(UUID(flow_run_id), run_input=answer)
+                    if _schema_missing(response):
+                        _restore_schema(client, flow_run_id, state)
+                        response = client.resume_flow_run(UUID(flow_run_id), run_input=answer)
                     break
                 if state is None or state.is_final() or time.monotonic() > deadline:
                     return ResumeOutcome.NOT_PAUSED

@@ -161,6 +161,9 @@ def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_pat
                     and state.waiting_at
                 ):
                     wait_paused(runs[backend])
+                    time.sleep(
+                        1
+                    )  # Prefect saves the gate's form just after pausing (the resumer heals a gap)
                     handle.stack.stop()  # type: ignore[attr-defined]
                     waiting_at = state.waiting_at
                     handle.stack.start()  # type: ignore[attr-defined]

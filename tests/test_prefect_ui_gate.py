@@ -41,14 +41,19 @@ def answer_in_ui(page: Page, ui_url: str, run_id: str, decision: str, name: str,
             .first
         )
 
-    prop("Decision").locator(".p-select-button__control").focus()
-    page.keyboard.press("ArrowDown")
-    page.get_by_role("option", name=decision, exact=True).click()
+    control = prop("Decision").locator(".p-select-button__control")
+    for _ in range(3):  # the custom select opens on the keyboard; make sure the choice took
+        control.focus()
+        page.keyboard.press("ArrowDown")
+        page.get_by_role("option", name=decision, exact=True).click()
+        if control.inner_text().strip() == decision:
+            break
+    assert control.inner_text().strip() == decision
     prop("Signer Name").locator("textarea, input").first.fill(name)
     prop("Signer Email").locator("textarea, input").first.fill(email)
     prop("Comment").locator("textarea, input").first.fill("answered in the Prefect UI")
     dialog.get_by_role("button", name="Submit").click()
-    dialog.wait_for(state="hidden")
+    dialog.wait_for(state="hidden", timeout=60_000)
     return text
 
 
