@@ -133,11 +133,13 @@ def stack_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     started: dict[str, StackHandle] = {}
     databases: list[str] = []
 
-    def get(backend: str) -> StackHandle:
-        if backend in started:
-            return started[backend]
-        home = tmp_path_factory.mktemp(f"stack-{backend}")
-        offset = BACKENDS.index(backend)
+    def get(backend: str, name: str = "") -> StackHandle:
+        """One stack per (backend, name); a name gives a test a stack of its own."""
+        key = f"{backend}-{name}" if name else backend
+        if key in started:
+            return started[key]
+        home = tmp_path_factory.mktemp(f"stack-{key}")
+        offset = len(started)
         url = new_database(backend, home)
         if backend == "postgresql":
             databases.append(url)
@@ -154,8 +156,8 @@ def stack_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         except Exception:
             stack.stop()
             raise
-        started[backend] = StackHandle(stack, settings)
-        return started[backend]
+        started[key] = StackHandle(stack, settings)
+        return started[key]
 
     yield get
     for handle in started.values():

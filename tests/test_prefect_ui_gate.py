@@ -61,7 +61,7 @@ def test_pm_answers_a_gate_in_the_prefect_ui(stack_factory: Any) -> None:
     from siteflow import audit_report
     from siteflow.launch import start_project
 
-    handle = stack_factory("sqlite")
+    handle = stack_factory("sqlite", "ui")  # a fresh server, not the one the e2e test restarts
     raw = yaml.safe_load((ROOT / "examples" / "project.yaml").read_text(encoding="utf-8"))
     raw["code"] = f"UI-{int(time.time()) % 1000000}"
     form = ProjectIn.model_validate(raw)
