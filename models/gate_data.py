@@ -320,5 +320,3 @@ GATE_DATA_MODELS: dict[str, type[_Data]] = {
         HandoverIn,
     )
 }
-
-GateData = _Data

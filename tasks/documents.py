@@ -16,7 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from models.document import Document, DocumentStatus
 from models.document_body import DOCUMENT_KINDS, DocumentBody
@@ -186,8 +186,3 @@ def sign_document(document_id: str, signed_by: list[str]) -> None:
                 "document_id": doc.id,
             },
         )
-
-
-def count_documents(subject: str) -> int:
-    with session_scope() as session:
-        return int(session.scalar(select(func.count()).where(Document.subject == subject)) or 0)
