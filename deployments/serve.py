@@ -8,7 +8,8 @@ from deployments import all_deployments
 
 
 def main() -> None:
-    serve(*all_deployments(), print_starting_message=False)
+    # A restart of siteflow must not pause the nightly-upgrade-window schedule.
+    serve(*all_deployments(), print_starting_message=False, pause_on_shutdown=False)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.memo import Memo
 from models.outbox import OutboxMessage
 from models.project import Project, ProjectState
+from models.upgrade import JournalEntry, UpgradeElement, UpgradeWindow
 
 __all__ = [
     "ApprovalLink",
@@ -20,8 +21,11 @@ __all__ = [
     "GateAttempt",
     "GateDecision",
     "GateStatus",
+    "JournalEntry",
     "Memo",
     "OutboxMessage",
     "Project",
     "ProjectState",
+    "UpgradeElement",
+    "UpgradeWindow",
 ]

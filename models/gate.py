@@ -45,6 +45,7 @@ class Gate(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    default_decision: Mapped[str | None] = mapped_column(String(32))  # taken at the deadline (UPG-10)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,8 +19,9 @@ from models.project_input import ProjectIn
 class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    def check_against(self, project: ProjectIn) -> None:
-        """Checks that need the project; raise ValueError with a message for the person."""
+    def check_against(self, subject: Any) -> None:
+        """Checks that need the subject's form (a project's, an upgrade plan's); raise
+        ValueError with a message for the person."""
 
     def check_for(self, decision: str) -> None:
         """Checks that depend on the decision taken with this data."""
@@ -300,6 +302,28 @@ class HandoverIn(_Data):
     maintenance_contact: str = Field(min_length=1)
 
 
+class ReplacementIn(_Data):
+    """UPG-2: an operator the guide found unqualified, and who takes their place."""
+
+    replaces: str = Field(min_length=1, description="Name of the operator being replaced")
+    name: str = Field(min_length=1)
+    email: str = Field(min_length=3)
+    qualifications: list[str] = Field(default_factory=list)
+
+
+class GoNoGoIn(_Data):
+    """UPG-1, UPG-3: what people confirm at the go/no-go gate beside the automatic checks."""
+
+    tools_ready: bool = Field(description="Tools and vehicles ready (UPG-1)")
+    replacements: list[ReplacementIn] = Field(
+        default_factory=list, description="Qualified operators replacing unqualified ones (UPG-2)"
+    )
+
+    def check_for(self, decision: str) -> None:
+        if decision == "go" and not self.tools_ready:
+            raise ValueError("go needs tools and vehicles ready (UPG-1); answer no-go until they are")
+
+
 GATE_DATA_MODELS: dict[str, type[_Data]] = {
     cls.__name__: cls
     for cls in (
@@ -318,5 +342,6 @@ GATE_DATA_MODELS: dict[str, type[_Data]] = {
         CutoverIn,
         ObservationIn,
         HandoverIn,
+        GoNoGoIn,
     )
 }

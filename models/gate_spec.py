@@ -16,6 +16,8 @@ class GateKind(enum.StrEnum):
     TWO_PARTY = "two-party-signoff"
     DATA_ENTRY = "data-entry"
     PM_DECISION = "pm-decision"
+    GO_NO_GO = "go-no-go"  # UPG-3
+    ROLLBACK_DECISION = "rollback-decision"  # UPG-8 … UPG-10
 
 
 class Decision(enum.StrEnum):
@@ -29,6 +31,10 @@ class Decision(enum.StrEnum):
     COMPLETE = "installation-complete"
     STOP_WORK = "stop-work"
     RESUME_WORK = "resume-work"
+    GO = "go"
+    NO_GO = "no-go"
+    COMMIT = "commit"
+    ROLLBACK = "rollback"
 
 
 class Party(BaseModel):
@@ -58,6 +64,10 @@ class GateSpec(BaseModel):
     )
     document_id: str | None = None
     not_before: datetime | None = None
+    deadline: datetime | None = None
+    default_decision: Decision | None = Field(
+        default=None, description="Taken by system:deadline when nobody decided by the deadline"
+    )
 
 
 class Door(enum.StrEnum):

@@ -30,6 +30,8 @@ class Role(enum.StrEnum):
     SUPERVISOR = "supervisor"
     ENGINEER = "engineer"
     OFFICE = "office"
+    UPGRADE_GUIDE = "upgrade-guide"  # UPG-2, UPG-7: assesses operators, handles surprises
+    OPERATOR = "operator"  # UPG-4: runs the upgrade steps
 
 
 class Side(enum.StrEnum):
@@ -45,6 +47,8 @@ ROLE_SIDE: dict[Role, Side | None] = {
     Role.SUPERVISOR: Side.CONTRACTOR,
     Role.ENGINEER: Side.CONTRACTOR,
     Role.OFFICE: None,
+    Role.UPGRADE_GUIDE: Side.CONTRACTOR,
+    Role.OPERATOR: Side.CONTRACTOR,
 }
 
 

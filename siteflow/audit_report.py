@@ -1,4 +1,5 @@
-"""Rebuild one project's whole story from our tables, the hash chain and Prefect's run state.
+"""Rebuild one project's or upgrade window's whole story from our tables, the hash chain
+and Prefect's run state.
 
 `siteflow audit CODE` prints it (JSON for machines, HTML for people); `siteflow audit verify
 CODE` checks the chain and every stored document's hash and names the first bad record.
@@ -14,11 +15,13 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from models.document import Document
 from models.gate import Gate, GateAttempt, GateDecision
 from models.memo import Memo
 from models.project import Project
+from models.upgrade import UpgradeElement, UpgradeWindow
 from siteflow import audit_chain
 from siteflow.db import session_scope
 
@@ -50,26 +53,75 @@ def _prefect_run(flow_run_id: str | None) -> dict[str, Any] | None:
         return {"id": flow_run_id, "error": f"Prefect not reachable: {exc}"}
 
 
+def _window_header(session: Session, window: UpgradeWindow) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An upgrade window in the report's shape: its elements take the place of phases."""
+    header = {
+        "code": window.id,
+        "customer": window.title,
+        "size": "upgrade window",
+        "timezone": window.timezone,
+        "phase": window.state,
+        "state": window.state,
+        "flow_run_id": window.flow_run_id,
+    }
+    elements = session.execute(
+        select(UpgradeElement).where(UpgradeElement.window_id == window.id).order_by(UpgradeElement.name)
+    ).scalars()
+    rows = [
+        {
+            "phase": e.name,
+            "state": e.outcome or e.phase,
+            "started": None,
+            "completed": e.updated_at.isoformat() if e.outcome else None,
+            "decided_by": e.decided_by,
+            "version_before": e.version_before,
+            "version_after": e.version_after,
+            "differences": e.differences,
+            "note": e.note,
+        }
+        for e in elements
+    ]
+    return header, rows
+
+
 def build(code: str, with_prefect: bool = True) -> dict[str, Any]:
+    """The story of a project (by code) or of an upgrade window (by id)."""
     with session_scope() as session:
         project = session.get(Project, code)
-        if project is None:
-            raise UnknownSubject(f"no project {code!r}; `siteflow projects list` shows the codes")
+        window = session.get(UpgradeWindow, code) if project is None else None
+        if project is None and window is None:
+            raise UnknownSubject(
+                f"no project or upgrade window {code!r}; `siteflow projects list` and "
+                "`siteflow upgrade list` show them"
+            )
         events = audit_chain.events_for(session, code)
         problems = [str(p) for p in audit_chain.verify(session, code)]
-        started = {json.loads(e.payload)["phase"]: e.at for e in events if e.kind == "phase.started"}
-        done = {json.loads(e.payload)["phase"]: e.at for e in events if e.kind == "phase.completed"}
         phases = []
-        for name in PHASES:
-            if name in done:
-                state = "completed"
-            elif name == project.phase:
-                state = "failed" if project.state == "failed" else "in progress"
-            else:
-                state = "not started"
-            phases.append(
-                {"phase": name, "state": state, "started": started.get(name), "completed": done.get(name)}
-            )
+        if project is not None:
+            header = {
+                "code": project.code,
+                "customer": project.customer,
+                "size": project.size,
+                "timezone": project.timezone,
+                "phase": project.phase,
+                "state": project.state,
+                "flow_run_id": project.flow_run_id,
+            }
+            started = {json.loads(e.payload)["phase"]: e.at for e in events if e.kind == "phase.started"}
+            done = {json.loads(e.payload)["phase"]: e.at for e in events if e.kind == "phase.completed"}
+            for name in PHASES:
+                if name in done:
+                    state = "completed"
+                elif name == project.phase:
+                    state = "failed" if project.state == "failed" else "in progress"
+                else:
+                    state = "not started"
+                phases.append(
+                    {"phase": name, "state": state, "started": started.get(name), "completed": done.get(name)}
+                )
+        else:
+            assert window is not None
+            header, phases = _window_header(session, window)
         gates = []
         for g in session.execute(select(Gate).where(Gate.subject == code).order_by(Gate.opened_at)).scalars():
             attempts = session.execute(
@@ -152,16 +204,8 @@ def build(code: str, with_prefect: bool = True) -> dict[str, Any]:
             if not d["hash_ok"]:
                 problems.append(f"document {d['doc_key']} v{d['version']}: content does not match its hash")
         report = {
-            "project": {
-                "code": project.code,
-                "customer": project.customer,
-                "size": project.size,
-                "timezone": project.timezone,
-                "phase": project.phase,
-                "state": project.state,
-                "flow_run_id": project.flow_run_id,
-            },
-            "prefect_run": _prefect_run(project.flow_run_id) if with_prefect else None,
+            "project": header,
+            "prefect_run": _prefect_run(header["flow_run_id"]) if with_prefect else None,
             "phases": phases,
             "gates": gates,
             "documents": documents,

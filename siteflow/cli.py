@@ -19,9 +19,11 @@ app = typer.Typer(help="siteflow: telecom field-service work run as Prefect flow
 projects_app = typer.Typer(help="Engineering projects.", no_args_is_help=True)
 gates_app = typer.Typer(help="Gates: the decisions flows wait for.", no_args_is_help=True)
 demo_app = typer.Typer(help="Sample runs on the embedded default.", no_args_is_help=True)
+upgrade_app = typer.Typer(help="Software version upgrades in nightly windows.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
 app.add_typer(gates_app, name="gates")
 app.add_typer(demo_app, name="demo")
+app.add_typer(upgrade_app, name="upgrade")
 
 console = Console()
 err = Console(stderr=True)
@@ -204,10 +206,153 @@ def gates_decide(
         console.print(f"gate {result.gate_key} decided: {result.outcome}; the project continues.")
 
 
+def read_plan_file(path: Path) -> Any:
+    """A plan file as the typed form; its runbook may be a file next to it."""
+    from models.upgrade_plan import UpgradePlanIn, resolve_runbook
+
+    raw = load_structured(path)
+    if not isinstance(raw, dict):
+        raise fail(f"{path} must hold a mapping (see examples/upgrade-plan.yaml)")
+    try:
+        return UpgradePlanIn.model_validate(resolve_runbook(raw, path.parent))
+    except ValidationError as exc:
+        raise fail(validation_message(exc).replace("nothing was started", "nothing was planned")) from None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+@upgrade_app.command("plan")
+def upgrade_plan(
+    file: Annotated[
+        Path, typer.Argument(help="Upgrade plan as YAML or JSON (see examples/upgrade-plan.yaml)")
+    ],
+    start_now: Annotated[
+        bool, typer.Option("--start-now", help="Start its window run now instead of at the nightly cron")
+    ] = False,
+) -> None:
+    """Book an upgrade for its night; overlaps on an element and blackout dates are refused."""
+    plan = read_plan_file(file)
+    _ready_db()
+    from tasks.upgrade_records import PlanRefused, register_window
+
+    try:
+        window_id = register_window(plan)
+    except PlanRefused as exc:
+        raise fail(str(exc)) from None
+    w = plan.window
+    console.print(
+        f"booked window [bold]{window_id}[/]: {w.date} {w.start:%H:%M}–{w.deadline:%H:%M} {w.timezone} "
+        f"(deadline {w.deadline_at:%Y-%m-%d %H:%M} UTC), {len(plan.elements)} element(s)"
+    )
+    if start_now:
+        _start_window(window_id)
+
+
+def _start_window(window_id: str) -> None:
+    from siteflow.launch import start_due_windows
+
+    try:
+        started = start_due_windows(until=None, only=window_id)
+    except Exception as exc:
+        raise fail(
+            f"could not start window {window_id} on Prefect ({exc}); is siteflow running (`siteflow up`)?"
+        ) from None
+    if not started:
+        raise fail(
+            f"window {window_id} is not booked (or its deadline has passed); see `siteflow upgrade list`"
+        )
+    console.print(f"started window {window_id}; follow it with `siteflow upgrade status {window_id} --watch`")
+
+
+@upgrade_app.command("start")
+def upgrade_start(window: Annotated[str, typer.Argument(help="Window id")]) -> None:
+    """Start a booked window's run now (it still waits for the window's start time)."""
+    _ready_db()
+    _start_window(window)
+
+
+def _window_table(row: Any) -> Table:
+    table = Table(
+        "element",
+        "phase",
+        "outcome",
+        "before",
+        "after",
+        "decided by",
+        title=(f"{row.id} — {row.title} · {row.state} · deadline {row.deadline}"),
+    )
+    for e in row.elements:
+        table.add_row(
+            e["element"],
+            e["phase"],
+            e.get("outcome") or "",
+            e.get("version_before") or "",
+            e.get("version_after") or "",
+            e.get("decided_by") or "",
+        )
+    return table
+
+
+@upgrade_app.command("status")
+def upgrade_status(
+    window: Annotated[str, typer.Argument(help="Window id")],
+    watch: Annotated[bool, typer.Option(help="Refresh every 2 s until the window completes")] = False,
+) -> None:
+    """A window's elements by phase, and the gates it waits at."""
+    _ready_db()
+    from rich.live import Live
+
+    from siteflow.queries import list_gates, list_windows
+
+    def render() -> tuple[Table, Any]:
+        rows = list_windows(window)
+        if not rows:
+            raise fail(f"no upgrade window {window!r}; `siteflow upgrade list` shows them")
+        table = _window_table(rows[0])
+        open_gates = list_gates(window)
+        if open_gates:
+            table.caption = "waiting at: " + ", ".join(f"{g.key} ({g.id})" for g in open_gates)
+        return table, rows[0]
+
+    table, row = render()
+    if not watch:
+        console.print(table)
+        return
+    with Live(table, console=console, refresh_per_second=1) as live:
+        while row.state not in ("completed", "cancelled"):
+            time.sleep(2)
+            table, row = render()
+            live.update(table)
+
+
+@upgrade_app.command("list")
+def upgrade_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Windows with each element's outcome and who decided it."""
+    _ready_db()
+    from siteflow.queries import as_json as dump
+    from siteflow.queries import list_windows
+
+    rows = list_windows()
+    if as_json:
+        print(json.dumps(dump(rows), ensure_ascii=False, indent=2))
+        return
+    table = Table("window", "night", "state", "elements")
+    for r in rows:
+        outcomes = "; ".join(
+            f"{e['element']}: {e.get('outcome') or e['phase']}"
+            + (f" by {e['decided_by']}" if e.get("decided_by") else "")
+            for e in r.elements
+        )
+        table.add_row(r.id, f"{r.local_date} {r.timezone}", r.state, outcomes)
+    console.print(table)
+
+
 @app.command()
 def audit(
-    first: Annotated[str, typer.Argument(help="Project code, or 'verify'")],
-    code: Annotated[str | None, typer.Argument(help="Project code after 'verify'")] = None,
+    first: Annotated[str, typer.Argument(help="Project code or upgrade window id, or 'verify'")],
+    code: Annotated[str | None, typer.Argument(help="Project code or window id after 'verify'")] = None,
     format: Annotated[str, typer.Option("--format", help="json or html")] = "json",
     output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
 ) -> None:

@@ -21,11 +21,13 @@ from sqlalchemy.orm import Session
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.gate_data import GATE_DATA_MODELS
 from models.gate_spec import Door
-from models.project import Project
-from models.project_input import ProjectIn
+from models.roster import Roster, roster_of
+from models.upgrade_evidence import blocking_reasons
 from siteflow import audit_chain
 from siteflow.db import session_scope
 
+DEADLINE_ACTOR = "system:deadline"
+DEADLINE_SIGNER_EMAIL = "deadline@system.siteflow"
 SIGNER_RE = re.compile(r"^\s*(?P<name>[^<>\s][^<>]*?)\s*<(?P<email>[^<>\s]+@[^<>\s]+)>\s*$")
 
 
@@ -169,15 +171,15 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
             f"({gate.rule}); try again then"
         )
 
-    project = session.get(Project, gate.subject)
-    if project is None:
-        raise _Refusal(f"gate {gate.key} belongs to unknown project {gate.subject}")
-    form = ProjectIn.model_validate(project.params)
+    if req.door is Door.SYSTEM:
+        return _accept_default(session, gate, signed, req)
+    form = roster_of(session, gate.subject)
+    if form is None:
+        raise _Refusal(f"gate {gate.key} belongs to unknown subject {gate.subject}")
     contact = form.contact(req.signer.email)
     if contact is None:
         raise _Refusal(
-            f"{req.signer} is not a contact of project {project.code}; only its listed contacts "
-            "may decide its gates"
+            f"{req.signer} is not a contact of {gate.subject}; only its listed contacts may decide its gates"
         )
     if req.role is not None and req.role != contact.role.value:
         raise _Refusal(f"{req.signer} is listed as {contact.role.value}, not {req.role}")
@@ -205,15 +207,51 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
     slot = free[0]["slot"]
 
     data = _validated_data(gate, req, form)
+    blocked = blocking_reasons(session, gate, req.decision, data)
+    if blocked:
+        raise _Refusal(f"{req.decision} on {gate.key} refused: " + "; ".join(blocked))
 
+    return _record(session, gate, signed, req, slot, contact.email, contact.role.value, data)
+
+
+def _accept_default(
+    session: Session, gate: Gate, signed: list[GateDecision], req: DecisionRequest
+) -> DecisionResult:
+    """The deadline's default (UPG-10): only the system, only the gate's default, never early."""
+    if req.signer.name != DEADLINE_ACTOR:
+        raise _Refusal(f"the system door takes only {DEADLINE_ACTOR}, not {req.signer}")
+    if gate.default_decision is None or gate.deadline is None:
+        raise _Refusal(f"gate {gate.key} has no deadline default; a person must decide it")
+    if req.decision != gate.default_decision:
+        raise _Refusal(
+            f"the deadline default of gate {gate.key} is {gate.default_decision}, not {req.decision}"
+        )
+    if req.at < gate.deadline:
+        raise _Refusal(f"gate {gate.key}: its deadline {gate.deadline:%H:%M:%S} UTC has not passed yet")
+    filled = {d.party for d in signed}
+    slot = next(p["slot"] for p in gate.parties if p["slot"] not in filled)
+    return _record(session, gate, signed, req, slot, req.signer.email, "system", None, settle=True)
+
+
+def _record(
+    session: Session,
+    gate: Gate,
+    signed: list[GateDecision],
+    req: DecisionRequest,
+    slot: str,
+    email: str,
+    role: str,
+    data: dict[str, Any] | None,
+    settle: bool = False,
+) -> DecisionResult:
     session.add(
         GateDecision(
             gate_id=gate.id,
             party=slot,
             decision=req.decision,
             signer_name=req.signer.name,
-            signer_email=contact.email,
-            role=contact.role.value,
+            signer_email=email,
+            role=role,
             comment=req.comment,
             data=data,
             door=req.door.value,
@@ -226,14 +264,14 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
             accepted=True,
             decision=req.decision,
             signer=str(req.signer),
-            role=contact.role.value,
+            role=role,
             door=req.door.value,
             source_ref=req.source_ref,
             at=req.at,
         )
     )
     decisions = {d.party: d.decision for d in signed} | {slot: req.decision}
-    settle = req.decision in gate.ends_at_once
+    settle = settle or req.decision in gate.ends_at_once
     if settle or len(decisions) == len(gate.parties):
         gate.status = GateStatus.DECIDED.value
         gate.outcome = req.decision
@@ -249,7 +287,7 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
             "gate_id": gate.id,
             "slot": slot,
             "decision": req.decision,
-            "role": contact.role.value,
+            "role": role,
             "door": req.door.value,
             "comment": req.comment,
             "data": data,
@@ -275,7 +313,7 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
     return _result(gate, slot, message)
 
 
-def _validated_data(gate: Gate, req: DecisionRequest, form: ProjectIn) -> dict[str, Any] | None:
+def _validated_data(gate: Gate, req: DecisionRequest, form: Roster) -> dict[str, Any] | None:
     if req.data is None:
         if req.decision in gate.data_required_for:
             raise _Refusal(

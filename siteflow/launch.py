@@ -1,12 +1,17 @@
-"""Start engineering-project runs on the served deployment, refusing duplicates up front."""
+"""Start runs on the served deployments: projects (refusing duplicates up front) and windows."""
 
 from __future__ import annotations
 
 import inspect
 import time
+from datetime import UTC, datetime
+
+from sqlalchemy import select
 
 from models.project import Project
 from models.project_input import ProjectIn
+from models.upgrade import UpgradeWindow, WindowState
+from siteflow import audit_chain
 from siteflow.db import session_scope
 
 
@@ -55,3 +60,45 @@ def wait_for_gate(code: str, timeout: float) -> str | None:
             return gates[0].key
         time.sleep(0.5)
     return None
+
+
+def start_due_windows(until: datetime | None, only: str | None = None) -> list[str]:
+    """Start one upgrade-window run per booked window opening before `until` (idempotent).
+
+    The window id is the run's idempotency key, so two nightly runs (or two schedulers)
+    start one run per window. A window whose deadline has passed unrun is cancelled.
+    """
+    from prefect.deployments import run_deployment
+
+    from deployments import UPGRADE_WINDOW
+
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        query = select(UpgradeWindow).where(UpgradeWindow.state == WindowState.PLANNED.value)
+        if until is not None:
+            query = query.where(UpgradeWindow.starts_at <= until)
+        if only is not None:
+            query = query.where(UpgradeWindow.id == only)
+        due = list(session.execute(query).scalars())
+        for window in due:
+            if window.deadline <= now:
+                window.state = WindowState.CANCELLED.value
+                audit_chain.append(
+                    session,
+                    window.id,
+                    "window.cancelled",
+                    "system:siteflow",
+                    {"reason": "deadline passed unrun"},
+                )
+        ids = [w.id for w in due if w.state == WindowState.PLANNED.value]
+    started = []
+    for window_id in ids:
+        run = run_deployment(
+            UPGRADE_WINDOW,
+            parameters={"window_id": window_id},
+            timeout=0,
+            idempotency_key=f"upgrade-window:{window_id}",
+        )
+        assert not inspect.isawaitable(run)
+        started.append(window_id)
+    return started

@@ -1,4 +1,4 @@
-"""Read models for the CLI, the web service and the demo: projects and gates as people see them."""
+"""Read models for the CLI, the web service and the demo: projects, gates and upgrade windows."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from models.gate import Gate, GateDecision, GateStatus
 from models.project import Project
+from models.upgrade import UpgradeElement, UpgradeWindow
 from siteflow.db import session_scope
 
 
@@ -103,3 +104,61 @@ def list_gates(project: str | None = None, include_closed: bool = False) -> list
 
 def as_json(rows: list[Any]) -> list[dict[str, Any]]:
     return [r.model_dump(mode="json") for r in rows]
+
+
+class WindowRow(BaseModel):
+    id: str
+    title: str
+    local_date: str
+    timezone: str
+    state: str
+    starts_at: str
+    deadline: str
+    flow_run_id: str | None
+    elements: list[dict[str, Any]]
+
+
+def list_windows(window_id: str | None = None) -> list[WindowRow]:
+    """Upgrade windows, newest night first, with each element's phase, outcome and decider."""
+    with session_scope() as session:
+        query = select(UpgradeWindow).order_by(UpgradeWindow.local_date.desc(), UpgradeWindow.id)
+        if window_id is not None:
+            query = query.where(UpgradeWindow.id == window_id)
+        windows = list(session.execute(query).scalars())
+        elements = session.execute(
+            select(UpgradeElement)
+            .where(UpgradeElement.window_id.in_([w.id for w in windows]))
+            .order_by(UpgradeElement.name)
+        ).scalars()
+        by_window: dict[str, list[dict[str, Any]]] = {}
+        for e in elements:
+            by_window.setdefault(e.window_id, []).append(
+                {
+                    "element": e.name,
+                    "phase": e.phase,
+                    "outcome": e.outcome,
+                    "decided_by": e.decided_by,
+                    "door": e.decision_door,
+                    "version_before": e.version_before,
+                    "version_after": e.version_after,
+                    "differences": e.differences or [],
+                    "note": e.note,
+                }
+            )
+        return [
+            WindowRow(
+                id=w.id,
+                title=w.title,
+                local_date=w.local_date.isoformat(),
+                timezone=w.timezone,
+                state=w.state,
+                starts_at=w.starts_at.isoformat(),
+                deadline=w.deadline.isoformat(),
+                flow_run_id=w.flow_run_id,
+                elements=by_window.get(w.id)
+                or [
+                    {"element": e["name"], "phase": "waiting", "outcome": None} for e in w.params["elements"]
+                ],
+            )
+            for w in windows
+        ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 import time
 from typing import Any
 from uuid import UUID
@@ -17,9 +18,13 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
+from prefect.states import Scheduled
 from sqlalchemy import select
 
 from models.gate import Gate, GateDecision, GateStatus
+from models.project import Project, ProjectState
+from models.upgrade import UpgradeWindow, WindowState
+from siteflow import audit_chain, deadlines
 from siteflow.db import session_scope
 
 log = logging.getLogger(__name__)
@@ -151,8 +156,108 @@ def resume_decided_gates() -> list[str]:
     return resumed
 
 
+def _known_runs(run_ids: list[str]) -> tuple[set[str], set[str]]:
+    """Of these runs: those with gates of ours, and those of projects or windows still running."""
+    with session_scope() as session:
+        gated = session.execute(select(Gate.flow_run_id).where(Gate.flow_run_id.in_(run_ids))).scalars()
+        windows = session.execute(
+            select(UpgradeWindow.flow_run_id).where(
+                UpgradeWindow.flow_run_id.in_(run_ids), UpgradeWindow.state == WindowState.RUNNING.value
+            )
+        ).scalars()
+        projects = session.execute(
+            select(Project.flow_run_id).where(
+                Project.flow_run_id.in_(run_ids),
+                Project.state.in_([ProjectState.RUNNING.value, ProjectState.FAILED.value]),
+            )
+        ).scalars()
+        return {r for r in gated if r}, {r for r in [*windows, *projects] if r}
+
+
+def _revive_project(flow_run_id: str) -> None:
+    """The crash hook marked the project failed; the run is back, so is the project."""
+    with session_scope() as session:
+        project = session.execute(
+            select(Project).where(Project.flow_run_id == flow_run_id)
+        ).scalar_one_or_none()
+        if project is not None and project.state == ProjectState.FAILED.value:
+            project.state = ProjectState.RUNNING.value
+            audit_chain.append(
+                session, project.code, "project.recovered", "system:gate-keeper", {"flow_run_id": flow_run_id}
+            )
+
+
+SHUTDOWN_CANCEL = "Runner is shutting down"  # Prefect's runner cancels its runs when stopped
+
+
+MAX_RESTARTS = 3
+
+
+def recover_crashed_runs(examined: set[str]) -> list[str]:
+    """Bring back runs of ours that Prefect marked Crashed because siteflow was stopped.
+
+    - A run that had already suspended at its gate: its process exits on its own a moment
+      after the pause, and if siteflow is stopped in that moment the runner reports it
+      Crashed, although its gate is safely recorded. It is restored to the very suspended
+      state it had (same pause key and form), so the gate can still be answered.
+    - A project's or upgrade window's run stopped in the middle of its work (Crashed, or
+      Cancelled by the runner shutting down): it is scheduled again, re-runs from the top,
+      passes what it recorded and, for a window, reconciles the interrupted step by reading
+      the element (UPG-5) — at most MAX_RESTARTS times, so a run that crashes on its own is
+      not restarted forever.
+    Other crashes, and cancellations by people, are left alone. `examined` remembers crashed states already
+    looked at, so each is read once.
+    """
+    with get_client(sync_client=True) as client:
+        crashed = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.CRASHED, StateType.CANCELLED])
+                )
+            ),
+            limit=200,
+        )
+        fresh = [
+            r
+            for r in crashed
+            if r.state is not None
+            and str(r.state.id) not in examined
+            and (r.state.is_crashed() or SHUTDOWN_CANCEL in (r.state.message or ""))
+        ]
+        if not fresh:
+            return []
+        gated, windows = _known_runs([str(r.id) for r in fresh])
+        recovered = []
+        for run in fresh:
+            assert run.state is not None
+            examined.add(str(run.state.id))
+            if str(run.id) not in gated | windows:
+                continue
+            history = sorted(client.read_flow_run_states(run.id), key=lambda s: s.timestamp)
+            stopped = history[-1].is_crashed() or history[-1].is_cancelled()
+            before = (
+                next((h for h in reversed(history[:-1]) if not h.is_cancelling()), None) if stopped else None
+            )
+            if before is not None and before.is_paused() and before.state_details.pause_reschedule:
+                again = before.fresh_copy()
+                again.message = "restored: the crash was reported after the run had suspended at its gate"
+            elif (
+                str(run.id) in windows
+                and sum(h.is_crashed() or h.is_cancelled() for h in history) <= MAX_RESTARTS
+            ):
+                again = Scheduled(
+                    message="restarted after siteflow was stopped mid-run; the journal resumes it"
+                )
+            else:
+                continue
+            client.set_flow_run_state(run.id, again, force=True)
+            _revive_project(str(run.id))
+            recovered.append(str(run.id))
+    return recovered
+
+
 def main() -> None:
-    """The gate keeper process `siteflow up` starts."""
+    """The gate keeper process `siteflow up` starts: deadlines (own thread), resumes, repairs."""
     from siteflow.prefect_env import apply_prefect_environment
     from siteflow.settings import get_settings
 
@@ -160,8 +265,14 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call drowns the log
     apply_prefect_environment()
     interval = get_settings().keeper_poll_seconds
+    examined: set[str] = set()
+    threading.Thread(
+        target=deadlines.run_forever, args=(threading.Event(), interval), name="deadlines", daemon=True
+    ).start()
     while True:
         try:
+            for run_id in recover_crashed_runs(examined):
+                log.warning("run %s was reported crashed after siteflow stopped: recovered", run_id)
             for run_id in resume_decided_gates():
                 log.info("resumed run %s: its gate was decided while it was not yet paused", run_id)
         except Exception as exc:  # a passing outage must not stop the keeper

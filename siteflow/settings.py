@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,25 @@ class Settings(BaseSettings):
         default=1.0,
         description="How often the gate keeper re-resumes decided gates whose run still waits.",
     )
+    upgrade_cron: str = Field(
+        default="0 1 * * *", description="When the nightly-upgrade-window deployment starts (site time)."
+    )
+    upgrade_timezone: str = Field(default="Asia/Shanghai", description="Time zone of upgrade_cron.")
+    blackout_calendar: Path | None = Field(
+        default=None,
+        description="YAML list of dates/periods when no upgrade may be planned (holidays, network "
+        "freezes); see examples/blackout-calendar.yaml.",
+    )
+    simulator_time_scale: float = Field(
+        default=1.0, description="Multiplies every simulated step duration (the demo compresses time)."
+    )
+    ssh_username: str | None = Field(default=None, description="SSH login for real elements.")
+    ssh_password: SecretStr | None = Field(default=None, description="SSH password (or use ssh_key_file).")
+    ssh_key_file: Path | None = Field(default=None, description="SSH private key for real elements.")
+    ssh_known_hosts: Path | None = Field(
+        default=None, description="known_hosts file to check element host keys; unset = not checked."
+    )
+    ssh_connect_timeout: float = 15.0
 
     @property
     def resolved_database_url(self) -> str:

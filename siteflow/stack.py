@@ -135,16 +135,18 @@ class Stack:
         self._wait("deployments", self._deployments_registered, 60)
 
     def _deployments_registered(self) -> bool:
-        from deployments import ENGINEERING_PROJECT
+        from deployments import ALL
 
         try:
-            r = httpx.get(
-                f"{self.settings.resolved_prefect_api_url}/deployments/name/{ENGINEERING_PROJECT}",
-                timeout=2,
+            return all(
+                httpx.get(
+                    f"{self.settings.resolved_prefect_api_url}/deployments/name/{name}", timeout=2
+                ).status_code
+                == 200
+                for name in ALL
             )
         except httpx.HTTPError:
             return False
-        return r.status_code == 200
 
     def urls(self) -> dict[str, str]:
         s = self.settings

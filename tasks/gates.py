@@ -10,8 +10,7 @@ from sqlalchemy import select
 from models.gate import Gate, GateDecision, GateStatus
 from models.gate_spec import Door, GateSpec
 from models.outbox import OutboxMessage
-from models.project import Project
-from models.project_input import ProjectIn
+from models.roster import roster_of
 from siteflow import audit_chain
 from siteflow.approval_links import LINK_PLACEHOLDER, issue_link
 from siteflow.db import session_scope
@@ -118,12 +117,13 @@ def open_gate(subject: str, flow_run_id: str, spec: GateSpec) -> GateRead:
             document_id=spec.document_id,
             flow_run_id=flow_run_id,
             not_before=spec.not_before,
+            deadline=spec.deadline,
+            default_decision=spec.default_decision.value if spec.default_decision else None,
         )
         session.add(gate)
-        project = session.get(Project, subject)
+        form = roster_of(session, subject)
         session.flush()
-        if project is not None:
-            form = ProjectIn.model_validate(project.params)
+        if form is not None:
             roles = {r for p in spec.parties for r in p.roles}
             for contact in form.contacts_with(*roles):
                 token = issue_link(session, gate.id, contact.name, contact.email, gate.deadline)

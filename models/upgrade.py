@@ -1,0 +1,116 @@
+"""Upgrade windows, their elements and the step journal (UPG-1 … UPG-11).
+
+The journal is what makes "every step exactly once" (UPG-5) hold across retries and
+restarts: a row is written *before* a command runs (result ``running``) and completed after.
+A re-run that finds a completed row skips the step; one that finds a ``running`` row knows
+the step was interrupted and reconciles it by reading the element, never by running it
+blindly again. The unique key makes two workers racing on one step write one row.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, UTCDateTime, new_id, utcnow
+
+
+class WindowState(enum.StrEnum):
+    PLANNED = "planned"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class ElementPhase(enum.StrEnum):
+    WAITING = "waiting"
+    PRECHECKS = "pre-checks"
+    GO_NO_GO = "go/no-go"
+    UPGRADING = "upgrading"
+    TESTING = "testing"
+    DECIDING = "deciding"
+    ROLLING_BACK = "rolling-back"
+    DONE = "done"
+
+
+class ElementOutcome(enum.StrEnum):
+    COMMITTED = "committed"
+    ROLLED_BACK = "rolled-back"
+    NOT_STARTED = "not-started"
+    ROLLBACK_FAILED = "rollback-failed"
+
+
+class Stage(enum.StrEnum):
+    PRECHECK = "pre-check"
+    UPGRADE = "upgrade"
+    TEST = "test"
+    ROLLBACK = "rollback"
+    ROLLBACK_TEST = "rollback-test"
+
+
+class StepResult(enum.StrEnum):
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    RECONCILED = "reconciled"  # interrupted, found applied on the element
+
+
+class UpgradeWindow(Base):
+    __tablename__ = "upgrade_windows"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    local_date: Mapped[date] = mapped_column(Date, index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(16), default=WindowState.PLANNED.value)
+    flow_run_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class UpgradeElement(Base):
+    __tablename__ = "upgrade_elements"
+    __table_args__ = (UniqueConstraint("window_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    window_id: Mapped[str] = mapped_column(ForeignKey("upgrade_windows.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    phase: Mapped[str] = mapped_column(String(16), default=ElementPhase.WAITING.value)
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    decided_by: Mapped[str | None] = mapped_column(String(600))
+    decision_door: Mapped[str | None] = mapped_column(String(16))
+    version_before: Mapped[str | None] = mapped_column(String(64))
+    version_after: Mapped[str | None] = mapped_column(String(64))
+    snapshot_before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    snapshot_after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    differences: Mapped[list[str] | None] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class JournalEntry(Base):
+    __tablename__ = "upgrade_journal"
+    __table_args__ = (UniqueConstraint("window_id", "element", "stage", "item", "attempt"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    window_id: Mapped[str] = mapped_column(ForeignKey("upgrade_windows.id"), index=True)
+    element: Mapped[str] = mapped_column(String(64))
+    stage: Mapped[str] = mapped_column(String(16))
+    item: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    title: Mapped[str] = mapped_column(String(300))
+    operator: Mapped[str] = mapped_column(String(200))
+    command: Mapped[str] = mapped_column(Text, default="")
+    expected: Mapped[str] = mapped_column(Text, default="")
+    output: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[str] = mapped_column(String(16), default=StepResult.RUNNING.value)
+    note: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

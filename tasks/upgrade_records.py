@@ -1,0 +1,184 @@
+"""Upgrade windows: planning (refusing overlaps and blackout dates), lifecycle, outcomes."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+
+from models.upgrade import ElementOutcome, ElementPhase, UpgradeElement, UpgradeWindow, WindowState
+from models.upgrade_plan import UpgradePlanIn
+from siteflow import audit_chain
+from siteflow.db import session_scope
+from siteflow.settings import get_settings
+from tasks import side_effect
+
+
+class PlanRefused(ValueError):
+    """A plan that cannot be accepted; the message says why and what to change."""
+
+
+class BlackoutPeriod(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: date
+    end: date | None = Field(default=None, description="Last day, inclusive; default: start")
+    reason: str = Field(min_length=1)
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day <= (self.end or self.start)
+
+
+def load_blackouts(path: Path | None) -> list[BlackoutPeriod]:
+    """The blackout calendar (holidays, network freezes); a broken file is an error, not empty."""
+    if path is None:
+        return []
+    try:
+        raw = yaml.safe_load(path.read_text()) or []
+        return [BlackoutPeriod.model_validate(item) for item in raw]
+    except (OSError, yaml.YAMLError, ValidationError, TypeError) as exc:
+        raise PlanRefused(f"cannot read the blackout calendar {path}: {exc}") from exc
+
+
+def register_window(plan: UpgradePlanIn) -> str:
+    """Accept a plan for its night, or refuse it with the reason (issue #3).
+
+    A plan may be replaced (same id) until its window starts — that is how an operator is
+    replaced (UPG-2) or a date moved.
+    """
+    window = plan.window
+    local_days = {window.date, window.deadline_at.astimezone(ZoneInfo(window.timezone)).date()}
+    for period in load_blackouts(get_settings().blackout_calendar):
+        hit = sorted(d for d in local_days if period.covers(d))
+        if hit:
+            raise PlanRefused(
+                f"{plan.id}: {hit[0]} is a blackout date ({period.reason}); choose another night"
+            )
+    names = [e.name for e in plan.elements]
+    with session_scope() as session:
+        existing = session.get(UpgradeWindow, plan.id)
+        if existing is not None and existing.state != WindowState.PLANNED.value:
+            raise PlanRefused(f"window {plan.id} is already {existing.state}; plan a new window id")
+        others = session.execute(
+            select(UpgradeWindow).where(
+                UpgradeWindow.id != plan.id,
+                UpgradeWindow.state.in_([WindowState.PLANNED.value, WindowState.RUNNING.value]),
+                UpgradeWindow.starts_at < window.deadline_at,
+                UpgradeWindow.deadline > window.starts_at,
+            )
+        ).scalars()
+        for other in others:
+            shared = sorted(set(names) & {e["name"] for e in other.params["elements"]})
+            if shared:
+                raise PlanRefused(
+                    f"{plan.id} overlaps window {other.id} ({other.state}) on {', '.join(shared)}: "
+                    "one element is upgraded in one window at a time"
+                )
+        params = plan.model_dump(mode="json")
+        if existing is None:
+            session.add(
+                UpgradeWindow(
+                    id=plan.id,
+                    title=plan.title,
+                    timezone=window.timezone,
+                    local_date=window.date,
+                    starts_at=window.starts_at,
+                    deadline=window.deadline_at,
+                    params=params,
+                )
+            )
+            session.flush()
+            kind = "window.planned"
+        else:
+            existing.title, existing.params = plan.title, params
+            existing.timezone, existing.local_date = window.timezone, window.date
+            existing.starts_at, existing.deadline = window.starts_at, window.deadline_at
+            kind = "window.replanned"
+        audit_chain.append(session, plan.id, kind, "system:siteflow", {"plan": params})
+    return plan.id
+
+
+def load_plan(window_id: str) -> UpgradePlanIn:
+    with session_scope() as session:
+        window = session.get(UpgradeWindow, window_id)
+        if window is None:
+            raise PlanRefused(f"no upgrade window {window_id!r}: list them with `siteflow upgrade list`")
+        return UpgradePlanIn.model_validate(window.params)
+
+
+@side_effect(name="start-window")
+def start_window(window_id: str, flow_run_id: str) -> None:
+    """One run per window; the elements' rows appear here."""
+    with session_scope() as session:
+        window = session.get(UpgradeWindow, window_id)
+        assert window is not None
+        if window.flow_run_id not in (None, flow_run_id):
+            raise PlanRefused(f"window {window_id} already runs as flow run {window.flow_run_id}")
+        if window.flow_run_id == flow_run_id:
+            return
+        window.flow_run_id = flow_run_id
+        window.state = WindowState.RUNNING.value
+        for element in window.params["elements"]:
+            session.add(UpgradeElement(window_id=window_id, name=element["name"]))
+        audit_chain.append(
+            session, window_id, "window.started", "system:siteflow", {"flow_run_id": flow_run_id}
+        )
+
+
+def element_rows(window_id: str) -> dict[str, UpgradeElement]:
+    with session_scope() as session:
+        rows = session.execute(select(UpgradeElement).where(UpgradeElement.window_id == window_id)).scalars()
+        result = {r.name: r for r in rows}
+        session.expunge_all()
+        return result
+
+
+def set_phase(window_id: str, element: str, phase: ElementPhase, **fields: Any) -> None:
+    """Move an element forward; outcome fields are written once and audited."""
+    with session_scope() as session:
+        row = session.execute(
+            select(UpgradeElement).where(
+                UpgradeElement.window_id == window_id, UpgradeElement.name == element
+            )
+        ).scalar_one()
+        order = list(ElementPhase)
+        if order.index(phase) < order.index(ElementPhase(row.phase)) or row.phase == ElementPhase.DONE.value:
+            return  # a re-run passes earlier stages again: an element only moves forward
+        row.phase = phase.value
+        for key, value in fields.items():
+            setattr(row, key, value)
+        if phase is ElementPhase.DONE:
+            audit_chain.append(
+                session,
+                window_id,
+                "element.done",
+                row.decided_by or "system:siteflow",
+                {
+                    "element": element,
+                    "outcome": row.outcome,
+                    "version_before": row.version_before,
+                    "version_after": row.version_after,
+                    "differences": row.differences,
+                    "note": row.note,
+                },
+            )
+
+
+@side_effect(name="finish-window")
+def finish_window(window_id: str) -> dict[str, str]:
+    with session_scope() as session:
+        window = session.get(UpgradeWindow, window_id)
+        assert window is not None
+        rows = session.execute(select(UpgradeElement).where(UpgradeElement.window_id == window_id)).scalars()
+        outcomes = {r.name: r.outcome or ElementOutcome.NOT_STARTED.value for r in rows}
+        if window.state != WindowState.COMPLETED.value:
+            window.state = WindowState.COMPLETED.value
+            audit_chain.append(
+                session, window_id, "window.completed", "system:siteflow", {"outcomes": outcomes}
+            )
+        return outcomes

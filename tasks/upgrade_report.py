@@ -1,0 +1,162 @@
+"""What people read about a window: the go/no-go evidence, the element table, the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from models.document_body import DocumentBody
+from models.gate import Gate, GateDecision
+from models.paperwork import field, section
+from models.upgrade import JournalEntry, Stage, StepResult, UpgradeElement, UpgradeWindow
+from models.upgrade_evidence import OPERATORS, latest_results
+from models.upgrade_plan import UpgradePlanIn
+from siteflow.db import session_scope
+from tasks.documents import body_for
+
+
+def element_summary(window_id: str, element: str) -> dict[str, Any]:
+    """Post-upgrade test results and the success criteria evaluated on them (UPG-6, UPG-8)."""
+    with session_scope() as session:
+        window = session.get(UpgradeWindow, window_id)
+        assert window is not None
+        plan = UpgradePlanIn.model_validate(window.params)
+        tests = {
+            item: row for (_, item), row in latest_results(session, window_id, Stage.TEST, element).items()
+        }
+        results = {t.id: tests[t.id].result if t.id in tests else "not run" for t in plan.runbook.tests}
+    passed = StepResult.PASSED.value
+    return {
+        "tests": results,
+        "criteria_met": all(results.get(c) == passed for c in plan.runbook.criteria()),
+        "unexpected": [t for t, r in results.items() if r != passed],
+    }
+
+
+def evidence_markdown(window_id: str) -> str:
+    """The go/no-go evidence bundle (UPG-1 … UPG-3): every pre-check item with its result."""
+    with session_scope() as session:
+        checks = latest_results(session, window_id, Stage.PRECHECK)
+    lines = ["| element | check | result | detail |", "|---|---|---|---|"]
+    for (element, _), row in sorted(checks.items(), key=lambda kv: (kv[0][0] == OPERATORS, kv[0][0])):
+        mark = "✅" if row.result == StepResult.PASSED.value else "❌"
+        detail = (row.note or row.output.splitlines()[0] if row.output else row.note).replace("|", "/")
+        lines.append(f"| {element} | {row.title} | {mark} {row.result} | {detail[:160]} |")
+    failed = sum(1 for r in checks.values() if r.result != StepResult.PASSED.value)
+    head = f"### Pre-check evidence (UPG-1, UPG-2)\n\n{failed} item(s) failed.\n\n"
+    return head + "\n".join(lines)
+
+
+def window_table(window_id: str) -> list[dict[str, Any]]:
+    with session_scope() as session:
+        rows = session.execute(
+            select(UpgradeElement).where(UpgradeElement.window_id == window_id).order_by(UpgradeElement.name)
+        ).scalars()
+        return [
+            {
+                "element": r.name,
+                "phase": r.phase,
+                "outcome": r.outcome or "",
+                "before": r.version_before or "",
+                "after": r.version_after or "",
+                "decided by": r.decided_by or "",
+            }
+            for r in rows
+        ]
+
+
+def upgrade_report(window_id: str) -> DocumentBody:
+    """The upgrade report (bilingual): per element, versions, steps, tests, decision, rollback."""
+    with session_scope() as session:
+        window = session.get(UpgradeWindow, window_id)
+        assert window is not None
+        plan = UpgradePlanIn.model_validate(window.params)
+        elements = {
+            r.name: r
+            for r in session.execute(
+                select(UpgradeElement).where(UpgradeElement.window_id == window_id)
+            ).scalars()
+        }
+        journal = list(
+            session.execute(
+                select(JournalEntry)
+                .where(JournalEntry.window_id == window_id)
+                .order_by(JournalEntry.element, JournalEntry.started_at, JournalEntry.attempt)
+            ).scalars()
+        )
+        gates = {g.key: g for g in session.execute(select(Gate).where(Gate.subject == window_id)).scalars()}
+        go = gates.get("go-no-go")
+        go_by = (
+            session.execute(select(GateDecision).where(GateDecision.gate_id == go.id)).scalars().first()
+            if go is not None
+            else None
+        )
+        sections = [
+            section(
+                "升级窗口",
+                "Window",
+                fields=[
+                    field("标题", "Title", plan.title),
+                    field("目标版本", "Target version", plan.target_version),
+                    field(
+                        "时间",
+                        "Time",
+                        f"{plan.window.date} {plan.window.start:%H:%M}–{plan.window.deadline:%H:%M} "
+                        f"{plan.window.timezone}",
+                    ),
+                    field("指导书", "Runbook", plan.runbook.title),
+                    field(
+                        "开始决定",
+                        "Go / no-go",
+                        f"{go.outcome} by {go_by.signer_name} ({go_by.door})"
+                        if go and go_by
+                        else "not decided",
+                    ),
+                ],
+            )
+        ]
+        for el in plan.elements:
+            row = elements.get(el.name)
+            if row is None:
+                continue
+            sections.append(
+                section(
+                    f"网元 {el.name}",
+                    f"Element {el.name}",
+                    fields=[
+                        field("站点", "Site", el.site),
+                        field("升级前版本", "Version before", row.version_before or "-"),
+                        field("升级后版本", "Version after", row.version_after or "-"),
+                        field("结果", "Outcome", row.outcome or "-"),
+                        field(
+                            "决定人", "Decided by", f"{row.decided_by or '-'} ({row.decision_door or '-'})"
+                        ),
+                        field(
+                            "回退比较",
+                            "Comparison after rollback",
+                            "; ".join(row.differences)
+                            if row.differences
+                            else ("no difference" if row.outcome == "rolled-back" else "-"),
+                        ),
+                        field("备注", "Note", row.note or "-"),
+                    ],
+                    headers=["stage", "item", "try", "operator", "start", "end", "result", "output"],
+                    rows=[
+                        [
+                            j.stage,
+                            j.item,
+                            j.attempt,
+                            j.operator,
+                            f"{j.started_at:%H:%M:%S}",
+                            f"{j.ended_at:%H:%M:%S}" if j.ended_at else "-",
+                            j.result,
+                            (j.note or j.output)[:120],
+                        ]
+                        for j in journal
+                        if j.element == el.name
+                    ],
+                )
+            )
+    customer = ", ".join(sorted({e.site for e in plan.elements}))
+    return body_for("upgrade-report", window_id, customer, sections=[s.model_dump() for s in sections])
