@@ -20,6 +20,7 @@ from models.upgrade import JournalEntry, Stage, StepResult, UpgradeWindow
 from models.upgrade_plan import UpgradePlanIn
 
 OPERATORS = "operators"  # journal "element" of the whole-window checks (UPG-2)
+BASELINE = "baseline-"  # pre-upgrade readings kept for the comparison (UPG-11), not checks
 
 
 def gate_key_for(element: str) -> str:
@@ -52,8 +53,8 @@ def blocking_reasons(session: Session, gate: Gate, decision: str, data: dict[str
     if gate.kind == GateKind.GO_NO_GO.value and decision == "go":
         failed = [
             f"{el}: {row.title} — {row.note or row.output[:120]}"
-            for (el, _), row in latest_results(session, window.id, Stage.PRECHECK).items()
-            if row.result != StepResult.PASSED.value and el != OPERATORS
+            for (el, item), row in latest_results(session, window.id, Stage.PRECHECK).items()
+            if row.result != StepResult.PASSED.value and el != OPERATORS and not item.startswith(BASELINE)
         ]
         replaced = {
             r["replaces"]: r

@@ -406,5 +406,36 @@ def demo_engineering(
     )
 
 
+@demo_app.command("upgrade")
+def demo_upgrade(
+    file: Annotated[Path, typer.Option(help="Sample plan")] = Path("examples/upgrade-plan.yaml"),
+    minutes: Annotated[float, typer.Option(help="Minutes from now to the decision deadline")] = 2.5,
+) -> None:
+    """A sample upgrade window on simulated elements: committed, rolled back, rolled back at the deadline."""
+    from siteflow.upgrade_demo import run_upgrade_demo
+
+    raw = load_structured(file)
+    try:
+        window = run_upgrade_demo(raw, file.parent, minutes, say=lambda m: console.print(m))
+    except (RuntimeError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    table = Table("element", "outcome", "decided by", "before", "after", "comparison after rollback")
+    for e in window["elements"]:
+        table.add_row(
+            e["element"],
+            e.get("outcome") or "",
+            e.get("decided_by") or "",
+            e.get("version_before") or "",
+            e.get("version_after") or "",
+            "; ".join(e.get("differences") or [])
+            or ("no difference" if e.get("outcome") == "rolled-back" else ""),
+        )
+    console.print(table)
+    console.print(
+        f"[bold green]demo finished:[/] window {window['id']} completed. "
+        f"Try `siteflow audit {window['id']} --format html --output audit.html`."
+    )
+
+
 if __name__ == "__main__":
     app()

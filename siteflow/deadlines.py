@@ -70,6 +70,8 @@ def enforce_deadlines(clock: Clock = _utc_now) -> list[str]:
         except DecisionRefused as refused:  # a person (or another keeper) decided first
             log.info("deadline of gate %s: %s", gate_id, refused.reason)
             continue
+        if result.replayed:  # another keeper recorded this very default first
+            continue
         decided.append(gate_id)
         log.warning("deadline of gate %s passed: %s", gate_id, result.message)
     return decided

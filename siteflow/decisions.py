@@ -9,7 +9,7 @@ both to the audit chain, and only after the commit resumes the waiting flow run.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,6 +80,7 @@ class DecisionResult:
     outcome: str | None
     flow_run_id: str | None
     message: str
+    replayed: bool = False  # the same request (source_ref) was recorded before; nothing new
 
 
 def decide(request: DecisionRequest) -> DecisionResult:
@@ -147,7 +148,10 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
             select(GateAttempt).where(GateAttempt.source_ref == req.source_ref)
         ).scalar_one_or_none()
         if earlier is not None:
-            raise _Replay(_result(gate, "", "already recorded") if earlier.accepted else None, earlier.reason)
+            replay = (
+                replace(_result(gate, "", "already recorded"), replayed=True) if earlier.accepted else None
+            )
+            raise _Replay(replay, earlier.reason)
     signed = list(session.execute(select(GateDecision).where(GateDecision.gate_id == gate.id)).scalars())
 
     if gate.status != GateStatus.OPEN.value:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 
+from pydantic import SecretStr
+
 from siteflow.settings import Settings, get_settings
 
 
 def prefect_environment(settings: Settings | None = None) -> dict[str, str]:
     s = settings or get_settings()
-    own = {f"SITEFLOW_{k.upper()}": str(v) for k, v in s.model_dump().items() if v is not None}
+    own = {  # a secret is passed on as itself, never as its masked repr
+        f"SITEFLOW_{k.upper()}": str(v.get_secret_value() if isinstance(v, SecretStr) else v)
+        for k, v in s.model_dump().items()
+        if v is not None
+    }
     return own | {
         "PREFECT_HOME": str(s.prefect_home),
         "PREFECT_API_URL": s.resolved_prefect_api_url,

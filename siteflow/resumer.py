@@ -256,6 +256,48 @@ def recover_crashed_runs(examined: set[str]) -> list[str]:
     return recovered
 
 
+def crash_orphaned_runs(deployment_names: list[str]) -> list[str]:
+    """Report Crashed the runs left Running by a siteflow that was stopped or killed.
+
+    Only for the embedded default, before its runner starts: it is then the only process
+    that could run them, so a run still marked Running (or Pending) has no process. Once
+    marked Crashed, :func:`recover_crashed_runs` starts it again. With several workers
+    (scale-out) this does not apply: there, Prefect's flow-run heartbeats and a zombie
+    automation do the same job.
+    """
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Crashed
+
+    with get_client(sync_client=True) as client:
+        ids = []
+        for name in deployment_names:
+            try:
+                ids.append(client.read_deployment_by_name(name).id)
+            except ObjectNotFound:
+                continue
+        if not ids:
+            return []
+        orphans = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(
+                        any_=[StateType.RUNNING, StateType.PENDING, StateType.CANCELLING]
+                    )
+                )
+            ),
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)),
+            limit=200,
+        )
+        for run in orphans:
+            client.set_flow_run_state(
+                run.id,
+                Crashed(message="siteflow stopped while this run was running; no process runs it"),
+                force=True,
+            )
+    return [str(r.id) for r in orphans]
+
+
 def main() -> None:
     """The gate keeper process `siteflow up` starts: deadlines (own thread), resumes, repairs."""
     from siteflow.prefect_env import apply_prefect_environment

@@ -111,6 +111,8 @@ class Stack:
                 ],
             )
         self._wait("prefect-server", lambda: prefect_healthy(api), 90)
+        if s.prefect_api_url is None:  # our own server: no runner of ours is alive yet
+            self._crash_orphans()
         self._spawn("deployments", [sys.executable, "-m", "deployments.serve"])
         self._spawn("gate-keeper", [sys.executable, "-m", "siteflow.resumer"])
         self._spawn("mail-catcher", [sys.executable, "-m", "siteflow.mail_catcher"])
@@ -133,6 +135,19 @@ class Stack:
         )
         self._wait("web", lambda: port_open(s.web_host, s.web_port), 20)
         self._wait("deployments", self._deployments_registered, 60)
+
+    def _crash_orphans(self) -> None:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        from deployments import ALL
+        from siteflow.resumer import crash_orphaned_runs
+
+        with temporary_settings({PREFECT_API_URL: self.settings.resolved_prefect_api_url}):
+            orphans = crash_orphaned_runs(ALL)
+        if orphans:
+            self.say(
+                f"{len(orphans)} run(s) were left running by the last stop; the gate keeper restarts them"
+            )
 
     def _deployments_registered(self) -> bool:
         from deployments import ALL
@@ -163,6 +178,15 @@ class Stack:
         for name, proc in self.processes.items():
             if proc.poll() is not None:
                 raise StackError(f"{name} stopped with code {proc.returncode}; see {self.logs / name}.log")
+
+    def kill(self) -> None:
+        """SIGKILL every service and the runs they run, as a power cut would (tests)."""
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        for proc in self.processes.values():
+            proc.wait()
+        self.processes.clear()
 
     def stop(self) -> None:
         for proc in self.processes.values():

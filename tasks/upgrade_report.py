@@ -10,7 +10,7 @@ from models.document_body import DocumentBody
 from models.gate import Gate, GateDecision
 from models.paperwork import field, section
 from models.upgrade import JournalEntry, Stage, StepResult, UpgradeElement, UpgradeWindow
-from models.upgrade_evidence import OPERATORS, latest_results
+from models.upgrade_evidence import BASELINE, OPERATORS, latest_results
 from models.upgrade_plan import UpgradePlanIn
 from siteflow.db import session_scope
 from tasks.documents import body_for
@@ -40,11 +40,18 @@ def evidence_markdown(window_id: str) -> str:
         checks = latest_results(session, window_id, Stage.PRECHECK)
     lines = ["| element | check | result | detail |", "|---|---|---|---|"]
     for (element, _), row in sorted(checks.items(), key=lambda kv: (kv[0][0] == OPERATORS, kv[0][0])):
-        mark = "✅" if row.result == StepResult.PASSED.value else "❌"
+        mark = (
+            "📷" if row.item.startswith(BASELINE) else "✅" if row.result == StepResult.PASSED.value else "❌"
+        )
         detail = (row.note or row.output.splitlines()[0] if row.output else row.note).replace("|", "/")
         lines.append(f"| {element} | {row.title} | {mark} {row.result} | {detail[:160]} |")
-    failed = sum(1 for r in checks.values() if r.result != StepResult.PASSED.value)
-    head = f"### Pre-check evidence (UPG-1, UPG-2)\n\n{failed} item(s) failed.\n\n"
+    failed = sum(
+        1 for r in checks.values() if r.result != StepResult.PASSED.value and not r.item.startswith(BASELINE)
+    )
+    head = (
+        f"### Pre-check evidence (UPG-1, UPG-2)\n\n{failed} item(s) failed. 📷 = pre-upgrade reading kept "
+        "for the comparison after a rollback (UPG-11).\n\n"
+    )
     return head + "\n".join(lines)
 
 

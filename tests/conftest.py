@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -133,8 +134,9 @@ def stack_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     started: dict[str, StackHandle] = {}
     databases: list[str] = []
 
-    def get(backend: str, name: str = "") -> StackHandle:
-        """One stack per (backend, name); a name gives a test a stack of its own."""
+    def get(backend: str, name: str = "", **overrides: Any) -> StackHandle:
+        """One stack per (backend, name); a name gives a test a stack of its own (with
+        settings overridden, e.g. a compressed simulator time)."""
         key = f"{backend}-{name}" if name else backend
         if key in started:
             return started[key]
@@ -149,6 +151,7 @@ def stack_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
             prefect_port=4310 + offset,
             web_port=8410 + offset,
             smtp_port=8310 + offset,
+            **overrides,
         )
         stack = Stack(settings, say=lambda m: None)
         try:

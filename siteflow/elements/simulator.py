@@ -69,7 +69,8 @@ class SimulatedElement:
             raise ElementUnreachable(f"{self.element.name} ({self.element.address}) does not answer")
         state = self.load()
         state["executions"][command.id] = state["executions"].get(command.id, 0) + 1
-        failing = command.id in self.sim.fail_steps or command.id in self.sim.fail_tests
+        upgraded = state["software"] != self.element.software_version  # test faults come with the new version
+        failing = command.id in self.sim.fail_steps or (upgraded and command.id in self.sim.fail_tests)
         failing = failing or (self.sim.rollback_fails and command.id in self.rollback_ids)
         output, seconds = (
             ("Error: the operation failed.", self.sim.step_seconds)

@@ -1,0 +1,324 @@
+"""Upgrade rules on real databases (SQLite and PostgreSQL) and the simulator, without a
+Prefect server: deadlines in local time, planning refusals, the go/no-go evidence (UPG-1 …
+UPG-3), the deadline default (UPG-10) and the step journal's reconciliation (UPG-5)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from models.upgrade_plan import UpgradePlanIn, WindowIn, local_to_utc, resolve_runbook
+
+ROOT = Path(__file__).resolve().parent.parent
+PM = "Huang Min <huang.min@contractor.example>"
+
+
+def plan(window_id: str, **changes: Any) -> UpgradePlanIn:
+    raw = resolve_runbook(
+        yaml.safe_load((ROOT / "examples" / "upgrade-plan.yaml").read_text()), ROOT / "examples"
+    )
+    raw["id"] = window_id
+    for element in raw["elements"]:
+        element["simulation"] = {"step_seconds": 0, "reboot_seconds": 0}
+    for key, value in changes.items():
+        raw[key] = value(raw[key]) if callable(value) else value
+    return UpgradePlanIn.model_validate(raw)
+
+
+# --- deadlines in the site's local time -------------------------------------------------
+
+
+def test_shanghai_window_converts_to_utc_and_crosses_midnight() -> None:
+    w = WindowIn(date=date(2026, 12, 3), start=time(0, 30), deadline=time(4, 0), timezone="Asia/Shanghai")
+    assert w.starts_at == datetime(2026, 12, 2, 16, 30, tzinfo=UTC)
+    assert w.deadline_at == datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
+    late = WindowIn(date=date(2026, 12, 3), start=time(23, 0), timezone="Asia/Shanghai")
+    assert late.deadline_at == datetime(2026, 12, 3, 20, 0, tzinfo=UTC)  # 04:00 the next morning
+
+
+def test_dst_change_nights_resolve_late_rather_than_early() -> None:
+    # 02:30 does not exist on 2027-03-14 in New York (clocks jump 02:00 → 03:00): the later
+    # instant, 03:30 EDT, is taken, never 01:30 EST.
+    assert local_to_utc(date(2027, 3, 14), time(2, 30), "America/New_York") == datetime(
+        2027, 3, 14, 7, 30, tzinfo=UTC
+    )
+    # 01:30 happens twice on 2026-11-01 (EDT, then EST): the second one.
+    assert local_to_utc(date(2026, 11, 1), time(1, 30), "America/New_York") == datetime(
+        2026, 11, 1, 6, 30, tzinfo=UTC
+    )
+    w = WindowIn(date=date(2027, 3, 28), start=time(0, 30), deadline=time(4, 0), timezone="Europe/Berlin")
+    assert (w.deadline_at - w.starts_at) == timedelta(hours=2, minutes=30)  # the night is an hour short
+
+
+def test_a_bad_window_is_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="unknown time zone"):
+        WindowIn(date=date(2026, 12, 3), timezone="Mars/Olympus")
+    with pytest.raises(ValueError, match="not of the runbook's type"):
+        plan("UPG-BAD-1", elements=lambda els: [{**els[0], "model": "ATN910"}])
+    with pytest.raises(ValueError, match="upgrade PM"):
+        plan("UPG-BAD-2", contacts=lambda cs: [c for c in cs if c["role"] != "pm"])
+
+
+# --- planning ---------------------------------------------------------------------------
+
+
+def test_overlap_and_blackout_are_refused_when_planned(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from siteflow.settings import reset_settings
+    from tasks.upgrade_records import PlanRefused, register_window
+
+    assert register_window(plan("UPG-P-1")) == "UPG-P-1"
+    assert register_window(plan("UPG-P-1", title="moved operator")) == "UPG-P-1"  # replanned while booked
+    with pytest.raises(PlanRefused, match="overlaps window UPG-P-1 .* on GZ-CR-01"):
+        register_window(plan("UPG-P-2", elements=lambda els: els[:1]))
+    other_night = plan("UPG-P-3", window=lambda w: {**w, "date": "2026-12-04"})
+    assert register_window(other_night) == "UPG-P-3"
+
+    monkeypatch.setenv("SITEFLOW_BLACKOUT_CALENDAR", str(ROOT / "examples" / "blackout-calendar.yaml"))
+    reset_settings()
+    with pytest.raises(PlanRefused, match=r"2027-02-18 is a blackout date \(Spring Festival"):
+        register_window(plan("UPG-P-4", window=lambda w: {**w, "date": "2027-02-18"}))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("- {start: not-a-date}\n")
+    monkeypatch.setenv("SITEFLOW_BLACKOUT_CALENDAR", str(broken))
+    reset_settings()
+    with pytest.raises(PlanRefused, match="cannot read the blackout calendar"):
+        register_window(plan("UPG-P-5", window=lambda w: {**w, "date": "2027-05-05"}))
+
+
+# --- go / no-go evidence (UPG-1 … UPG-3) -------------------------------------------------
+
+
+def prepare_go_gate(p: UpgradePlanIn) -> str:
+    """Book, pre-check every element and open the go gate, as the flow does."""
+    from flows.version_upgrade import _go_spec
+    from tasks.gates import open_gate
+    from tasks.upgrade_records import register_window, start_window
+    from tasks.upgrade_report import evidence_markdown
+    from tasks.upgrade_steps import precheck_element, record_operator_checks
+
+    register_window(p)
+    start_window.fn(p.id, f"run-{p.id}")
+    for i, element in enumerate(p.elements):
+        precheck_element.fn(p.id, element.name, p.operators[i % len(p.operators)].name)
+    record_operator_checks(p.id, p)
+    gate = open_gate.fn(p.id, "", _go_spec(p, evidence_markdown(p.id)))  # no run to resume here
+    return gate.id
+
+
+def go(gate_id: str, data: dict[str, Any] | None = None) -> Any:
+    from models.gate_spec import Door
+    from siteflow.decisions import DecisionRequest, Signer, decide
+
+    return decide(
+        DecisionRequest(
+            gate_id=gate_id,
+            decision="go",
+            signer=Signer.parse(PM),
+            door=Door.CLI,
+            data=data or {"tools_ready": True},
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("defect", "reason"),
+    [
+        ("no-backup", "Backup verified by checksum"),
+        ("incompatible", "supports hardware CR57LPUE"),
+        ("unqualified", "operator Lin Tao lacks the qualification 'NE40E-upgrade'"),
+    ],
+)
+def test_go_is_refused_for_each_missing_piece_of_evidence(
+    database_url: str, defect: str, reason: str
+) -> None:
+    from siteflow.decisions import DecisionRefused
+
+    def change(els: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if defect == "no-backup":
+            els[0]["simulation"]["corrupt_backup"] = True
+        if defect == "incompatible":
+            els[0]["hardware_version"] = "CR57LPUE"
+        return els
+
+    def operators(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if defect == "unqualified":
+            ops[1]["qualifications"] = []
+        return ops
+
+    p = plan(f"UPG-GO-{defect.upper()}", elements=change, operators=operators)
+    gate_id = prepare_go_gate(p)
+    with pytest.raises(DecisionRefused, match=reason):
+        go(gate_id)
+    if defect == "unqualified":  # UPG-2: replaced by a qualified operator, go is accepted
+        replacement = {
+            "replaces": "Lin Tao",
+            "name": "Wu Gang",
+            "email": "wu.gang@contractor.example",
+            "qualifications": ["NE40E-upgrade"],
+        }
+        assert go(gate_id, {"tools_ready": True, "replacements": [replacement]}).complete
+
+
+def test_go_is_accepted_when_every_check_passed(database_url: str) -> None:
+    gate_id = prepare_go_gate(plan("UPG-GO-CLEAN"))
+    result = go(gate_id)
+    assert result.complete and result.outcome == "go"
+
+
+# --- the deadline default (UPG-10) --------------------------------------------------------
+
+
+def open_decision_gate(window_id: str, deadline: datetime) -> str:
+    from models.gate_spec import Decision, GateKind, GateSpec, Party
+    from models.project_input import Role
+    from tasks.gates import open_gate
+    from tasks.upgrade_records import register_window
+
+    register_window(plan(window_id))
+    spec = GateSpec(
+        key="decision-gz-cr-01",
+        kind=GateKind.ROLLBACK_DECISION,
+        rule="UPG-10",
+        title="Commit or roll back GZ-CR-01",
+        parties=[Party(slot="pm", roles=[Role.PM])],
+        decisions=[Decision.COMMIT, Decision.ROLLBACK],
+        deadline=deadline,
+        default_decision=Decision.ROLLBACK,
+    )
+    return open_gate.fn(window_id, "", spec).id  # no run to resume here
+
+
+def test_deadline_fires_late_never_early_and_once(database_url: str) -> None:
+    from models.gate import GateAttempt, GateDecision
+    from siteflow.db import session_scope
+    from siteflow.deadlines import enforce_deadlines
+
+    deadline = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
+    gate_id = open_decision_gate("UPG-DL-1", deadline)
+    assert enforce_deadlines(clock=lambda: deadline - timedelta(milliseconds=1)) == []
+    barrier = threading.Barrier(4)
+    fired: list[list[str]] = []
+
+    def keeper() -> None:  # several keepers racing at the deadline
+        barrier.wait()
+        fired.append(enforce_deadlines(clock=lambda: deadline + timedelta(milliseconds=5)))
+
+    threads = [threading.Thread(target=keeper) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(len(f) for f in fired)[-1] == 1 and sum(len(f) for f in fired) == 1
+    with session_scope() as session:
+        decisions = (
+            session.execute(select(GateDecision).where(GateDecision.gate_id == gate_id)).scalars().all()
+        )
+        assert [(d.decision, d.signer_name, d.door) for d in decisions] == [
+            ("rollback", "system:deadline", "system")
+        ]
+        assert decisions[0].decided_at >= deadline
+        accepted = session.execute(
+            select(func.count()).where(GateAttempt.gate_id == gate_id, GateAttempt.accepted.is_(True))
+        ).scalar_one()
+        assert accepted == 1
+    assert enforce_deadlines(clock=lambda: deadline + timedelta(hours=1)) == []
+
+
+def test_a_person_before_the_deadline_wins_and_the_system_cannot_decide_early(database_url: str) -> None:
+    from models.gate_spec import Door
+    from siteflow.deadlines import enforce_deadlines
+    from siteflow.decisions import (
+        DEADLINE_ACTOR,
+        DEADLINE_SIGNER_EMAIL,
+        DecisionRefused,
+        DecisionRequest,
+        Signer,
+        decide,
+    )
+
+    deadline = datetime.now(UTC) + timedelta(hours=1)
+    gate_id = open_decision_gate("UPG-DL-2", deadline)
+    with pytest.raises(DecisionRefused, match="has not passed yet"):
+        decide(
+            DecisionRequest(
+                gate_id=gate_id,
+                decision="rollback",
+                signer=Signer(DEADLINE_ACTOR, DEADLINE_SIGNER_EMAIL),
+                door=Door.SYSTEM,
+            )
+        )
+    decide(DecisionRequest(gate_id=gate_id, decision="rollback", signer=Signer.parse(PM), door=Door.CLI))
+    assert enforce_deadlines(clock=lambda: deadline + timedelta(seconds=1)) == []
+
+
+# --- the step journal (UPG-5) -------------------------------------------------------------
+
+
+def test_interrupted_step_is_reconciled_by_reading_the_element(database_url: str) -> None:
+    from models.upgrade import JournalEntry, Stage
+    from siteflow.db import session_scope
+    from siteflow.elements import connect
+    from siteflow.elements.simulator import SimulatedElement
+    from tasks.upgrade_records import register_window, start_window
+    from tasks.upgrade_steps import Journal
+
+    p = plan("UPG-J-1")
+    register_window(p)
+    start_window.fn(p.id, "run-j")
+    book = p.runbook.expand(p.target_version, p.elements[0].software_version)
+    download, set_startup = book.phases[0].steps
+    driver = connect(p.id, p.elements[0], p.runbook)
+    assert isinstance(driver, SimulatedElement)
+
+    async def scenario() -> None:
+        journal = Journal(p.id, "GZ-CR-01", "Zhou Qiang", driver, 1.0)
+        # the element took `download`, then siteflow died before recording the end
+        await driver.run(download, timeout=5)
+        with session_scope() as session:
+            session.add(
+                JournalEntry(
+                    window_id=p.id,
+                    element="GZ-CR-01",
+                    stage=Stage.UPGRADE.value,
+                    item=download.id,
+                    title=download.title,
+                    operator="Zhou Qiang",
+                    command=download.command,
+                )
+            )
+        # `set-startup` was recorded as started but never reached the element
+        with session_scope() as session:
+            session.add(
+                JournalEntry(
+                    window_id=p.id,
+                    element="GZ-CR-01",
+                    stage=Stage.UPGRADE.value,
+                    item=set_startup.id,
+                    title=set_startup.title,
+                    operator="Zhou Qiang",
+                    command=set_startup.command,
+                )
+            )
+        first = await journal.run(Stage.UPGRADE, download)
+        assert first.result.value == "reconciled" and "found applied" in first.note
+        second = await journal.run(Stage.UPGRADE, set_startup)
+        assert second.result.value == "passed"
+        again = await journal.run(Stage.UPGRADE, set_startup)  # a re-run: nothing is sent
+        assert again.result.value == "passed"
+
+    asyncio.run(scenario())
+    assert driver.executions() == {"download": 1, "download-check": 1, "startup-check": 1, "set-startup": 1}
+    with session_scope() as session:
+        attempts = session.execute(
+            select(JournalEntry.attempt, JournalEntry.result).where(JournalEntry.item == set_startup.id)
+        ).all()
+    assert sorted(attempts) == [(1, "failed"), (2, "passed")]
