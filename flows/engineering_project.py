@@ -45,6 +45,9 @@ from tasks.project_records import (
 )
 
 OURS = [Role.SUPERVISOR, Role.ENGINEER]
+SURVEY_NOTE = (
+    "现场勘察，请安排人员陪同 / On-site survey; please arrange for someone to accompany the engineers."
+)
 
 
 def _emails(project: ProjectIn, *roles: Role) -> list[str]:
@@ -90,7 +93,11 @@ def survey(ledger: Ledger) -> SurveyDataIn:
     project = ledger.project
     ledger.phase("survey")
     plan = ledger.issue("survey-plan", paper.survey_plan(project))
+    visit = project.planned_start
     for round_no in count(1):  # ENG-1: confirm the site can be surveyed
+        ledger.invite(
+            "survey-visit", f"工程勘察 / Site survey {project.code}", visit, visit, SURVEY_NOTE
+        )  # COM-3
         gate = ledger.gate(
             readiness_check(
                 f"survey-readiness-r{round_no}",
@@ -102,6 +109,7 @@ def survey(ledger: Ledger) -> SurveyDataIn:
         )
         if gate.outcome == Decision.READY.value:
             break
+        visit = ReadinessIn.model_validate(gate.data()).agreed_date or visit  # moved: told in advance
     if project.size in (ProjectSize.MEDIUM, ProjectSize.LARGE):  # ENG-2
         ledger.gate(
             data_entry(
@@ -222,13 +230,21 @@ def installation(ledger: Ledger, survey_data: SurveyDataIn) -> None:
             description="Installation period, schedule and support needed.",
         ),
     )
+    schedule = ProjectPlanIn.model_validate(kickoff.data())
+    ledger.invite(  # COM-3: the installation period, arranged in advance
+        "installation",
+        f"设备安装 / Installation {project.code}",
+        schedule.installation_start,
+        schedule.installation_end,
+        schedule.support_needed,
+    )
     _until_signed(
         ledger,
         "project-plan-signoff",
         "ENG-11",
         "Project plan, both parties / 工程计划双方签字",
         "project-plan",
-        paper.project_plan(project, ProjectPlanIn.model_validate(kickoff.data())),
+        paper.project_plan(project, schedule),
         both=True,
     )
 

@@ -14,11 +14,11 @@ from flows.gate_wait import await_gate
 from models.document import DocumentStatus
 from models.document_body import DocumentBody
 from models.gate_spec import GateSpec
-from models.project_input import ProjectIn
+from models.project_input import ProjectIn, Role
 from tasks.documents import DocumentRead, body_digest, issue_document, render_summary, sign_document
 from tasks.gates import GateRead
 from tasks.progress import DocumentState, Progress, load_progress
-from tasks.project_records import PHASES, enter_phase, notify, record_memo
+from tasks.project_records import PHASES, enter_phase, notify, record_memo, send_invite
 
 
 @dataclass
@@ -74,6 +74,14 @@ class Ledger:
     def notify(self, dedup_key: str, recipients: list[str], title: str, text: str) -> None:
         if any(f"{dedup_key}:{r}" not in self.progress.notices for r in recipients):
             notify(self.code, dedup_key, recipients, title, text)
+
+    def invite(self, key: str, summary: str, first_day: date, last_day: date, description: str = "") -> None:
+        """A calendar invite to every contact but the office (COM-3); sent again only when moved."""
+        if self.progress.invites.get(key) == (first_day, last_day):
+            return
+        people = [(c.name, c.email) for c in self.project.contacts if c.role is not Role.OFFICE]
+        where = "; ".join(f"{s.name}, {s.address}" for s in self.project.sites)
+        send_invite(self.code, key, summary, first_day, last_day, people, description, where)
 
     def memo(
         self,

@@ -3,6 +3,7 @@
 from models.approval_link import ApprovalLink
 from models.audit import AuditEvent, AuditHead
 from models.base import Base
+from models.calendar_invite import CalendarInvite
 from models.document import Document, DocumentStatus
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.memo import Memo
@@ -15,6 +16,7 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Base",
+    "CalendarInvite",
     "Document",
     "DocumentStatus",
     "Gate",

@@ -24,6 +24,8 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(200))
     secret: Mapped[str | None] = mapped_column(String(200))
+    document_id: Mapped[str | None] = mapped_column(String(36))  # attached to the mail
+    calendar_ics: Mapped[str | None] = mapped_column(Text)  # an invite (text/calendar part)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -21,8 +21,11 @@ from sqlalchemy.orm import Session
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.gate_data import GATE_DATA_MODELS
 from models.gate_spec import Door
+from models.project_input import ROLE_SIDE, Side
 from models.roster import Roster, roster_of
+from models.service_language import check_service_language
 from models.upgrade_evidence import blocking_reasons
+from models.upgrade_plan import UpgradePlanIn
 from siteflow import audit_chain
 from siteflow.db import session_scope
 
@@ -183,8 +186,13 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
     contact = form.contact(req.signer.email)
     if contact is None:
         raise _Refusal(
-            f"{req.signer} is not a contact of {gate.subject}; only its listed contacts may decide its gates"
+            f"{req.signer} is not a contact of {_kind_of(form)} {gate.subject}; only its listed contacts "
+            "may decide its gates"
         )
+    if ROLE_SIDE.get(contact.role) is Side.CONTRACTOR and req.comment:
+        violations = check_service_language(req.comment)  # COM-1: our people's words reach customers
+        if violations:
+            raise _Refusal(f"the comment was not recorded: {'; '.join(str(v) for v in violations)}")
     if req.role is not None and req.role != contact.role.value:
         raise _Refusal(f"{req.signer} is listed as {contact.role.value}, not {req.role}")
 
@@ -315,6 +323,10 @@ def _record(
         f"; still waiting for the {', '.join(waiting)} side" if waiting and not settle else ""
     )
     return _result(gate, slot, message)
+
+
+def _kind_of(form: Roster) -> str:
+    return "upgrade window" if isinstance(form, UpgradePlanIn) else "project"
 
 
 def _validated_data(gate: Gate, req: DecisionRequest, form: Roster) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from models.project import Project
 from models.project_input import ProjectIn
 from models.upgrade import UpgradeWindow, WindowState
-from siteflow import audit_chain
+from siteflow import audit_chain, invites
 from siteflow.db import session_scope
 
 
@@ -89,6 +89,9 @@ def start_due_windows(until: datetime | None, only: str | None = None) -> list[s
                     "window.cancelled",
                     "system:siteflow",
                     {"reason": "deadline passed unrun"},
+                )
+                invites.cancel(
+                    session, window.id, "upgrade-window", "the window's deadline passed before it ran"
                 )
         ids = [w.id for w in due if w.state == WindowState.PLANNED.value]
     started = []

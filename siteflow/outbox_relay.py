@@ -1,6 +1,8 @@
 """Send the outbox with aiosmtplib (DESIGN.md "Mail").
 
-Rows are claimed with a conditional UPDATE, so several relays never send the same row at
+Every text to a customer passes the COM-1 service-language check first: a forbidden phrase
+holds the message (status ``stopped``), names the phrase and tells the PM. Rows are claimed
+with a conditional UPDATE, so several relays never send the same row at
 once. Temporary failures (connection refused, 4xx) are retried with exponential backoff and
 jitter; permanent ones (5xx) mark the row failed and tell the PM. Every message carries a
 stable Message-ID derived from its row: a crash after the SMTP server accepted it but before
@@ -18,12 +20,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, cast
 
 import aiosmtplib
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
 
+from models.document import Document
 from models.outbox import OutboxMessage
+from models.project_input import Role
+from models.roster import roster_of
+from models.service_language import check_service_language
 from siteflow import audit_chain
 from siteflow.approval_links import LINK_PLACEHOLDER, link_url
 from siteflow.db import session_scope
@@ -49,6 +58,8 @@ def message_id(row_id: str, sender: str) -> str:
 
 
 def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
+    """Plain text and HTML (Chinese first, English beside it), the document the mail is
+    about as an attachment, and a calendar invite as a text/calendar part."""
     msg = EmailMessage()
     msg["From"] = settings.mail_sender
     msg["To"] = row.recipient
@@ -56,10 +67,67 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
     msg["Message-ID"] = row.message_id or message_id(row.id, settings.mail_sender)
     msg["Date"] = formatdate(row.created_at.timestamp(), localtime=False)
     body = row.body_text
-    if row.secret:
-        body = body.replace(LINK_PLACEHOLDER, link_url(row.secret))
+    link = link_url(row.secret) if row.secret else None
+    if link:
+        body = body.replace(LINK_PLACEHOLDER, link)
+    document = _document(row.document_id)
     msg.set_content(body)
+    msg.add_alternative(_html(row.title, body, link, document[0] if document else None), subtype="html")
+    if row.calendar_ics:
+        method = "CANCEL" if "METHOD:CANCEL" in row.calendar_ics else "REQUEST"
+        msg.add_alternative(row.calendar_ics, subtype="calendar", params={"method": method})
+        msg.add_attachment(
+            row.calendar_ics.encode(), maintype="text", subtype="calendar", filename="invite.ics"
+        )
+    if document:
+        name, html = document
+        msg.add_attachment(html.encode(), maintype="text", subtype="html", filename=name)
     return msg
+
+
+def _document(document_id: str | None) -> tuple[str, str] | None:
+    if not document_id:
+        return None
+    with session_scope() as session:
+        doc = session.get(Document, document_id)
+        if doc is None:
+            return None
+        return f"{doc.subject}-{doc.doc_key}-v{doc.version}.html", doc.content
+
+
+@lru_cache(maxsize=1)
+def _templates() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["j2"])
+    )
+
+
+def _html(title: str, body: str, link: str | None, document: str | None) -> str:
+    paragraphs = []
+    for para in body.split("\n\n"):
+        parts: list[dict[str, str | None]] = []
+        for piece in para.split(link) if link else [para]:
+            if parts:
+                parts.append({"text": "打开链接 / Open your link", "link": link})
+            parts.append({"text": piece, "link": None})
+        paragraphs.append(parts)
+    return (
+        _templates()
+        .get_template("mail.html.j2")
+        .render(title=title, paragraphs=paragraphs, document=document)
+    )
+
+
+def stop_reason(row: OutboxMessage) -> str | None:
+    """COM-1: a text to a customer with a forbidden phrase is stopped, with the phrase named."""
+    with session_scope() as session:
+        roster = roster_of(session, row.subject_ref)
+    address = row.recipient.rsplit("<", 1)[-1].rstrip(">").strip()
+    contact = roster.contact(address) if roster is not None else None
+    if contact is None or contact.role is not Role.CUSTOMER:
+        return None
+    violations = check_service_language(f"{row.title}\n{row.body_text}")
+    return "; ".join(str(v) for v in violations) or None
 
 
 def backoff(attempts: int) -> timedelta:
@@ -136,6 +204,36 @@ def _finish(row_id: str, *, sent: bool, error: str | None, permanent: bool) -> N
             row.next_attempt_at = now + backoff(row.attempts)
 
 
+def _stop(row: OutboxMessage, reason: str) -> None:
+    """Hold the message (never sent), record why, and tell the PMs so the text is rewritten."""
+    log.error("mail to %s stopped: %s", row.recipient, reason)
+    with session_scope() as session:
+        held = session.get(OutboxMessage, row.id)
+        assert held is not None
+        held.status, held.last_error = "stopped", reason
+        audit_chain.append(
+            session,
+            held.subject_ref,
+            "mail.stopped",
+            "system:outbox",
+            {"to": held.recipient, "title": held.title, "reason": reason},
+        )
+        roster = roster_of(session, held.subject_ref)
+        for pm in roster.contacts_with(Role.PM) if roster is not None else []:
+            session.add(
+                OutboxMessage(
+                    dedup_key=f"mail-stopped:{held.id}:{pm.email}",
+                    subject_ref=held.subject_ref,
+                    recipient=f"{pm.name} <{pm.email}>",
+                    title=f"[{held.subject_ref}] 邮件未发出 / A mail to the customer was stopped (COM-1)",
+                    body_text=(
+                        f"To: {held.recipient}\nSubject: {held.title}\n\n{reason}\n\n"
+                        "请修改措辞后重新发送 / Please rewrite the text and send it again."
+                    ),
+                )
+            )
+
+
 def _is_permanent(exc: Exception) -> bool:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         return all(500 <= r.code < 600 for r in exc.recipients)
@@ -149,6 +247,11 @@ async def relay_once(settings: Settings | None = None, limit: int = 50) -> Relay
     rows = _claim(datetime.now(UTC), limit)
     sent = retried = failed = 0
     for row in rows:
+        stopped = stop_reason(row)
+        if stopped:
+            _stop(row, stopped)
+            failed += 1
+            continue
         try:
             await aiosmtplib.send(
                 build_message(row, s),

@@ -300,6 +300,7 @@ def crash_orphaned_runs(deployment_names: list[str]) -> list[str]:
 
 def main() -> None:
     """The gate keeper process `siteflow up` starts: deadlines (own thread), resumes, repairs."""
+    from siteflow import reminders
     from siteflow.prefect_env import apply_prefect_environment
     from siteflow.settings import get_settings
 
@@ -313,6 +314,10 @@ def main() -> None:
     ).start()
     while True:
         try:
+            reminded = reminders.send_reminders()  # needs only our database, so before Prefect
+            escalated = reminders.escalate_silent_customers()
+            if reminded or escalated:
+                log.info("queued %d gate reminder(s), %d escalation(s)", len(reminded), len(escalated))
             for run_id in recover_crashed_runs(examined):
                 log.warning("run %s was reported crashed after siteflow stopped: recovered", run_id)
             for run_id in resume_decided_gates():

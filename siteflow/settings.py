@@ -51,6 +51,14 @@ class Settings(BaseSettings):
         default=1.0,
         description="How often the gate keeper re-resumes decided gates whose run still waits.",
     )
+    reminder_before_hours: float = Field(
+        default=24.0, ge=0, description="Remind undecided people this long before a gate's deadline"
+    )
+    escalate_after_hours: float = Field(
+        default=48.0,
+        ge=0,
+        description="A customer who has not answered a gate after this long is escalated to the PM",
+    )
     upgrade_cron: str = Field(
         default="0 1 * * *", description="When the nightly-upgrade-window deployment starts (site time)."
     )

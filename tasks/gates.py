@@ -135,6 +135,7 @@ def open_gate(subject: str, flow_run_id: str, spec: GateSpec) -> GateRead:
                         title=f"[{subject}] 待您决定 / Decision needed: {spec.title}",
                         body_text=gate_mail_text(subject, spec, contact.name),
                         secret=token,
+                        document_id=spec.document_id,
                     )
                 )
         audit_chain.append(

@@ -7,9 +7,12 @@ what is already recorded without touching Prefect or the database again.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from models.calendar_invite import CalendarInvite
 from models.document import Document
 from models.gate import Gate, GateStatus
 from models.memo import Memo
@@ -36,6 +39,7 @@ class Progress(BaseModel):
     documents: dict[str, list[DocumentState]]
     notices: set[str]
     memos: set[str]
+    invites: dict[str, tuple[date, date]]  # key → first and last day, of confirmed invites
 
 
 @side_effect(name="load-progress")
@@ -71,4 +75,12 @@ def load_progress(code: str) -> Progress:
                 session.scalars(select(OutboxMessage.dedup_key).where(OutboxMessage.subject_ref == code))
             ),
             memos=set(session.scalars(select(Memo.memo_key).where(Memo.subject == code))),
+            invites={
+                i.key: (i.starts_at.date(), (i.ends_at - timedelta(days=1)).date())
+                for i in session.scalars(
+                    select(CalendarInvite).where(
+                        CalendarInvite.subject == code, CalendarInvite.status == "confirmed"
+                    )
+                )
+            },
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -144,6 +144,37 @@ def notify(code: str, dedup_key: str, recipients: list[str], title: str, text: s
                     "key": dedup_key,
                 },
             )
+
+
+@side_effect(name="send-invite")
+def send_invite(
+    code: str,
+    key: str,
+    summary: str,
+    first_day: date,
+    last_day: date,
+    attendees: list[tuple[str, str]],
+    description: str = "",
+    location: str = "",
+) -> int | None:
+    """An all-day calendar invite (COM-3), moved (higher SEQUENCE) when the dates change."""
+    from siteflow import invites
+
+    start = datetime.combine(first_day, time(0), tzinfo=UTC)
+    end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=UTC)
+    with session_scope() as session:
+        return invites.schedule(
+            session,
+            code,
+            key,
+            summary,
+            start,
+            end,
+            [invites.Attendee(name, email) for name, email in attendees],
+            description=description,
+            location=location,
+            all_day=True,
+        )
 
 
 def mark_project_failed(flow: object, flow_run: Any, state: Any) -> None:

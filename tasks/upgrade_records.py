@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from models.upgrade import ElementOutcome, ElementPhase, UpgradeElement, UpgradeWindow, WindowState
 from models.upgrade_plan import UpgradePlanIn
-from siteflow import audit_chain
+from siteflow import audit_chain, invites
 from siteflow.db import session_scope
 from siteflow.settings import get_settings
 from tasks import side_effect
@@ -100,7 +101,34 @@ def register_window(plan: UpgradePlanIn) -> str:
             existing.starts_at, existing.deadline = window.starts_at, window.deadline_at
             kind = "window.replanned"
         audit_chain.append(session, plan.id, kind, "system:siteflow", {"plan": params})
+        _invite(session, plan)
     return plan.id
+
+
+def _invite(session: Session, plan: UpgradePlanIn) -> None:
+    """The window as a calendar invite to operators and contacts; moved when replanned (COM-3)."""
+    w = plan.window
+    people = [invites.Attendee(o.name, o.email) for o in plan.operators]
+    people += [
+        invites.Attendee(c.name, c.email)
+        for c in plan.contacts
+        if c.email not in {o.email for o in plan.operators}
+    ]
+    invites.schedule(
+        session,
+        plan.id,
+        "upgrade-window",
+        f"版本升级窗口 / Upgrade window {plan.id}: {plan.title}",
+        w.starts_at,
+        w.deadline_at,
+        people,
+        description=(
+            f"{w.date} {w.start:%H:%M}–{w.deadline:%H:%M} {w.timezone}; target {plan.target_version}; "
+            f"elements: {', '.join(e.name for e in plan.elements)}. Decision deadline {w.deadline:%H:%M} "
+            "(UPG-8): undecided elements are rolled back."
+        ),
+        location="; ".join(sorted({e.site for e in plan.elements})),
+    )
 
 
 def load_plan(window_id: str) -> UpgradePlanIn:

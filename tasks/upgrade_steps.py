@@ -31,6 +31,7 @@ from models.upgrade_evidence import BASELINE, OPERATORS, unqualified
 from models.upgrade_plan import UpgradePlanIn
 from siteflow.db import session_scope
 from siteflow.elements import ElementDriver, ElementUnreachable, connect
+from siteflow.elements.driver import Unreachable
 from siteflow.settings import get_settings
 from tasks import side_effect
 from tasks.project_records import notify
@@ -217,20 +218,14 @@ def record_operator_checks(window_id: str, plan: UpgradePlanIn) -> list[str]:
     """UPG-2: each operator's qualification, recorded; returns the unqualified ones."""
     need = plan.runbook.required_qualification
     missing = unqualified(plan)
-    journal = Journal(window_id, OPERATORS, "upgrade guide", _NoDriver(), 1.0)
+    journal = Journal(
+        window_id, OPERATORS, "upgrade guide", Unreachable("no element: a check of people"), 1.0
+    )
     for op in plan.operators:
         ok = op.name not in missing
         note = "qualified" if ok else f"lacks {need!r}: replace before go (UPG-2)"
         journal.check(Stage.PRECHECK, f"operator-{op.name}", f"Operator {op.name} holds {need}", ok, note)
     return missing
-
-
-class _NoDriver:
-    async def run(self, command: Command, timeout: float) -> Any:
-        raise ElementUnreachable("no element")
-
-    async def close(self) -> None:
-        return None
 
 
 @side_effect(name="pre-checks")

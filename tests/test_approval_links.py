@@ -91,8 +91,9 @@ def mailed_links(port: int) -> dict[str, str]:
         controller.stop()
     links = {}
     for msg in inbox.messages:
-        m = re.search(r"(http://\S+/a/\S+)", msg.get_content())
-        assert m, msg.get_content()
+        text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        m = re.search(r"(http://\S+/a/\S+)", text)
+        assert m, text
         links[re.search(r"<(.+)>", str(msg["To"])).group(1)] = m.group(1)  # type: ignore[union-attr]
     return links
 

@@ -28,7 +28,15 @@ def test_every_deployment_loads_with_a_module_entrypoint() -> None:
     from deployments import all_deployments
 
     deployments = all_deployments()
-    assert [d.name for d in deployments] == ["engineering-project"]
+    assert [d.name for d in deployments] == [
+        "engineering-project",
+        "version-upgrade",
+        "nightly-upgrade-window",
+        "upgrade-window",
+    ]
+    nightly = deployments[2]  # starts on its own every night, in the site's zone
+    assert [s.schedule.cron for s in nightly.schedules] == ["0 1 * * *"]  # type: ignore[union-attr]
+    assert [s.schedule.timezone for s in nightly.schedules] == ["Asia/Shanghai"]  # type: ignore[union-attr]
     for d in deployments:
         assert d.entrypoint is not None and "/" not in d.entrypoint and ".py" not in d.entrypoint
         module, attr = d.entrypoint.rsplit(".", 1)

@@ -90,7 +90,7 @@ def test_delivers_each_message_once_with_a_stable_message_id(database_url: str) 
     assert {str(m["Subject"]) for m in inbox.messages} == {
         f"[ENG-1] 待您决定 / Decision needed {i}" for i in range(3)
     }
-    assert "正文" in inbox.messages[0].get_content()
+    assert "正文" in inbox.messages[0].get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     with session_scope() as session:
         assert [e.kind for e in audit_chain.events_for(session, "ENG-1")] == ["mail.sent"] * 3
 

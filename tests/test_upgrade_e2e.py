@@ -190,6 +190,16 @@ def test_window_commit_rollback_deadline_with_kill_and_restart(stack_factory: An
             assert [d.door for d in decisions] == ["system"] and len(attempts) == 1
             assert gate.deadline is not None and decisions[0].decided_at >= gate.deadline
 
+        from models.outbox import OutboxMessage
+
+        with session_scope() as session:  # UPG-7: the upgrade guide was told of NE-B's failed test
+            told = session.execute(
+                select(OutboxMessage.recipient).where(
+                    OutboxMessage.dedup_key.startswith("unexpected-test:NE-B")
+                )
+            ).scalars()
+            assert any("guo.jie@vendor.example" in r for r in told)
+
         from siteflow import audit_report
 
         report = audit_report.build(window_id)

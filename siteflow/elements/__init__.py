@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models.runbook import Runbook
 from models.upgrade_plan import DriverKind, ElementIn
-from siteflow.elements.driver import CommandResult, ElementDriver, ElementUnreachable
+from siteflow.elements.driver import CommandResult, ElementDriver, ElementUnreachable, Unreachable
 from siteflow.settings import get_settings
 
 __all__ = ["CommandResult", "ElementDriver", "ElementUnreachable", "connect"]
@@ -14,9 +14,12 @@ def connect(window_id: str, element: ElementIn, runbook: Runbook) -> ElementDriv
     """The driver the plan names for this element."""
     settings = get_settings()
     if element.driver is DriverKind.SSH:
-        from siteflow.elements.ssh import SshDriver
+        from siteflow.elements.ssh import SshDriver, SshNotConfigured
 
-        return SshDriver(element.address)
+        try:
+            return SshDriver(element.address)
+        except SshNotConfigured as exc:  # recorded as a failed pre-check, not a crashed run
+            return Unreachable(f"{element.name} ({element.address}): {exc}")
     from siteflow.elements.simulator import SimulatedElement, state_path
 
     return SimulatedElement(

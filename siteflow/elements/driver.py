@@ -33,3 +33,17 @@ class ElementDriver(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class Unreachable:
+    """A driver for an element that cannot be reached at all (e.g. SSH not configured):
+    every command fails with the reason, so pre-checks record it and go is refused."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def run(self, command: Command, timeout: float) -> CommandResult:
+        raise ElementUnreachable(self.reason)
+
+    async def close(self) -> None:
+        return None
