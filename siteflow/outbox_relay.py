@@ -81,7 +81,7 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
         )
     if document:
         name, html = document
-        msg.add_attachment(html.encode(), maintype="text", subtype="html", filename=name)
+        msg.add_attachment(html, subtype="html", charset="utf-8", filename=name)
     return msg
 
 

@@ -105,28 +105,9 @@ def project() -> ProjectIn:
 
 
 def test_gate_mail_has_html_link_and_the_document_attached(database_url: str) -> None:
-    from flows.signoffs import customer_signoff
-    from models.document import Document
-    from tasks.gates import open_gate
+    from tests.test_approval_links import setup_gate
 
-    form = project()
-    with session_scope() as session:
-        doc = Document(
-            subject=form.code,
-            kind="survey-report",
-            doc_key="survey-report",
-            version=1,
-            title="工程勘察报告 / Survey report",
-            content="<p>勘察报告 survey report body</p>",
-            sha256="a" * 64,
-            body_sha256="b" * 64,
-        )
-        session.add(doc)
-        session.flush()
-        doc_id = doc.id
-    open_gate.fn(
-        form.code, "", customer_signoff("survey-report-signoff-r1", "ENG-8", "Sign the survey report", doc_id)
-    )
+    form, _ = setup_gate()  # a survey-report sign-off gate on the sample project, with its document
     msg = deliver()[0]  # one per customer contact; each has the same parts
     html = msg.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
     plain = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
@@ -134,7 +115,7 @@ def test_gate_mail_has_html_link_and_the_document_attached(database_url: str) ->
     assert f'href="{link}"' in html and "Sign the survey report" in html
     [attachment] = list(msg.iter_attachments())
     assert attachment.get_filename() == f"{form.code}-survey-report-v1.html"
-    assert "survey report body" in attachment.get_content()
+    assert "勘察 &amp; report" in attachment.get_content()
 
 
 def test_forbidden_phrase_to_a_customer_is_stopped_and_the_pm_told(database_url: str) -> None:

@@ -8,9 +8,11 @@ are silent and carries no link; every mail lands with its audit record.
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -90,8 +92,6 @@ def email_of(row: OutboxMessage) -> str:
 
 
 def audit_kinds(code: str, kind: str) -> list[dict[str, Any]]:
-    import json
-
     with session_scope() as session:
         events = session.execute(
             select(AuditEvent).where(AuditEvent.stream == code, AuditEvent.kind == kind)
@@ -149,7 +149,7 @@ def test_reminders_go_once_to_each_undecided_person_inside_the_window(database_u
 
     body = next(r.body_text for r in rows if r.dedup_key.endswith(f"{gate.id}:{CHEN.email}"))
     assert body.index("您好") < body.index("Dear") and body.startswith(CHEN.name)
-    local = deadline.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
+    local = deadline.astimezone(ZoneInfo("Asia/Shanghai"))
     assert f"{deadline:%Y-%m-%d %H:%M} UTC" in body
     assert f"{local:%Y-%m-%d %H:%M} Asia/Shanghai" in body
     assert "Sign three-signatures" in body and "sign / refuse" in body

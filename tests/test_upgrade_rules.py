@@ -279,35 +279,28 @@ def test_interrupted_step_is_reconciled_by_reading_the_element(database_url: str
     driver = connect(p.id, p.elements[0], p.runbook)
     assert isinstance(driver, SimulatedElement)
 
+    def started(step: Any) -> None:
+        """A journal row left `running`: what a kill between start and end leaves behind."""
+        with session_scope() as session:
+            session.add(
+                JournalEntry(
+                    window_id=p.id,
+                    element="GZ-CR-01",
+                    stage=Stage.UPGRADE.value,
+                    item=step.id,
+                    title=step.title,
+                    operator="Zhou Qiang",
+                    command=step.command,
+                )
+            )
+
     async def scenario() -> None:
         journal = Journal(p.id, "GZ-CR-01", "Zhou Qiang", driver, 1.0)
         # the element took `download`, then siteflow died before recording the end
         await driver.run(download, timeout=5)
-        with session_scope() as session:
-            session.add(
-                JournalEntry(
-                    window_id=p.id,
-                    element="GZ-CR-01",
-                    stage=Stage.UPGRADE.value,
-                    item=download.id,
-                    title=download.title,
-                    operator="Zhou Qiang",
-                    command=download.command,
-                )
-            )
+        started(download)
         # `set-startup` was recorded as started but never reached the element
-        with session_scope() as session:
-            session.add(
-                JournalEntry(
-                    window_id=p.id,
-                    element="GZ-CR-01",
-                    stage=Stage.UPGRADE.value,
-                    item=set_startup.id,
-                    title=set_startup.title,
-                    operator="Zhou Qiang",
-                    command=set_startup.command,
-                )
-            )
+        started(set_startup)
         first = await journal.run(Stage.UPGRADE, download)
         assert first.result.value == "reconciled" and "found applied" in first.note
         second = await journal.run(Stage.UPGRADE, set_startup)
