@@ -290,6 +290,7 @@ def database(backend: str, home: Path, pg_url: str | None) -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    print(f"  [postgresql] fresh database {name} (dropped at the end)")
     try:
         migrate(url)
         yield url

@@ -117,6 +117,7 @@ def _queue_once(mail: _Mail) -> bool:
                         title=mail.title[:400],
                         body_text=mail.body,
                         secret=token,
+                        document_id=gate.document_id if mail.with_link else None,  # the document again
                     )
                 )
                 session.flush()  # a racing keeper's row fails here, before the audit head is locked

@@ -318,6 +318,9 @@ def main() -> None:
             escalated = reminders.escalate_silent_customers()
             if reminded or escalated:
                 log.info("queued %d gate reminder(s), %d escalation(s)", len(reminded), len(escalated))
+        except Exception as exc:  # mail trouble must not hold up resuming runs
+            log.warning("reminder pass failed: %s", exc)
+        try:
             for run_id in recover_crashed_runs(examined):
                 log.warning("run %s was reported crashed after siteflow stopped: recovered", run_id)
             for run_id in resume_decided_gates():

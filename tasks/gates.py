@@ -86,7 +86,19 @@ def gate_mail_text(subject: str, spec: GateSpec, name: str) -> str:
         f"{name}，您好 / Dear {name},\n\n"
         f"项目 {subject} 需要您的决定 / Project {subject} needs your decision:\n"
         f"  {spec.title} ({spec.rule})\n  {spec.description}\n"
-        f"  可选 / Choices: {choices}\n\n"
+        f"  可选 / Choices: {choices}\n"
+        + (
+            f"  截止 / Decide by: {spec.deadline:%Y-%m-%d %H:%M} UTC"
+            + (
+                f" (到期默认 / then by default: {spec.default_decision.value})"
+                if spec.default_decision
+                else ""
+            )
+            + "\n"
+            if spec.deadline
+            else ""
+        )
+        + "\n"
         f"请打开您的专用链接确认 / Please confirm through your own link:\n  {LINK_PLACEHOLDER}\n\n"
         "链接仅供您本人使用一次 / The link is yours alone and works once.\n"
         "感谢您的支持！/ Thank you for your support."
