@@ -235,6 +235,10 @@ def _stop(row: OutboxMessage, reason: str) -> None:
 
 
 def _is_permanent(exc: Exception) -> bool:
+    """Only the message's own fault is permanent; our login being refused is a setting to fix,
+    and the mail waits for it (never dropped)."""
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return False
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         return all(500 <= r.code < 600 for r in exc.recipients)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
@@ -258,8 +262,10 @@ async def relay_once(settings: Settings | None = None, limit: int = 50) -> Relay
                 hostname=s.smtp_host,
                 port=s.smtp_port,
                 timeout=15,
-                start_tls=False,
-                use_tls=False,
+                start_tls=s.smtp_tls == "starttls",
+                use_tls=s.smtp_tls == "tls",
+                username=s.smtp_username,
+                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
             permanent = _is_permanent(exc)

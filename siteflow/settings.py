@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
     web_port: int = 8470
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(
+        default="none", description="none (the local catcher), starttls, or tls (implicit, port 465)"
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP login, if the server wants one.")
+    smtp_password: SecretStr | None = None
     mail_sender: str = "siteflow <siteflow@localhost>"
     public_url: str | None = Field(
         default=None, description="Base URL of the web service as customers reach it (approval links)."

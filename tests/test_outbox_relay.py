@@ -159,3 +159,36 @@ def test_a_relay_that_died_mid_send_is_taken_over_with_the_same_message_id(datab
         controller.stop()
     assert result.sent == 1
     assert [m["Message-ID"] for m in inbox.messages] == [f"<outbox-{row_id}@localhost>"]
+
+
+def test_smtp_login_from_settings_and_a_refused_login_loses_nothing(database_url: str) -> None:
+    """SITEFLOW_SMTP_USERNAME/PASSWORD log in; a wrong password keeps the mail waiting."""
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+    from pydantic import SecretStr
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"relay", b"s3cret")
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
+
+    ids = queue(2)
+    port = free_port()
+    inbox = Inbox()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        wrong = Settings(smtp_port=port, smtp_username="relay", smtp_password=SecretStr("nope"))
+        assert asyncio.run(relay_once(wrong)).retried == 2
+        assert set(statuses().values()) == {"pending"} and inbox.messages == []
+        make_due()
+        right = Settings(smtp_port=port, smtp_username="relay", smtp_password=SecretStr("s3cret"))
+        assert asyncio.run(relay_once(right)).sent == 2
+    finally:
+        controller.stop()
+    assert [statuses()[i] for i in ids] == ["sent", "sent"] and len(inbox.messages) == 2
