@@ -50,7 +50,15 @@ def test_customer_answers_by_email_in_a_browser(stack_factory: Any) -> None:
         run_id = start_project(form)
         wait_for_open_gate(form.code, "survey-readiness-r1")
         wait_paused(run_id)
-        link = wait_for_link(handle.settings.mail_dir, customer.email, form.code)
+        link = wait_for_link(handle.settings.mail_dir, customer.email, f"[{form.code}] 待您决定")
+        invite = next(  # COM-3: the survey visit came as a calendar invite through the same relay
+            msg
+            for path in handle.settings.mail_dir.glob("*.eml")
+            if customer.email
+            in str((msg := email.message_from_bytes(path.read_bytes(), policy=email.policy.default))["To"])
+            and "Invitation" in str(msg["Subject"])
+        )
+        assert any(part.get_content_type() == "text/calendar" for part in invite.walk())
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:

@@ -108,7 +108,7 @@ def test_window_commit_rollback_deadline_with_kill_and_restart(stack_factory: An
     window_id = "UPG-E2E-1"
     plan = sample_plan(
         window_id,
-        timedelta(seconds=150),
+        timedelta(seconds=90),  # the gates are decided about 30 s in; then the deadline is awaited
         {
             "NE-A": {"step_seconds": 0.5, "reboot_seconds": 400},  # killed during its reboot (8 s)
             "NE-B": {"step_seconds": 0.5, "fail_tests": ["ospf"]},
