@@ -315,3 +315,67 @@ def test_interrupted_step_is_reconciled_by_reading_the_element(database_url: str
             select(JournalEntry.attempt, JournalEntry.result).where(JournalEntry.item == set_startup.id)
         ).all()
     assert sorted(attempts) == [(1, "failed"), (2, "passed")]
+
+
+# --- time control and faults on one element (UPG-8 … UPG-10) -------------------------------
+
+
+def started_window(p: UpgradePlanIn) -> None:
+    from tasks.upgrade_records import register_window, start_window
+    from tasks.upgrade_steps import precheck_element
+
+    register_window(p)
+    start_window.fn(p.id, f"run-{p.id}")
+    precheck_element.fn(p.id, "GZ-CR-01", "Zhou Qiang")
+
+
+def element_row(window_id: str, name: str) -> Any:
+    from tasks.upgrade_records import element_rows
+
+    return element_rows(window_id)[name]
+
+
+def test_an_element_that_could_not_finish_before_the_deadline_is_not_started(database_url: str) -> None:
+    from models.upgrade import JournalEntry, Stage
+    from siteflow.db import session_scope
+    from tasks.upgrade_steps import upgrade_element
+
+    p = plan("UPG-T-1")
+    started_window(p)
+    deadline = datetime.now(UTC) + timedelta(seconds=60)  # the runbook needs about 355 s
+    result = upgrade_element.fn(p.id, "GZ-CR-01", "Zhou Qiang", deadline)
+    assert result["status"] == "not-started"
+    row = element_row(p.id, "GZ-CR-01")
+    assert (
+        row.outcome == "not-started" and "need about 355s" in row.note and "before the deadline" in row.note
+    )
+    with session_scope() as session:
+        ran = session.scalar(
+            select(func.count()).where(
+                JournalEntry.window_id == p.id, JournalEntry.stage == Stage.UPGRADE.value
+            )
+        )
+    assert ran == 0
+
+
+def test_a_hanging_step_fails_and_the_element_is_rolled_back_and_compared(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from siteflow.settings import reset_settings
+    from tasks.upgrade_steps import conclude_element, upgrade_element
+
+    monkeypatch.setenv("SITEFLOW_SIMULATOR_TIME_SCALE", "0.001")  # the hang is cut at the step's timeout
+    reset_settings()
+
+    def hang(els: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        els[0]["simulation"]["hang_steps"] = ["set-startup"]
+        return els
+
+    p = plan("UPG-T-2", elements=hang)
+    started_window(p)
+    result = upgrade_element.fn(p.id, "GZ-CR-01", "Zhou Qiang", datetime.now(UTC) + timedelta(hours=2))
+    assert result["status"] == "step-failed" and "did not finish" in result["note"]
+    outcome = conclude_element.fn(p.id, "GZ-CR-01", "Zhou Qiang", "rollback", "system:step-failed", "system")
+    row = element_row(p.id, "GZ-CR-01")
+    assert outcome == "rolled-back" and row.version_after == p.elements[0].software_version
+    assert row.differences == []

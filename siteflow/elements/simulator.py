@@ -78,10 +78,11 @@ class SimulatedElement:
             else self._apply(state, command.command)
         )
         self.save(state)  # the element accepted the command: its effect is there from now on
+        delay = seconds * self.time_scale
         if command.id in self.sim.hang_steps:
-            seconds = timeout + 3600
+            delay = timeout + 3600  # never answers, whatever the time scale
         try:
-            await asyncio.wait_for(asyncio.sleep(seconds * self.time_scale), timeout)
+            await asyncio.wait_for(asyncio.sleep(delay), timeout)
         except TimeoutError:
             raise TimeoutError(
                 f"{command.title!r} on {self.element.name} did not finish in {timeout:.0f}s"
