@@ -106,7 +106,7 @@ def _decision_spec(plan: UpgradePlanIn, element: str, summary: dict[str, Any]) -
     )
 
 
-def _go_spec(plan: UpgradePlanIn, evidence_md: str) -> GateSpec:
+def _go_spec(plan: UpgradePlanIn) -> GateSpec:
     return GateSpec(
         key="go-no-go",
         kind=GateKind.GO_NO_GO,
@@ -170,7 +170,8 @@ def run_upgrade_window(window_id: str) -> dict[str, str]:
     progress.show()
 
     # UPG-3: the upgrade PM confirms go on the evidence
-    go = await_gate(window_id, _go_spec(plan, evidence_markdown(window_id)), evidence_markdown(window_id))
+    evidence = evidence_markdown(window_id)
+    go = await_gate(window_id, _go_spec(plan), evidence)
     if go.outcome != Decision.GO.value:
         rows = element_rows(window_id)
         for n in names:
@@ -221,7 +222,7 @@ def run_upgrade_window(window_id: str) -> dict[str, str]:
         work.append((n, gate.outcome or Decision.ROLLBACK.value, sig.signer, sig.door))
     for n, note in auto_rollback.items():
         log.warning("%s: %s — rolling back (UPG-10)", n, note)
-        work.append((n, Decision.ROLLBACK.value, f"system:step-failed ({note})", "system"))
+        work.append((n, Decision.ROLLBACK.value, "system:step-failed", "system"))
     for batch in _batches([w[0] for w in work], plan.max_parallel):
         chosen = [w for w in work if w[0] in batch]
         for concluding in [

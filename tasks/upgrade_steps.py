@@ -326,7 +326,9 @@ def upgrade_element(window_id: str, element: str, operator: str, deadline: datet
             if failed_step:
                 break
         if failed_step:
-            return {"element": element, "status": "step-failed", "note": f"step failed: {failed_step}"}
+            note = f"step failed: {failed_step}"
+            set_phase(window_id, element, ElementPhase.UPGRADING, note=note)  # kept for the report
+            return {"element": element, "status": "step-failed", "note": note}
         set_phase(window_id, element, ElementPhase.TESTING)
         results = [await j.run(Stage.TEST, t) for t in book.tests]
         unexpected = [r for r in results if not r.ok]
