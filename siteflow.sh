@@ -2,7 +2,7 @@
 # One entry point for a fresh machine: installs what siteflow needs (in .venv) and runs it.
 #   ./siteflow.sh up        install, then start the embedded default (Ctrl-C stops it)
 #   ./siteflow.sh test      install with dev tools, make sure PostgreSQL runs, run the tests
-#   ./siteflow.sh demo      install, then run the sample engineering project end to end
+#   ./siteflow.sh demo [upgrade]  install, then run the sample project (or upgrade window) end to end
 #   ./siteflow.sh ARGS…     install, then `siteflow ARGS…`
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -67,8 +67,9 @@ case "${1:-}" in
     exec "$VENV/bin/siteflow" up
     ;;
   demo)
+    shift
     install base
-    exec "$VENV/bin/siteflow" demo engineering
+    exec "$VENV/bin/siteflow" demo "${1:-engineering}" "${@:2}"
     ;;
   test)
     shift
