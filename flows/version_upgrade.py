@@ -34,7 +34,6 @@ from models.project_input import Role
 from models.upgrade import ElementOutcome, ElementPhase
 from models.upgrade_evidence import gate_key_for
 from models.upgrade_plan import UpgradePlanIn
-from tasks.documents import issue_document
 from tasks.gates import open_gate
 from tasks.upgrade_records import (
     element_rows,
@@ -44,7 +43,7 @@ from tasks.upgrade_records import (
     set_phase,
     start_window,
 )
-from tasks.upgrade_report import element_summary, evidence_markdown, upgrade_report, window_table
+from tasks.upgrade_report import element_summary, evidence_markdown, issue_upgrade_report, window_table
 from tasks.upgrade_steps import (
     conclude_element,
     operator_for,
@@ -235,7 +234,7 @@ def run_upgrade_window(window_id: str) -> dict[str, str]:
 
 def _finish(window_id: str, plan: UpgradePlanIn, progress: Progress) -> dict[str, str]:
     progress.show()
-    issue_document("upgrade-report", upgrade_report(window_id))
+    issue_upgrade_report(window_id)
     outcomes = finish_window(window_id)
     get_run_logger().info("window %s: %s", window_id, outcomes)
     return outcomes

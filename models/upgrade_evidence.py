@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from models.gate import Gate
 from models.gate_spec import GateKind
+from models.roster import window_plan
 from models.upgrade import JournalEntry, Stage, StepResult, UpgradeWindow
 from models.upgrade_plan import UpgradePlanIn
 
@@ -49,7 +50,7 @@ def blocking_reasons(session: Session, gate: Gate, decision: str, data: dict[str
     window = session.get(UpgradeWindow, gate.subject)
     if window is None:
         return []
-    plan = UpgradePlanIn.model_validate(window.params)
+    plan = window_plan(window)
     if gate.kind == GateKind.GO_NO_GO.value and decision == "go":
         failed = [
             f"{el}: {row.title} — {row.note or row.output[:120]}"

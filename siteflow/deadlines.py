@@ -10,6 +10,7 @@ decision slot is unique, so several keepers racing on one gate record one decisi
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ def enforce_deadlines(clock: Clock = _utc_now) -> list[str]:
                 .order_by(Gate.deadline)
             )
         ]
+    random.shuffle(due)  # several keepers then mostly take different gates instead of queueing on one
     decided: list[str] = []
     for gate_id, default in due:
         try:

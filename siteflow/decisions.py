@@ -105,7 +105,7 @@ def decide(request: DecisionRequest) -> DecisionResult:
     if result.complete and result.flow_run_id:
         from siteflow.resumer import resume_run
 
-        resume_run(result.flow_run_id)
+        resume_run(result.flow_run_id, wait_seconds=1.0)  # a slower pause is the keeper's to resume
     return result
 
 

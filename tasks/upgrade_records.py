@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.roster import window_plan
 from models.upgrade import ElementOutcome, ElementPhase, UpgradeElement, UpgradeWindow, WindowState
 from models.upgrade_plan import UpgradePlanIn
 from siteflow import audit_chain, invites
@@ -136,7 +137,7 @@ def load_plan(window_id: str) -> UpgradePlanIn:
         window = session.get(UpgradeWindow, window_id)
         if window is None:
             raise PlanRefused(f"no upgrade window {window_id!r}: list them with `siteflow upgrade list`")
-        return UpgradePlanIn.model_validate(window.params)
+        return window_plan(window)
 
 
 @side_effect(name="start-window")

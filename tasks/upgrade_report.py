@@ -9,11 +9,12 @@ from sqlalchemy import select
 from models.document_body import DocumentBody
 from models.gate import Gate, GateDecision
 from models.paperwork import field, section
+from models.roster import window_plan
 from models.upgrade import JournalEntry, Stage, StepResult, UpgradeElement, UpgradeWindow
 from models.upgrade_evidence import BASELINE, OPERATORS, latest_results
-from models.upgrade_plan import UpgradePlanIn
 from siteflow.db import session_scope
-from tasks.documents import body_for
+from tasks import side_effect
+from tasks.documents import body_for, issue_document
 
 
 def element_summary(window_id: str, element: str) -> dict[str, Any]:
@@ -21,7 +22,7 @@ def element_summary(window_id: str, element: str) -> dict[str, Any]:
     with session_scope() as session:
         window = session.get(UpgradeWindow, window_id)
         assert window is not None
-        plan = UpgradePlanIn.model_validate(window.params)
+        plan = window_plan(window)
         tests = {
             item: row for (_, item), row in latest_results(session, window_id, Stage.TEST, element).items()
         }
@@ -73,12 +74,19 @@ def window_table(window_id: str) -> list[dict[str, Any]]:
         ]
 
 
+@side_effect(name="issue-upgrade-report")
+def issue_upgrade_report(window_id: str) -> str:
+    """Build and store the report in one task: its body (every journal row of every element)
+    can be megabytes, too big to pass as a task's input to the Prefect server."""
+    return issue_document.fn("upgrade-report", upgrade_report(window_id)).id
+
+
 def upgrade_report(window_id: str) -> DocumentBody:
     """The upgrade report (bilingual): per element, versions, steps, tests, decision, rollback."""
     with session_scope() as session:
         window = session.get(UpgradeWindow, window_id)
         assert window is not None
-        plan = UpgradePlanIn.model_validate(window.params)
+        plan = window_plan(window)
         elements = {
             r.name: r
             for r in session.execute(
