@@ -9,6 +9,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
@@ -161,6 +162,7 @@ def test_a_relay_that_died_mid_send_is_taken_over_with_the_same_message_id(datab
     assert [m["Message-ID"] for m in inbox.messages] == [f"<outbox-{row_id}@localhost>"]
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # a local test server
 def test_smtp_login_from_settings_and_a_refused_login_loses_nothing(database_url: str) -> None:
     """SITEFLOW_SMTP_USERNAME/PASSWORD log in; a wrong password keeps the mail waiting."""
     from aiosmtpd.smtp import AuthResult, LoginPassword
