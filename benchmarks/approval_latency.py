@@ -57,7 +57,10 @@ def link_for(mail_dir: Path, seen: set[Path], recipient: str) -> str:
             if path in seen:
                 continue
             msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            if recipient in str(msg["To"]) and "待您决定" in str(msg["Subject"]):  # not invites or notices
+            if "待您决定" not in str(msg["Subject"]):  # invites and notices: never read again
+                seen.add(path)
+                continue
+            if recipient in str(msg["To"]):
                 seen.add(path)
                 m = re.search(r"(http://\S+/a/\S+)", msg.get_body(("plain",)).get_content())  # type: ignore[union-attr]
                 assert m, f"{path} carries no approval link"

@@ -95,12 +95,12 @@ def survey(ledger: Ledger) -> SurveyDataIn:
     plan = ledger.issue("survey-plan", paper.survey_plan(project))
     visit = project.planned_start
     for round_no in count(1):  # ENG-1: confirm the site can be surveyed
-        ledger.invite(
-            "survey-visit", f"工程勘察 / Site survey {project.code}", visit, visit, SURVEY_NOTE
-        )  # COM-3
+        key = f"survey-readiness-r{round_no}"
+        if not ledger.decided(key):  # the round that waits: the visit as agreed now (COM-3)
+            ledger.invite("survey-visit", f"工程勘察 / Site survey {project.code}", visit, visit, SURVEY_NOTE)
         gate = ledger.gate(
             readiness_check(
-                f"survey-readiness-r{round_no}",
+                key,
                 "ENG-1",
                 "Can the site be surveyed? / 是否具备勘察条件",
                 plan.id,

@@ -34,6 +34,10 @@ class Ledger:
     def code(self) -> str:
         return self.project.code
 
+    def decided(self, gate_key: str) -> bool:
+        """Whether this gate was decided before this (re-)run: a replayed round, not a live one."""
+        return gate_key in self.progress.closed_gates
+
     def gate(self, spec: GateSpec, document_md: str = "") -> GateRead:
         done = self.progress.closed_gates.get(spec.key)
         return done if done is not None else await_gate(self.code, spec, document_md)
@@ -76,7 +80,10 @@ class Ledger:
             notify(self.code, dedup_key, recipients, title, text)
 
     def invite(self, key: str, summary: str, first_day: date, last_day: date, description: str = "") -> None:
-        """A calendar invite to every contact but the office (COM-3); sent again only when moved."""
+        """A calendar invite to every contact but the office (COM-3); sent again only when moved.
+
+        Call it for the live round only (see :meth:`decided`): a replay passing through earlier
+        rounds would otherwise move the invite back through every date it ever had."""
         if self.progress.invites.get(key) == (first_day, last_day):
             return
         people = [(c.name, c.email) for c in self.project.contacts if c.role is not Role.OFFICE]

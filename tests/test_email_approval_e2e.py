@@ -8,33 +8,43 @@ import email
 import email.policy
 import re
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from playwright.sync_api import sync_playwright
+from sqlalchemy import select
 
+from models.gate_spec import Door
 from models.project_input import ProjectIn
+from siteflow.decisions import DecisionRequest, Signer, decide
 from tests.test_engineering_e2e import ROOT, wait_for_open_gate, wait_paused
 from tests.test_prefect_ui_gate import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.e2e
 
 
-def wait_for_link(mail_dir: Path, recipient: str, subject_part: str, timeout: float = 60) -> str:
+def wait_for_link(
+    mail_dir: Path, recipient: str, subject_part: str, nth: int = 0, timeout: float = 60
+) -> str:
+    """The approval link in the nth matching mail, in the order the relay delivered them."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for path in mail_dir.glob("*.eml"):
+        matching = []
+        for path in sorted(mail_dir.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
             msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
             if recipient in str(msg["To"]) and subject_part in str(msg["Subject"]):
-                body = msg.get_body(preferencelist=("plain",))
-                assert body is not None
-                m = re.search(r"(http://\S+/a/\S+)", body.get_content())
-                assert m, "the mail carries no approval link"
-                return m.group(1)
+                matching.append(msg)
+        if len(matching) > nth:
+            body = matching[nth].get_body(preferencelist=("plain",))
+            assert body is not None
+            m = re.search(r"(http://\S+/a/\S+)", body.get_content())
+            assert m, "the mail carries no approval link"
+            return m.group(1)
         time.sleep(0.3)
-    raise AssertionError(f"no mail for {recipient} about {subject_part} within {timeout}s")
+    raise AssertionError(f"no mail {nth + 1} for {recipient} about {subject_part} within {timeout}s")
 
 
 def test_customer_answers_by_email_in_a_browser(stack_factory: Any) -> None:
@@ -48,9 +58,21 @@ def test_customer_answers_by_email_in_a_browser(stack_factory: Any) -> None:
     customer = form.contacts[1]
     with handle.active():
         run_id = start_project(form)
-        wait_for_open_gate(form.code, "survey-readiness-r1")
+        # ENG-1 round 1: not ready, with an agreed date — the survey visit invite moves (COM-3)
+        r1 = wait_for_open_gate(form.code, "survey-readiness-r1")
+        agreed = form.planned_start + timedelta(days=7)
+        decide(
+            DecisionRequest(
+                gate_id=r1.id,
+                decision="not-ready",
+                signer=Signer(customer.name, customer.email),
+                door=Door.CLI,
+                data={"agreed_date": agreed.isoformat()},
+            )
+        )
+        wait_for_open_gate(form.code, "survey-readiness-r2")
         wait_paused(run_id)
-        link = wait_for_link(handle.settings.mail_dir, customer.email, f"[{form.code}] 待您决定")
+        link = wait_for_link(handle.settings.mail_dir, customer.email, f"[{form.code}] 待您决定", nth=1)
         invite = next(  # COM-3: the survey visit came as a calendar invite through the same relay
             msg
             for path in handle.settings.mail_dir.glob("*.eml")
@@ -80,8 +102,30 @@ def test_customer_answers_by_email_in_a_browser(stack_factory: Any) -> None:
         gate = next(
             g
             for g in audit_report.build(form.code, with_prefect=False)["gates"]
-            if g["key"] == "survey-readiness-r1"
+            if g["key"] == "survey-readiness-r2"
         )
         assert [(s["door"], s["by"], s["comment"]) for s in gate["signatures"]] == [
             ("email", f"{customer.name} <{customer.email}>", "站点已具备条件 / site ready")
         ]
+        # The visit moved once, and re-runs passing through round 1 did not move it back
+        from models.calendar_invite import CalendarInvite
+        from models.outbox import OutboxMessage
+        from siteflow.db import session_scope
+
+        with session_scope() as session:
+            visit = session.execute(
+                select(CalendarInvite).where(
+                    CalendarInvite.subject == form.code, CalendarInvite.key == "survey-visit"
+                )
+            ).scalar_one()
+            assert visit.sequence == 1 and visit.starts_at.date() == agreed
+            sent = (
+                session.execute(
+                    select(OutboxMessage.dedup_key).where(
+                        OutboxMessage.dedup_key.startswith(f"invite:{visit.uid}:")
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            assert len(sent) == 2 * len(visit.attendees)
