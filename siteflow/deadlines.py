@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
 from models.gate import Gate, GateStatus
 from models.gate_spec import Door
+from siteflow.clock import Clock, utc_now
 from siteflow.db import session_scope
 from siteflow.decisions import (
     DEADLINE_ACTOR,
@@ -30,14 +29,9 @@ from siteflow.decisions import (
 )
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def enforce_deadlines(clock: Clock = _utc_now) -> list[str]:
+def enforce_deadlines(clock: Clock = utc_now) -> list[str]:
     """Decide every open gate whose deadline has passed; returns the gates decided here."""
     now = clock()
     with session_scope() as session:
@@ -79,7 +73,7 @@ def enforce_deadlines(clock: Clock = _utc_now) -> list[str]:
     return decided
 
 
-def seconds_to_next_deadline(clock: Clock = _utc_now) -> float | None:
+def seconds_to_next_deadline(clock: Clock = utc_now) -> float | None:
     with session_scope() as session:
         nearest = session.execute(
             select(func.min(Gate.deadline)).where(

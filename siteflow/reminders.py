@@ -34,17 +34,13 @@ from models.project_input import ContactIn, ProjectIn, Role
 from models.roster import Roster, roster_of
 from siteflow import audit_chain
 from siteflow.approval_links import LINK_PLACEHOLDER, issue_link
+from siteflow.clock import Clock, utc_now
 from siteflow.db import session_scope
 from siteflow.settings import get_settings
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 ACTOR = "system:gate-keeper"
 ATTEMPTS = 3  # a write lost to something other than its own dedup key is tried again
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -204,7 +200,7 @@ def escalation_text(gate: Gate, pm: str, silent: list[ContactIn], waited: timede
     )
 
 
-def send_reminders(clock: Clock = _utc_now) -> list[str]:
+def send_reminders(clock: Clock = utc_now) -> list[str]:
     """Remind everyone an open gate still waits on, once, before its deadline; returns the keys queued."""
     now = clock()
     before = timedelta(hours=get_settings().reminder_before_hours)
@@ -257,7 +253,7 @@ def send_reminders(clock: Clock = _utc_now) -> list[str]:
     return _queue_all(mails)
 
 
-def escalate_silent_customers(clock: Clock = _utc_now) -> list[str]:
+def escalate_silent_customers(clock: Clock = utc_now) -> list[str]:
     """Tell each PM, once, of an open gate a customer left unanswered too long; returns the keys queued."""
     now = clock()
     after = timedelta(hours=get_settings().escalate_after_hours)
