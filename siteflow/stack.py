@@ -84,6 +84,15 @@ class Stack:
         s = self.settings
         s.home.mkdir(parents=True, exist_ok=True)
         migrate(s.resolved_database_url)
+        for what, host, port, setting in (
+            ("SMTP catcher", s.smtp_host, s.smtp_port, "SITEFLOW_SMTP_PORT"),
+            ("web service", s.web_host, s.web_port, "SITEFLOW_WEB_PORT"),
+        ):
+            if port_open(host, port):  # else mail and pages would go to whoever holds the port
+                raise StackError(
+                    f"port {port} for the {what} is taken (is another siteflow still running?); "
+                    f"stop it or set {setting} to a free port"
+                )
         api = s.resolved_prefect_api_url
         if s.prefect_api_url is None:
             if port_open(s.prefect_host, s.prefect_port):
