@@ -43,7 +43,13 @@ from tasks.upgrade_records import (
     set_phase,
     start_window,
 )
-from tasks.upgrade_report import element_summary, evidence_markdown, issue_upgrade_report, window_table
+from tasks.upgrade_report import (
+    element_summary,
+    evidence_markdown,
+    issue_upgrade_report,
+    precheck_failures,
+    window_table,
+)
 from tasks.upgrade_steps import (
     conclude_element,
     operator_for,
@@ -105,15 +111,20 @@ def _decision_spec(plan: UpgradePlanIn, element: str, summary: dict[str, Any]) -
     )
 
 
-def _go_spec(plan: UpgradePlanIn) -> GateSpec:
+def _go_spec(plan: UpgradePlanIn, failed: list[str]) -> GateSpec:
+    """UPG-3: with a failed pre-check the form offers no-go only (decide refuses go anyway);
+    unqualified operators can still be replaced in the go form (UPG-2)."""
+    blocked = f"Go is not offered: {len(failed)} pre-check(s) failed (UPG-3). " if failed else ""
     return GateSpec(
         key="go-no-go",
         kind=GateKind.GO_NO_GO,
         rule="UPG-3",
         title=f"Go / no-go for {plan.id}",
-        description="Confirm go only when every pre-check passed and every operator is qualified.",
+        description=blocked
+        + "Confirm go only when every pre-check passed and every operator is qualified; name a "
+        "qualified replacement for an unqualified operator in the form's replacements.",
         parties=PM,
-        decisions=[Decision.GO, Decision.NO_GO],
+        decisions=[Decision.NO_GO] if failed else [Decision.GO, Decision.NO_GO],
         data_model="GoNoGoIn",
         data_required_for=[Decision.GO],
         deadline=plan.window.deadline_at,
@@ -170,7 +181,7 @@ def run_upgrade_window(window_id: str) -> dict[str, str]:
 
     # UPG-3: the upgrade PM confirms go on the evidence
     evidence = evidence_markdown(window_id)
-    go = await_gate(window_id, _go_spec(plan), evidence)
+    go = await_gate(window_id, _go_spec(plan, precheck_failures(window_id)), evidence)
     if go.outcome != Decision.GO.value:
         rows = element_rows(window_id)
         for n in names:

@@ -46,17 +46,22 @@ def unqualified(plan: UpgradePlanIn) -> list[str]:
     return [o.name for o in plan.operators if need not in o.qualifications]
 
 
+def failed_prechecks(session: Session, window_id: str) -> list[str]:
+    """Element pre-checks that failed (UPG-1); any one of them rules out go for the window."""
+    return [
+        f"{el}: {row.title} — {row.note or row.output[:120]}"
+        for (el, item), row in latest_results(session, window_id, Stage.PRECHECK).items()
+        if row.result != StepResult.PASSED.value and el != OPERATORS and not item.startswith(BASELINE)
+    ]
+
+
 def blocking_reasons(session: Session, gate: Gate, decision: str, data: dict[str, Any] | None) -> list[str]:
     window = session.get(UpgradeWindow, gate.subject)
     if window is None:
         return []
     plan = window_plan(window)
     if gate.kind == GateKind.GO_NO_GO.value and decision == "go":
-        failed = [
-            f"{el}: {row.title} — {row.note or row.output[:120]}"
-            for (el, item), row in latest_results(session, window.id, Stage.PRECHECK).items()
-            if row.result != StepResult.PASSED.value and el != OPERATORS and not item.startswith(BASELINE)
-        ]
+        failed = failed_prechecks(session, window.id)
         replaced = {
             r["replaces"]: r
             for r in (data or {}).get("replacements", [])

@@ -11,7 +11,7 @@ from models.gate import Gate, GateDecision
 from models.paperwork import field, section
 from models.roster import window_plan
 from models.upgrade import JournalEntry, Stage, StepResult, UpgradeElement, UpgradeWindow
-from models.upgrade_evidence import BASELINE, OPERATORS, latest_results
+from models.upgrade_evidence import BASELINE, OPERATORS, failed_prechecks, latest_results
 from siteflow.db import session_scope
 from tasks import side_effect
 from tasks.documents import body_for, issue_document
@@ -33,6 +33,11 @@ def element_summary(window_id: str, element: str) -> dict[str, Any]:
         "criteria_met": all(results.get(c) == passed for c in plan.runbook.criteria()),
         "unexpected": [t for t, r in results.items() if r != passed],
     }
+
+
+def precheck_failures(window_id: str) -> list[str]:
+    with session_scope() as session:
+        return failed_prechecks(session, window_id)
 
 
 def evidence_markdown(window_id: str) -> str:

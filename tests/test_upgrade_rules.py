@@ -109,7 +109,8 @@ def prepare_go_gate(p: UpgradePlanIn) -> str:
     for i, element in enumerate(p.elements):
         precheck_element.fn(p.id, element.name, p.operators[i % len(p.operators)].name)
     record_operator_checks(p.id, p)
-    gate = open_gate.fn(p.id, "", _go_spec(p))  # no run to resume here
+    # the gate as the decision path sees it, go included, so its own refusal is tested too
+    gate = open_gate.fn(p.id, "", _go_spec(p, []))  # no run to resume here
     return gate.id
 
 
@@ -155,6 +156,11 @@ def test_go_is_refused_for_each_missing_piece_of_evidence(
 
     p = plan(f"UPG-GO-{defect.upper()}", elements=change, operators=operators)
     gate_id = prepare_go_gate(p)
+    from flows.version_upgrade import _go_spec
+    from tasks.upgrade_report import precheck_failures
+
+    offered = _go_spec(p, precheck_failures(p.id)).decisions  # what the flow's form offers
+    assert [d.value for d in offered] == (["go", "no-go"] if defect == "unqualified" else ["no-go"])
     with pytest.raises(DecisionRefused, match=reason):
         go(gate_id)
     if defect == "unqualified":  # UPG-2: replaced by a qualified operator, go is accepted
