@@ -52,17 +52,26 @@ ROLE_SIDE: dict[Role, Side | None] = {
 }
 
 
-class _Strict(BaseModel):
+def known_zone(value: str) -> str:
+    """An IANA time zone name, refused with a hint when the machine's zone database lacks it."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from exc
+    return value
+
+
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class SiteIn(_Strict):
+class SiteIn(Strict):
     site_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", description="Site code")
     name: str = Field(min_length=1, max_length=200)
     address: str = Field(min_length=1, max_length=400, description="Street address of the site")
 
 
-class ContractItemIn(_Strict):
+class ContractItemIn(Strict):
     """One line of the contract configuration (合同配置), checked in the survey (ENG-1, ENG-6)."""
 
     item_code: str = Field(min_length=1, max_length=64)
@@ -71,7 +80,7 @@ class ContractItemIn(_Strict):
     site_id: str | None = Field(default=None, description="Site this item is for, if one")
 
 
-class ContactIn(_Strict):
+class ContactIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(max_length=320)
     role: Role
@@ -85,7 +94,7 @@ class ContactIn(_Strict):
         return value.lower()
 
 
-class ProjectIn(_Strict):
+class ProjectIn(Strict):
     """Everything a PM states when starting an engineering project (PROCESS.md §1)."""
 
     code: str = Field(
@@ -107,11 +116,7 @@ class ProjectIn(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
-        return value
+        return known_zone(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> ProjectIn:

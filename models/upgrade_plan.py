@@ -13,17 +13,13 @@ import enum
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from models.project_input import ContactIn, Role
+from models.project_input import ContactIn, Role, Strict, known_zone
 from models.runbook import Runbook
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class DriverKind(enum.StrEnum):
@@ -31,7 +27,7 @@ class DriverKind(enum.StrEnum):
     SSH = "ssh"
 
 
-class SimulationIn(_Strict):
+class SimulationIn(Strict):
     """Behaviour of a simulated element: durations and injected faults (tests and the demo)."""
 
     step_seconds: float = Field(default=0.2, ge=0, description="How long each command takes")
@@ -44,7 +40,7 @@ class SimulationIn(_Strict):
     corrupt_backup: bool = Field(default=False, description="The backup's checksum does not verify")
 
 
-class ElementIn(_Strict):
+class ElementIn(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="Element name, unique")
     site: str = Field(min_length=1)
     model: str = Field(min_length=1, description="Element type; must match the runbook's")
@@ -55,7 +51,7 @@ class ElementIn(_Strict):
     simulation: SimulationIn = Field(default_factory=SimulationIn)
 
 
-class OperatorIn(_Strict):
+class OperatorIn(Strict):
     name: str = Field(min_length=1)
     email: str
     qualifications: list[str] = Field(default_factory=list, description="Certificates held (UPG-2)")
@@ -77,7 +73,7 @@ def local_to_utc(day: date, at: time, zone: str) -> datetime:
     return max(candidates)
 
 
-class WindowIn(_Strict):
+class WindowIn(Strict):
     """The maintenance window, in the site's local time."""
 
     date: dt.date = Field(description="Local date on which the window starts")
@@ -90,11 +86,7 @@ class WindowIn(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from exc
-        return value
+        return known_zone(value)
 
     @property
     def starts_at(self) -> datetime:
@@ -106,7 +98,7 @@ class WindowIn(_Strict):
         return local_to_utc(day, self.deadline, self.timezone)
 
 
-class UpgradePlanIn(_Strict):
+class UpgradePlanIn(Strict):
     """Everything a PM states when planning one upgrade window (issue #3)."""
 
     id: str = Field(
