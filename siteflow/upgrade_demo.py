@@ -24,18 +24,34 @@ from siteflow.queries import list_gates, list_windows
 COMPRESSION = 0.02  # a 120 s reboot in the runbook takes 2.4 s here
 
 
-def demo_plan(raw: dict[str, Any], base: Path, minutes: float) -> UpgradePlanIn:
-    raw = resolve_runbook(dict(raw), base)
+def starting_now(
+    raw: dict[str, Any], window_id: str, deadline_in: timedelta, elements: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """A plan (raw, runbook resolved) whose window opened a moment ago in the site's zone, on
+    simulated elements copied from the plan's first one with the given fields (demo, tests)."""
     zone = ZoneInfo(raw["window"]["timezone"])
     start = datetime.now(zone).replace(microsecond=0) - timedelta(seconds=5)
-    deadline = start + timedelta(minutes=minutes)
-    raw["id"] = f"{raw['id']}-{start:%H%M%S}"
-    raw["window"] = {
-        **raw["window"],
-        "date": start.date().isoformat(),
-        "start": start.time().isoformat(),
-        "deadline": deadline.time().isoformat(),
+    deadline = start + deadline_in
+    template = raw["elements"][0]
+    return {
+        **raw,
+        "id": window_id,
+        "window": {
+            **raw["window"],
+            "date": start.date().isoformat(),
+            "start": start.time().isoformat(),
+            "deadline": deadline.time().isoformat(),
+        },
+        "elements": [
+            {**template, "name": name, "address": f"sim-{name.lower()}", **fields}
+            for name, fields in elements.items()
+        ],
+        "max_parallel": len(elements),
     }
+
+
+def demo_plan(raw: dict[str, Any], base: Path, minutes: float) -> UpgradePlanIn:
+    raw = resolve_runbook(dict(raw), base)
 
     def compress(node: Any) -> Any:
         if isinstance(node, dict):
@@ -45,21 +61,14 @@ def demo_plan(raw: dict[str, Any], base: Path, minutes: float) -> UpgradePlanIn:
         return node
 
     raw["runbook"] = compress(raw["runbook"])
-    template = raw["elements"][0]
     fast = {"step_seconds": 0.3, "reboot_seconds": 2.0}
-    raw["elements"] = [
-        {**template, "name": "DEMO-A", "site": "Tianhe", "address": "sim-a", "simulation": fast},
-        {
-            **template,
-            "name": "DEMO-B",
-            "site": "Panyu",
-            "address": "sim-b",
-            "simulation": {**fast, "fail_tests": ["ospf"]},
-        },
-        {**template, "name": "DEMO-C", "site": "Huangpu", "address": "sim-c", "simulation": fast},
-    ]
-    raw["max_parallel"] = 3
-    return UpgradePlanIn.model_validate(raw)
+    window_id = f"{raw['id']}-{datetime.now(ZoneInfo(raw['window']['timezone'])):%H%M%S}"
+    elements = {
+        "DEMO-A": {"site": "Tianhe", "simulation": fast},
+        "DEMO-B": {"site": "Panyu", "simulation": {**fast, "fail_tests": ["ospf"]}},
+        "DEMO-C": {"site": "Huangpu", "simulation": fast},
+    }
+    return UpgradePlanIn.model_validate(starting_now(raw, window_id, timedelta(minutes=minutes), elements))
 
 
 def _pm(plan: UpgradePlanIn) -> Signer:

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -31,22 +30,12 @@ SCALE = 0.02  # simulated time: a 120 s reboot takes 2.4 s
 
 
 def sample_plan(window_id: str, deadline_in: timedelta, elements: dict[str, dict[str, Any]]) -> UpgradePlanIn:
+    from siteflow.upgrade_demo import starting_now
+
     raw = yaml.safe_load((ROOT / "examples" / "upgrade-plan.yaml").read_text(encoding="utf-8"))
     raw = resolve_runbook(raw, ROOT / "examples")
-    zone = ZoneInfo(raw["window"]["timezone"])
-    start = datetime.now(zone).replace(microsecond=0) - timedelta(seconds=5)
-    deadline = start + deadline_in
-    raw["id"] = window_id
-    raw["window"].update(
-        date=start.date().isoformat(), start=start.time().isoformat(), deadline=deadline.time().isoformat()
-    )
-    template = raw["elements"][0]
-    raw["elements"] = [
-        {**template, "name": name, "address": f"sim-{name}", "simulation": sim}
-        for name, sim in elements.items()
-    ]
-    raw["max_parallel"] = 3
-    return UpgradePlanIn.model_validate(raw)
+    simulated = {name: {"simulation": sim} for name, sim in elements.items()}
+    return UpgradePlanIn.model_validate(starting_now(raw, window_id, deadline_in, simulated))
 
 
 def wait_for(what: str, check: Any, timeout: float = 90) -> Any:
