@@ -6,6 +6,9 @@ file paths, so the generic top-level package names cannot be shadowed by a worki
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
+from prefect import Flow
 from prefect.deployments.runner import RunnerDeployment
 from prefect.types.entrypoint import EntrypointType
 
@@ -16,28 +19,34 @@ UPGRADE_WINDOW = "upgrade-window/upgrade-window"
 ALL = [ENGINEERING_PROJECT, VERSION_UPGRADE, NIGHTLY_UPGRADE_WINDOW, UPGRADE_WINDOW]
 
 
-def engineering_project() -> RunnerDeployment:
+class Served(NamedTuple):
+    """A deployment with its flow object, so the runner can start runs without re-importing it."""
+
+    flow: Flow[..., Any]
+    deployment: RunnerDeployment
+
+
+def _served(flow: Flow[..., Any], **options: Any) -> Served:
+    deployment = flow.to_deployment(entrypoint_type=EntrypointType.MODULE_PATH, **options)
+    assert isinstance(deployment, RunnerDeployment)  # sync call: not a coroutine
+    return Served(flow, deployment)
+
+
+def engineering_project() -> Served:
     from flows.engineering_project import run_engineering_project
 
-    deployment = run_engineering_project.to_deployment(
+    return _served(
+        run_engineering_project,
         name="engineering-project",
         description=(
             "Run one engineering project (PROCESS.md §1): survey → installation → commissioning "
             "→ acceptance and handover. Fill the form; each gate then waits as a paused run."
         ),
         tags=["engineering"],
-        entrypoint_type=EntrypointType.MODULE_PATH,
     )
-    assert isinstance(deployment, RunnerDeployment)  # sync call: not a coroutine
-    return deployment
 
 
-def _runner(deployment: object) -> RunnerDeployment:
-    assert isinstance(deployment, RunnerDeployment)  # sync call: not a coroutine
-    return deployment
-
-
-def version_upgrade() -> list[RunnerDeployment]:
+def version_upgrade() -> list[Served]:
     """PROCESS.md §2: plan (version-upgrade), start nightly (cron in the site's zone), run."""
     from prefect.schedules import Cron
 
@@ -45,36 +54,33 @@ def version_upgrade() -> list[RunnerDeployment]:
     from siteflow.settings import get_settings
 
     settings = get_settings()
-    module = EntrypointType.MODULE_PATH
     return [
-        _runner(
-            plan_version_upgrade.to_deployment(
-                name="version-upgrade",
-                description="Plan a software upgrade for a nightly window (UPG-1 … UPG-11): fill the "
-                "typed form; overlapping or blackout-date plans are refused.",
-                tags=["upgrade"],
-                entrypoint_type=module,
-            )
+        _served(
+            plan_version_upgrade,
+            name="version-upgrade",
+            description="Plan a software upgrade for a nightly window (UPG-1 … UPG-11): fill the "
+            "typed form; overlapping or blackout-date plans are refused.",
+            tags=["upgrade"],
         ),
-        _runner(
-            nightly_upgrade_window.to_deployment(
-                name="nightly-upgrade-window",
-                description="Starts every upgrade window booked for tonight.",
-                tags=["upgrade"],
-                entrypoint_type=module,
-                schedule=Cron(settings.upgrade_cron, timezone=settings.upgrade_timezone),
-            )
+        _served(
+            nightly_upgrade_window,
+            name="nightly-upgrade-window",
+            description="Starts every upgrade window booked for tonight.",
+            tags=["upgrade"],
+            schedule=Cron(settings.upgrade_cron, timezone=settings.upgrade_timezone),
         ),
-        _runner(
-            run_upgrade_window.to_deployment(
-                name="upgrade-window",
-                description="One upgrade window: pre-checks, go/no-go, steps, tests, decision, rollback.",
-                tags=["upgrade"],
-                entrypoint_type=module,
-            )
+        _served(
+            run_upgrade_window,
+            name="upgrade-window",
+            description="One upgrade window: pre-checks, go/no-go, steps, tests, decision, rollback.",
+            tags=["upgrade"],
         ),
     ]
 
 
-def all_deployments() -> list[RunnerDeployment]:
+def served() -> list[Served]:
     return [engineering_project(), *version_upgrade()]
+
+
+def all_deployments() -> list[RunnerDeployment]:
+    return [s.deployment for s in served()]

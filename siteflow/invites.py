@@ -63,7 +63,7 @@ def ics(invite: CalendarInvite, method: str) -> str:
         address = vCalAddress(f"mailto:{person['email']}")
         address.params["cn"] = vText(person["name"])
         address.params["role"] = vText("REQ-PARTICIPANT")
-        event.add("attendee", address, encode=0)
+        event.add("attendee", address, encode=False)
     cal.add_component(event)
     text: str = cal.to_ical().decode()
     return text
