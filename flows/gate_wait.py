@@ -4,6 +4,11 @@ The flow trusts our gate table, not the raw resume input: when a decision came t
 another door (CLI, email, deadline) the table already says so and the input is ignored;
 when a PM answered in the Prefect UI, the answer goes through the one decision path and
 may be refused, in which case the flow suspends again under a new pause key.
+
+Prefect resumes whatever pause a run is at, so a resume sent for one gate can land on the
+next one when the run has moved on meanwhile (a slow request, or two resumers racing). Each
+form therefore carries the id of its gate as a constant: Prefect refuses an answer for any
+other gate against the form's schema, in the same transaction as the resume.
 """
 
 from __future__ import annotations
@@ -44,10 +49,14 @@ class GateAnswer(RunInput):
         return self._raw
 
 
-def form_for(spec: GateSpec) -> type[GateAnswer]:
+def form_for(spec: GateSpec, gate_id: str) -> type[GateAnswer]:
     """A typed form for the Prefect UI: the allowed decisions, the signer, and the gate's data."""
     choices = tuple(d.value for d in spec.decisions)
     fields: dict[str, Any] = {
+        "gate": (
+            Literal[gate_id],
+            pydantic.Field(default=gate_id, description="The gate this answer is for (filled in)."),
+        ),
         "decision": (Literal[choices], pydantic.Field()),
         "signer_name": (str, pydantic.Field(min_length=1)),
         "signer_email": (str, pydantic.Field(min_length=3)),
@@ -80,7 +89,7 @@ def await_gate(subject: str, spec: GateSpec, document_md: str = "") -> GateRead:
     assert ctx is not None and ctx.flow_run is not None, "await_gate runs inside a flow"
     run_id = str(ctx.flow_run.id)
     gate = open_gate(subject, run_id, spec)
-    form = form_for(spec)
+    form = form_for(spec, gate.id)
     attempt = 0
     while not gate.closed:
         key = f"{spec.key}-{attempt}"
@@ -88,7 +97,10 @@ def await_gate(subject: str, spec: GateSpec, document_md: str = "") -> GateRead:
             wait_for_input=form.with_initial_data(description=describe(spec, gate, document_md)),
             key=key,
         )
-        message = record_ui_decision(gate.id, answer.raw, source_ref=f"ui:{run_id}:{key}")
+        if answer.raw.get("gate", gate.id) == gate.id:
+            message = record_ui_decision(gate.id, answer.raw, source_ref=f"ui:{run_id}:{key}")
+        else:  # a schema restored without the constant let another gate's answer through
+            message = f"ignored an answer meant for gate {answer.raw.get('gate')}"
         get_run_logger().info("gate %s: %s", spec.key, message)
         attempt += 1
         gate = read_gate(gate.id)

@@ -69,15 +69,20 @@ def _answer_of_latest_gate(flow_run_id: str) -> dict[str, Any]:
         if first is None:
             return {}
         return {
+            "gate": gate.id,  # the form's constant: Prefect refuses it at any other gate
             "decision": first.decision,
             "signer_name": first.signer_name,
             "signer_email": first.signer_email,
         }
 
 
-def _schema_missing(response: Any) -> bool:
+def _rejected_for(response: Any, words: str) -> bool:
     reason = str(getattr(getattr(response, "details", None), "reason", ""))
-    return bool(response.status == SetStateStatus.REJECT and "schema not found" in reason)
+    return bool(response.status == SetStateStatus.REJECT and words in reason)
+
+
+def _schema_missing(response: Any) -> bool:
+    return _rejected_for(response, "schema not found")
 
 
 def _restore_schema(client: Any, flow_run_id: str, state: Any) -> None:
@@ -115,6 +120,10 @@ def resume_run(flow_run_id: str, wait_seconds: float = 5.0) -> ResumeOutcome:
                     if _schema_missing(response):
                         _restore_schema(client, flow_run_id, state)
                         response = client.resume_flow_run(UUID(flow_run_id), run_input=answer)
+                    elif _rejected_for(response, "'gate' was unexpected"):
+                        # paused by a siteflow older than the gate constant: answer without it
+                        answer.pop("gate", None)
+                        response = client.resume_flow_run(UUID(flow_run_id), run_input=answer)
                     break
                 if state is None or state.is_final() or time.monotonic() > deadline:
                     return ResumeOutcome.NOT_PAUSED
@@ -125,6 +134,9 @@ def resume_run(flow_run_id: str, wait_seconds: float = 5.0) -> ResumeOutcome:
     if response.status == SetStateStatus.ACCEPT:
         return ResumeOutcome.RESUMED
     if response.status == SetStateStatus.ABORT:
+        return ResumeOutcome.NOT_PAUSED
+    if _rejected_for(response, "'gate'"):
+        log.info("run %s has moved on to another gate; the answer for the last one was not used", flow_run_id)
         return ResumeOutcome.NOT_PAUSED
     log.warning("Prefect refused to resume run %s: %s", flow_run_id, response.details)
     return ResumeOutcome.REJECTED
