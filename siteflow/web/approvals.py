@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
@@ -28,6 +28,7 @@ from models.service_language import check_service_language
 from siteflow.approval_links import find_link, form_token, form_token_ok
 from siteflow.db import session_scope
 from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
+from siteflow.resumer import resume_run
 
 router = APIRouter()
 TEMPLATES = Path(__file__).parent / "templates"
@@ -142,6 +143,7 @@ def confirmation_page(token: str, request: Request) -> HTMLResponse:
 def submit_decision(
     token: str,
     request: Request,
+    background: BackgroundTasks,
     decision: Annotated[str, Form()] = "",
     signer_name: Annotated[str, Form()] = "",
     comment: Annotated[str, Form()] = "",
@@ -165,7 +167,7 @@ def submit_decision(
     signer = Signer(name=signer_name.strip() or view["link"]["name"], email=view["link"]["email"])
     try:
         data = {"agreed_date": agreed_date} if agreed_date and view["gate"]["asks_date"] else None
-        decide(
+        result = decide(
             DecisionRequest(
                 data=data,
                 gate_id=view["gate"]["id"],
@@ -173,7 +175,8 @@ def submit_decision(
                 signer=signer,
                 door=Door.EMAIL,
                 comment=comment.strip(),
-            )
+            ),
+            resume=False,
         )
     except DecisionRefused as refused:
         fresh = _view(token)
@@ -184,6 +187,9 @@ def submit_decision(
         link = find_link(session, token)
         if link is not None and link.used_at is None:
             link.used_at = datetime.now(UTC)
+    if result.complete and result.flow_run_id:
+        # After the page is sent: the signer sees the record at once, not after Prefect's answer.
+        background.add_task(resume_run, result.flow_run_id, wait_seconds=1.0)
     fresh = _view(token)
     assert fresh is not None
     return _page("link_recorded.html.j2", **fresh)
