@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         default=30, description="Approval links of gates without a deadline expire after this."
     )
     runner_poll_seconds: float = Field(
-        default=1.0, description="How often the served deployments look for resumed runs."
+        default=0.25, description="How often the served deployments look for resumed runs."
     )
     keeper_poll_seconds: float = Field(
         default=1.0,
