@@ -1,6 +1,6 @@
 """siteflow's tables (SQLAlchemy 2) and typed inputs (pydantic 2). Never imports prefect."""
 
-from models.approval_link import ApprovalLink
+from models.approval_link import ApprovalLink, BadLinkCount
 from models.audit import AuditEvent, AuditHead
 from models.base import Base
 from models.calendar_invite import CalendarInvite
@@ -13,6 +13,7 @@ from models.upgrade import JournalEntry, UpgradeElement, UpgradeWindow
 
 __all__ = [
     "ApprovalLink",
+    "BadLinkCount",
     "AuditEvent",
     "AuditHead",
     "Base",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, new_id, utcnow
@@ -25,3 +25,17 @@ class ApprovalLink(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class BadLinkCount(Base):
+    """Bad approval-link tokens seen from one client address in one minute.
+
+    Kept in the database, not in a web process's memory, so that several web processes
+    behind one address throttle together (issue #4).
+    """
+
+    __tablename__ = "bad_link_counts"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)  # seconds since epoch // 60
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -8,12 +8,16 @@ forged, altered, expired or foreign gets one plain page that reveals nothing.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -42,9 +46,7 @@ def web(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     port = free_port()
     monkeypatch.setenv("SITEFLOW_WEB_PORT", str(port))
     reset_settings()
-    from siteflow.web import app, approvals
-
-    approvals._bad_tokens.clear()  # the throttle is per process; start each test clean
+    from siteflow.web import app
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -194,6 +196,39 @@ def test_bad_tokens_are_throttled_but_a_real_approver_gets_through(web: str) -> 
         codes = [http.get(f"{base}/{'z' * 40}{i:03d}").status_code for i in range(40)]
         assert codes.count(429) >= 15 and codes[0] == 404
         assert http.get(url).status_code == 200
+
+
+def test_web_processes_throttle_together(web: str, database_url: str, tmp_path: Path) -> None:
+    """Two web processes on one database, a client alternating between them: the throttle
+    counts its bad tokens together (in memory, each would have seen only half)."""
+    port = free_port()
+    env = dict(os.environ) | {
+        "SITEFLOW_HOME": str(tmp_path),
+        "SITEFLOW_DATABASE_URL": database_url,
+        "SITEFLOW_WEB_PORT": str(port),
+    }
+    other = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "siteflow.web:app", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        second = f"http://127.0.0.1:{port}"
+        with httpx.Client() as http:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    http.get(f"{second}/healthz")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "the second web process did not start"
+                    time.sleep(0.2)
+            codes = [http.get(f"{(web, second)[i % 2]}/a/{'y' * 40}{i:03d}").status_code for i in range(30)]
+    finally:
+        other.terminate()
+        other.wait(10)
+    assert codes[:20] == [404] * 20 and codes[20:] == [429] * 10
 
 
 def test_racing_submissions_of_one_link_record_one_decision(web: str) -> None:

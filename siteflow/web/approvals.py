@@ -9,8 +9,6 @@ while a valid token is always served.
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +26,7 @@ from models.service_language import check_service_language
 from siteflow.approval_links import find_link, form_token, form_token_ok
 from siteflow.db import session_scope
 from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
+from siteflow.link_throttle import note_bad_token
 from siteflow.resumer import resume_run
 
 router = APIRouter()
@@ -40,9 +39,6 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'",
 }
-BAD_TOKEN_LIMIT = 20
-BAD_TOKEN_WINDOW = 60.0
-_bad_tokens: dict[str, deque[float]] = defaultdict(deque)
 
 
 @lru_cache(maxsize=1)
@@ -55,22 +51,13 @@ def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
-def _throttled(client: str) -> bool:
-    now = time.monotonic()
-    seen = _bad_tokens[client]
-    while seen and now - seen[0] > BAD_TOKEN_WINDOW:
-        seen.popleft()
-    seen.append(now)
-    return len(seen) > BAD_TOKEN_LIMIT
-
-
 def invalid_page(status: int) -> HTMLResponse:
     return _page("link_invalid.html.j2", status=status)
 
 
 def _invalid(request: Request) -> HTMLResponse:
     client = request.client.host if request.client else "?"
-    return invalid_page(429 if _throttled(client) else 404)
+    return invalid_page(429 if note_bad_token(client) else 404)
 
 
 def _view(token: str) -> dict[str, Any] | None:
