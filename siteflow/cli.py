@@ -4,6 +4,7 @@ is pointed at siteflow's server, so `siteflow --help` is fast and never needs a 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -71,6 +72,10 @@ def up() -> None:
 
     stack = Stack(get_settings(), say=lambda m: console.print(m))
     t0 = time.monotonic()
+    # A service manager's stop (SIGTERM) or a closed terminal (SIGHUP) stops the services too,
+    # as Ctrl-C does; by default they would end only this process and leave the services running.
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, _interrupt)
     try:
         console.print(f"starting siteflow under {stack.settings.home} …")
         stack.start()
@@ -88,6 +93,10 @@ def up() -> None:
     finally:
         stack.stop()
         console.print("siteflow stopped.")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @projects_app.command("start")
