@@ -15,6 +15,7 @@ import pytest
 
 from siteflow.settings import Settings
 from siteflow.stack import Stack, StackError
+from tests.test_warm_start import processes
 
 
 def test_a_taken_smtp_port_is_refused_with_the_setting_to_change(tmp_path: Path) -> None:
@@ -72,16 +73,7 @@ def test_sigterm_stops_every_service(tmp_path: Path) -> None:
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                stat = (proc / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(proc.name))
-    return found
+    return [child for child, (parent, _) in processes().items() if parent == pid]
 
 
 def _alive(pid: int) -> bool:
