@@ -89,9 +89,9 @@ class DecisionResult:
 def decide(request: DecisionRequest, resume: bool = True) -> DecisionResult:
     """Record a decision or raise :class:`DecisionRefused` (after recording the refusal).
 
-    A decision that completes its gate resumes the waiting run, unless the caller resumes it
-    later itself (`resume=False`: the web, after its page is sent) or the run is the caller
-    (the Prefect UI door is recorded by the resumed run).
+    A decision that completes its gate resumes the waiting run, unless the caller says
+    `resume=False`: the web resumes it after its page is sent, and the Prefect UI door is
+    recorded by the resumed run itself.
     """
     try:
         with session_scope() as session:
@@ -107,7 +107,7 @@ def decide(request: DecisionRequest, resume: bool = True) -> DecisionResult:
         reason = "another decision for this gate was recorded at the same moment; it won"
         _record_refusal(request, reason)
         raise DecisionRefused(reason, request.gate_id) from None
-    if resume and request.door is not Door.PREFECT_UI and result.complete and result.flow_run_id:
+    if resume and result.complete and result.flow_run_id:
         from siteflow.resumer import resume_run
 
         resume_run(result.flow_run_id, wait_seconds=1.0)  # a slower pause is the keeper's to resume

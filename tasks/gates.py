@@ -199,7 +199,8 @@ def record_ui_decision(gate_id: str, answer: dict[str, Any], source_ref: str) ->
                 comment=str(answer.get("comment") or ""),
                 data=answer.get("data"),
                 source_ref=source_ref,
-            )
+            ),
+            resume=False,  # this run is the one that would be resumed: it is running already
         )
     except DecisionRefused as refused:
         return f"refused: {refused.reason}"
