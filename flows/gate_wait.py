@@ -9,6 +9,11 @@ Prefect resumes whatever pause a run is at, so a resume sent for one gate can la
 next one when the run has moved on meanwhile (a slow request, or two resumers racing). Each
 form therefore carries the id of its gate as a constant: Prefect refuses an answer for any
 other gate against the form's schema, in the same transaction as the resume.
+
+An upgrade window waits at many gates at once (one per element, UPG-8): :func:`await_any_gate`
+suspends on one form whose ``gate`` field lists every gate still open, so whichever is decided
+first, through whichever door, resumes the run — and an answer for a gate that is no longer
+waited on is refused by Prefect the same way.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from prefect.context import FlowRunContext
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.input.actions import read_flow_run_input
+from prefect.input.run_input import keyset_from_base_key
 
 from models.gate_data import GATE_DATA_MODELS
 from models.gate_spec import GateSpec
+from tasks import side_effect
 from tasks.gates import GateRead, open_gate, read_gate, record_ui_decision
 
 
@@ -69,6 +76,25 @@ def form_for(spec: GateSpec, gate_id: str) -> type[GateAnswer]:
     return model
 
 
+def any_form(waiting: list[tuple[GateRead, GateSpec]]) -> type[GateAnswer]:
+    """One form for several open gates: pick the gate (by its key, e.g. decision-ne-a), then
+    decide it as on a single gate's form. The list is the gates open when the run suspended."""
+    keys = tuple(gate.key for gate, _ in waiting)
+    choices = tuple(dict.fromkeys(d.value for _, spec in waiting for d in spec.decisions))
+    fields: dict[str, Any] = {
+        "gate": (
+            Literal[keys],
+            pydantic.Field(description="Which gate you decide (listed above with its element)."),
+        ),
+        "decision": (Literal[choices], pydantic.Field()),
+        "signer_name": (str, pydantic.Field(min_length=1)),
+        "signer_email": (str, pydantic.Field(min_length=3)),
+        "comment": (str, pydantic.Field(default="")),
+    }
+    model: type[GateAnswer] = pydantic.create_model("OpenGatesForm", __base__=GateAnswer, **fields)
+    return model
+
+
 def describe(spec: GateSpec, gate: GateRead, document_md: str) -> str:
     """Markdown shown above the form: what is decided, by whom, and the document itself."""
     who = " + ".join(f"{p.slot} ({'/'.join(r.value for r in p.roles)})" for p in spec.parties)
@@ -80,6 +106,49 @@ def describe(spec: GateSpec, gate: GateRead, document_md: str) -> str:
         f"{signed}{data}\n\nGive your name and the email listed for you on the project; the answer "
         f"is checked and recorded as yours. CLI: `siteflow gates decide {gate.id} --decision …`"
         + (f"\n\n---\n{document_md}" if document_md else "")
+    )
+
+
+@side_effect(name="read-wait-answer")
+def read_wait_answer(flow_run_id: str, pause_key: str) -> dict[str, Any] | None:
+    """The answer a run was resumed with at this pause key, if it was ever resumed there."""
+    keyset = keyset_from_base_key(f"suspended-{pause_key}")
+    value = read_flow_run_input(keyset["response"], flow_run_id=UUID(flow_run_id))
+    return dict(value) if isinstance(value, dict) else None
+
+
+def take_open_gates_answers(gates: list[GateRead], wait_base: str) -> int:
+    """Record the Prefect-UI answers this run was resumed with at `wait_base`-N pauses.
+
+    Called when a re-run reaches the point where it last suspended: a person's answer from
+    the UI is only in Prefect's run input until it passes the decision path here. Returns
+    the number of the first pause key not used yet.
+    """
+    ctx = FlowRunContext.get()
+    assert ctx is not None and ctx.flow_run is not None, "runs inside a flow"
+    run_id = str(ctx.flow_run.id)
+    by_key = {gate.key: gate for gate in gates}
+    attempt = 0
+    while (answer := read_wait_answer(run_id, f"{wait_base}-{attempt}")) is not None:
+        gate = by_key.get(str(answer.get("gate")))
+        if gate is not None:
+            message = record_ui_decision(gate.id, answer, source_ref=f"ui:{run_id}:{wait_base}-{attempt}")
+            get_run_logger().info("gate %s: %s", gate.key, message)
+        attempt += 1
+    return attempt
+
+
+def await_any_gate(
+    waiting: list[tuple[GateRead, GateSpec]], wait_base: str, attempt: int, description: str
+) -> None:
+    """Suspend until any of these open gates is decided (the run then re-runs from the top).
+
+    `wait_base` names this wait so a re-run finds its earlier answers (see
+    :func:`take_open_gates_answers`); a Prefect-UI answer is recorded there, never trusted here.
+    """
+    suspend_flow_run(
+        wait_for_input=any_form(waiting).with_initial_data(description=description),
+        key=f"{wait_base}-{attempt}",
     )
 
 

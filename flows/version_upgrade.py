@@ -16,6 +16,8 @@ Completed with that truthful decision.
 
 from __future__ import annotations
 
+import enum
+import queue
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,26 +27,28 @@ from uuid import UUID
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.context import FlowRunContext
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.gate_wait import await_gate
+from flows.gate_wait import await_any_gate, await_gate, take_open_gates_answers
 from models.gate_spec import Decision, GateKind, GateSpec, Party
 from models.project_input import Role
-from models.upgrade import ElementOutcome, ElementPhase
+from models.upgrade import ElementOutcome, ElementPhase, UpgradeResult, UpgradeStatus
 from models.upgrade_evidence import gate_key_for
 from models.upgrade_plan import UpgradePlanIn
-from tasks.gates import open_gate
+from siteflow.settings import get_settings
+from tasks.gates import GateRead, open_gate
+from tasks.upgrade_decisions import ElementState, read_window_state, watch_decisions
 from tasks.upgrade_records import (
     element_rows,
     finish_window,
     load_plan,
+    record_element_failure,
     register_window,
     set_phase,
     start_window,
 )
 from tasks.upgrade_report import (
-    element_summary,
     evidence_markdown,
     issue_upgrade_report,
     precheck_failures,
@@ -89,10 +93,10 @@ def _batches(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[i : i + size]
 
 
-def _decision_spec(plan: UpgradePlanIn, element: str, summary: dict[str, Any]) -> GateSpec:
+def _decision_spec(plan: UpgradePlanIn, element: str, result: UpgradeResult) -> GateSpec:
     """The element's decision gate; the description shows the evaluated criteria (UPG-8)."""
-    tests = ", ".join(f"{k}: {v}" for k, v in summary["tests"].items())
-    met = "met" if summary["criteria_met"] else "NOT met — roll back (UPG-9)"
+    tests = ", ".join(f"{k}: {v}" for k, v in result.tests.items()) or "see the step journal"
+    met = "met" if result.criteria_met else "NOT met — roll back (UPG-9)"
     return GateSpec(
         key=gate_key_for(element),
         kind=GateKind.ROLLBACK_DECISION,
@@ -100,7 +104,7 @@ def _decision_spec(plan: UpgradePlanIn, element: str, summary: dict[str, Any]) -
         title=f"Commit or roll back {element}",
         description=(
             f"Success criteria ({', '.join(plan.runbook.criteria())}): **{met}**. Tests: {tests}. "
-            f"Unexpected: {', '.join(summary['unexpected']) or 'none'}. At the deadline "
+            f"Unexpected: {', '.join(result.unexpected) or 'none'}. At the deadline "
             f"{plan.window.deadline:%H:%M} ({plan.window.timezone}) an undecided element is rolled "
             "back by system:deadline."
         ),
@@ -152,7 +156,7 @@ class Progress:
         )
 
 
-@flow(name="upgrade-window", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=64))  # type: ignore[arg-type]
+@flow(name="upgrade-window", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=160))  # type: ignore[arg-type]
 def run_upgrade_window(window_id: str) -> dict[str, str]:
     """One window, PROCESS.md §2 in order (UPG-1 … UPG-11)."""
     log = get_run_logger()
@@ -197,50 +201,212 @@ def run_upgrade_window(window_id: str) -> dict[str, str]:
     replacements = {r["replaces"]: r["name"] for r in go.data().get("replacements", [])}
     operators = {n: operator_for(plan, i, replacements) for i, n in enumerate(names)}
 
-    # UPG-4 … UPG-7: steps and tests; each element's decision gate opens as it finishes
-    rows = element_rows(window_id)
-    todo = [n for n in names if rows[n].phase != ElementPhase.DONE.value]
-    auto_rollback: dict[str, str] = {}
-    gated: list[str] = []
-    for batch in _batches(todo, plan.max_parallel):
-        futures: list[PrefectFuture[dict[str, Any]]] = [
-            upgrade_element.submit(window_id, n, operators[n], plan.window.deadline_at) for n in batch
-        ]
-        for future in as_completed(futures):
-            summary = future.result()
-            element = summary["element"]
-            if summary["status"] == "await-decision":
-                open_gate(
-                    window_id, run_id, _decision_spec(plan, element, element_summary(window_id, element))
-                )
-                gated.append(element)
-            elif summary["status"] == "step-failed":
-                auto_rollback[element] = summary["note"]
-        progress.show()
-
-    # UPG-8 … UPG-10: the PM decides each element; the deadline decides the rest (rollback)
-    decisions = {
-        n: await_gate(window_id, _decision_spec(plan, n, element_summary(window_id, n)))
-        for n in names
-        if n in gated
-    }
-
-    # UPG-9, UPG-11: commit, or roll back, test and compare with the snapshot
-    work: list[tuple[str, str, str, str]] = []
-    for n, gate in decisions.items():
-        sig = gate.signatures[-1]
-        work.append((n, gate.outcome or Decision.ROLLBACK.value, sig.signer, sig.door))
-    for n, note in auto_rollback.items():
-        log.warning("%s: %s — rolling back (UPG-10)", n, note)
-        work.append((n, Decision.ROLLBACK.value, "system:step-failed", "system"))
-    for batch in _batches([w[0] for w in work], plan.max_parallel):
-        chosen = [w for w in work if w[0] in batch]
-        for concluding in [
-            conclude_element.submit(window_id, n, operators[n], d, by, door) for n, d, by, door in chosen
-        ]:
-            concluding.wait()
-        progress.show()
+    # UPG-4 … UPG-11: each element upgraded, decided and concluded on its own
+    ElementWork(window_id, run_id, plan, operators, progress).run()
     return _finish(window_id, plan, progress)
+
+
+UPGRADE_SLOTS = 64  # upgrades at once per run, whatever max_parallel says: threads stay free for
+# conclusions, which never wait for a slot (a rollback decided at 03:59 starts at 03:59, UPG-10)
+
+
+class ElementWork:
+    """The elements after go, each on its own (UPG-4 … UPG-11).
+
+    Upgrades run `max_parallel` at a time; each element's decision gate opens as soon as its
+    own tests are done, and its decision is carried out (commit, or rollback + tests +
+    comparison) as soon as it is recorded, whatever the other elements are doing. While any
+    element has work, :func:`watch_decisions` runs beside it and reports decisions within a
+    fraction of a second. When every element left only waits at its gate, the run lingers
+    (``SITEFLOW_WINDOW_LINGER_SECONDS``) and then suspends on one form that lists every open
+    gate: any decision, through any door, resumes it, and the re-run picks up from the
+    tables (DESIGN notes in README, "How a window waits").
+    """
+
+    def __init__(
+        self, window_id: str, run_id: str, plan: UpgradePlanIn, operators: dict[str, str], progress: Progress
+    ) -> None:
+        self.window_id, self.run_id, self.plan = window_id, run_id, plan
+        self.operators, self.progress = operators, progress
+        self.names = [e.name for e in plan.elements]
+        self.specs: dict[str, GateSpec] = {}
+        self.queue: list[str] = []
+        self.upgrading: set[str] = set()
+        self.concluding: set[str] = set()
+        self.opening: set[str] = set()
+        self.awaiting: dict[str, GateRead] = {}
+        self.gates: dict[str, GateRead] = {}
+        self.taken: set[str] = set()
+        self.watching = False
+        self.finished: queue.SimpleQueue[tuple[Work, str, PrefectFuture[Any]]] = queue.SimpleQueue()
+        self.shown_at = 0.0
+
+    def track(self, kind: Work, element: str, future: PrefectFuture[Any]) -> None:
+        future.add_done_callback(lambda f: self.finished.put((kind, element, f)))
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.upgrading or self.concluding or self.opening)
+
+    def load(self, states: list[ElementState]) -> None:
+        self.queue.clear()
+        self.awaiting.clear()
+        for state in states:
+            if state.gate is not None:
+                self.gates[state.name] = state.gate
+            if state.done:
+                continue
+            if state.decided:
+                assert state.gate is not None
+                self.conclude(state.name, state.gate)
+            elif state.awaiting:
+                assert state.gate is not None
+                self.awaiting[state.name] = state.gate
+            else:
+                self.queue.append(state.name)
+
+    def run(self) -> None:
+        self.load(read_window_state(self.window_id, self.names))
+        wait_base = f"decisions-{sum(1 for g in self.gates.values() if g.closed)}"
+        attempt = take_open_gates_answers(list(self.gates.values()), wait_base) if self.awaiting else 0
+        if attempt:  # answers from the Prefect UI went through the decision path: read again
+            self.load(read_window_state(self.window_id, self.names))
+        linger = get_settings().window_linger_seconds
+        while True:
+            self.start_upgrades()
+            if not self.busy and not self.awaiting:
+                return
+            if self.awaiting and not self.watching:
+                self.watching = True
+                self.track(
+                    Work.WATCH,
+                    "",
+                    watch_decisions.submit(self.window_id, self.names, sorted(self.taken), linger),
+                )
+            kind, element, future = self.finished.get()
+            if kind is Work.WATCH:
+                self.watching = False
+                decided: list[ElementState] = future.result()
+                for state in decided:
+                    assert state.gate is not None
+                    self.awaiting.pop(state.name, None)
+                    self.conclude(state.name, state.gate)
+                self.show(force=bool(decided))
+                if not decided and not self.busy and self.awaiting:
+                    self.show(force=True)
+                    await_any_gate(self.waiting(), wait_base, attempt, self.describe_wait())
+                    attempt += 1  # reached only when Prefect already held an answer for this key
+            elif kind is Work.UPGRADE:
+                self.upgraded(element, future)
+            elif kind is Work.OPEN_GATE:
+                self.opening.discard(element)
+                gate: GateRead = future.result()
+                self.gates[element] = gate
+                if gate.closed:
+                    self.conclude(element, gate)
+                else:
+                    self.awaiting[element] = gate
+                self.show()
+            else:
+                self.concluded(element, future)
+
+    def start_upgrades(self) -> None:
+        slots = min(self.plan.max_parallel, UPGRADE_SLOTS)
+        while self.queue and len(self.upgrading) < slots:
+            name = self.queue.pop(0)
+            self.upgrading.add(name)
+            self.track(
+                Work.UPGRADE,
+                name,
+                upgrade_element.submit(
+                    self.window_id, name, self.operators[name], self.plan.window.deadline_at
+                ),
+            )
+
+    def upgraded(self, element: str, future: PrefectFuture[UpgradeResult]) -> None:
+        self.upgrading.discard(element)
+        try:
+            result = future.result()
+        except Exception as exc:  # the element's state is unknown: roll back, never leave it (UPG-10)
+            result = UpgradeResult(
+                element=element, status=UpgradeStatus.STEP_FAILED, note=f"upgrade broke off: {exc}"
+            )
+        if result.status is UpgradeStatus.AWAIT_DECISION:
+            spec = _decision_spec(self.plan, element, result)
+            self.specs[element] = spec
+            self.opening.add(element)
+            self.track(Work.OPEN_GATE, element, open_gate.submit(self.window_id, self.run_id, spec))
+        elif result.status is UpgradeStatus.STEP_FAILED:
+            get_run_logger().warning("%s: %s — rolling back (UPG-10)", element, result.note)
+            self.start_conclusion(element, Decision.ROLLBACK, "system:step-failed", "system")
+        self.show()
+
+    def conclude(self, element: str, gate: GateRead) -> None:
+        """Carry out a recorded decision (UPG-9, UPG-11)."""
+        signature = gate.signatures[-1]
+        self.start_conclusion(
+            element, Decision(gate.outcome or Decision.ROLLBACK), signature.signer, signature.door
+        )
+
+    def start_conclusion(self, element: str, decision: Decision, by: str, door: str) -> None:
+        if element in self.taken:
+            return
+        self.taken.add(element)
+        self.concluding.add(element)
+        self.track(
+            Work.CONCLUDE,
+            element,
+            conclude_element.submit(
+                self.window_id, element, self.operators[element], decision.value, by, door
+            ),
+        )
+
+    def concluded(self, element: str, future: PrefectFuture[str]) -> None:
+        self.concluding.discard(element)
+        try:
+            future.result()
+        except Exception as exc:
+            get_run_logger().error("%s: the conclusion broke off: %s", element, exc)
+            record_element_failure(self.window_id, element, f"conclusion broke off: {exc}")
+        self.show()
+
+    def show(self, force: bool = False) -> None:
+        """The progress in the Prefect UI; at most every 2 s, at once for a decision."""
+        if force or time.monotonic() - self.shown_at > 2.0:
+            self.progress.show()
+            self.shown_at = time.monotonic()
+
+    def waiting(self) -> list[tuple[GateRead, GateSpec]]:
+        return [
+            (gate, self.specs.get(name) or _waiting_spec(self.plan, name))
+            for name, gate in self.awaiting.items()
+        ]
+
+    def describe_wait(self) -> str:
+        deadline = f"{self.plan.window.deadline:%H:%M} ({self.plan.window.timezone})"
+        lines = "\n".join(
+            f"- **{name}** — gate `{gate.key}` (`siteflow gates decide {gate.id} --decision commit|rollback`)"
+            for name, gate in self.awaiting.items()
+        )
+        return (
+            f"## Commit or roll back — {len(self.awaiting)} element(s) wait (UPG-8 … UPG-10)\n\n{lines}\n\n"
+            "Pick the gate, then the decision; give your name and the email listed for you on the plan. "
+            f"Commit is refused when an element's success criteria failed. At {deadline} every undecided "
+            "element is rolled back by system:deadline. A decision through the CLI or email resumes this "
+            "run as well."
+        )
+
+
+class Work(enum.Enum):
+    UPGRADE = "upgrade"
+    OPEN_GATE = "open-gate"
+    CONCLUDE = "conclude"
+    WATCH = "watch"
+
+
+def _waiting_spec(plan: UpgradePlanIn, element: str) -> GateSpec:
+    """The decision gate's spec for the form when this re-run did not open it itself."""
+    return _decision_spec(plan, element, UpgradeResult(element=element, status=UpgradeStatus.AWAIT_DECISION))
 
 
 def _finish(window_id: str, plan: UpgradePlanIn, progress: Progress) -> dict[str, str]:

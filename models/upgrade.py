@@ -13,6 +13,7 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -57,6 +58,25 @@ class StepResult(enum.StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     RECONCILED = "reconciled"  # interrupted, found applied on the element
+
+
+class UpgradeStatus(enum.StrEnum):
+    """Where one element's upgrade task left it (UPG-4 … UPG-8)."""
+
+    AWAIT_DECISION = "await-decision"  # upgraded and tested: the PM decides (or the deadline)
+    STEP_FAILED = "step-failed"  # a step failed: rolled back without asking (UPG-10)
+    NOT_STARTED = "not-started"  # too close to the deadline to start (UPG-8)
+
+
+class UpgradeResult(BaseModel):
+    """What the window flow needs from one element's upgrade to open its decision gate."""
+
+    element: str
+    status: UpgradeStatus
+    note: str = ""
+    criteria_met: bool = False
+    tests: dict[str, str] = Field(default_factory=dict, description="Test id → result")
+    unexpected: list[str] = Field(default_factory=list, description="Tests whose result was not expected")
 
 
 class UpgradeWindow(Base):

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.gate import Gate
+from models.gate import Gate, GateDecision, GateStatus
 from models.gate_spec import GateKind
 from models.roster import window_plan
 from models.upgrade import JournalEntry, Stage, StepResult, UpgradeWindow
@@ -84,3 +85,33 @@ def blocking_reasons(session: Session, gate: Gate, decision: str, data: dict[str
             if (row := tests.get((element or "", t))) is None or row.result != StepResult.PASSED.value
         ]
     return []
+
+
+class ElementDecision(BaseModel):
+    decision: str
+    by: str
+    door: str
+
+
+def element_decisions(session: Session, window_ids: list[str]) -> dict[tuple[str, str], ElementDecision]:
+    """Each decided gate of these windows by (window, gate key): an element's decision and who
+    took it show the moment it is recorded, before the run has carried it out."""
+    rows = session.execute(
+        select(
+            Gate.subject,
+            Gate.key,
+            Gate.outcome,
+            GateDecision.signer_name,
+            GateDecision.signer_email,
+            GateDecision.door,
+        )
+        .join(GateDecision, GateDecision.gate_id == Gate.id)
+        .where(Gate.subject.in_(window_ids), Gate.status == GateStatus.DECIDED.value)
+        .order_by(GateDecision.decided_at)
+    ).all()
+    found: dict[tuple[str, str], ElementDecision] = {}
+    for r in rows:
+        found[(r.subject, r.key)] = ElementDecision(
+            decision=r.outcome or "", by=f"{r.signer_name} <{r.signer_email}>", door=r.door
+        )
+    return found

@@ -284,20 +284,22 @@ def _window_table(row: Any) -> Table:
     table = Table(
         "element",
         "phase",
+        "decision",
+        "decided by",
         "outcome",
         "before",
         "after",
-        "decided by",
         title=(f"{row.id} — {row.title} · {row.state} · deadline {row.deadline}"),
     )
-    for e in row.elements:
+    for e in row.elements:  # a decision shows as soon as it is recorded, before it is carried out
         table.add_row(
             e["element"],
             e["phase"],
+            e.get("decision") or "",
+            (e.get("decided_by") or "") + (f" ({e['door']})" if e.get("door") else ""),
             e.get("outcome") or "",
             e.get("version_before") or "",
             e.get("version_after") or "",
-            e.get("decided_by") or "",
         )
     return table
 

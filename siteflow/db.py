@@ -42,10 +42,14 @@ def engine_for(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _immediate(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            read_only = conn.get_execution_options().get(READ_ONLY)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+READ_ONLY = "siteflow_read_only"
 
 
 def get_engine() -> Engine:
@@ -57,6 +61,16 @@ def session_scope() -> Iterator[Session]:
     """One transaction: committed on success, rolled back on any error."""
     factory = sessionmaker(get_engine(), expire_on_commit=False)
     with factory() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def read_scope() -> Iterator[Session]:
+    """A read-only transaction. On SQLite it does not take the write lock that
+    :func:`session_scope` takes up front (``BEGIN IMMEDIATE``), so a frequent reader — the
+    window's decision watcher — never queues a writer behind it."""
+    engine = get_engine().execution_options(**{READ_ONLY: True})
+    with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
 
 

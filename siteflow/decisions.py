@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -160,6 +161,8 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
                 replace(_result(gate, "", "already recorded"), replayed=True) if earlier.accepted else None
             )
             raise _Replay(replay, earlier.reason)
+    if req.door is not Door.SYSTEM and gate_has_passed(gate, req.at):
+        raise _Refusal(_too_late(session, gate, req.at))
     signed = list(session.execute(select(GateDecision).where(GateDecision.gate_id == gate.id)).scalars())
 
     if gate.status != GateStatus.OPEN.value:
@@ -231,6 +234,27 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
     return _record(session, gate, signed, req, slot, contact.email, contact.role.value, data)
 
 
+def gate_has_passed(gate: Gate, at: datetime) -> bool:
+    """A gate with a deadline default is closed to people once its deadline has passed (UPG-10):
+    the decision path enforces it, whoever reaches the gate first — a person's decision
+    stamped after it is refused even when the deadline enforcer has not come by yet."""
+    return gate.deadline is not None and gate.default_decision is not None and at > gate.deadline
+
+
+def _too_late(session: Session, gate: Gate, at: datetime) -> str:
+    assert gate.deadline is not None
+    form = roster_of(session, gate.subject)
+    zone = ZoneInfo(form.window.timezone if isinstance(form, UpgradePlanIn) else "UTC")
+    local = gate.deadline.astimezone(zone)
+    late = (at - gate.deadline).total_seconds()
+    return (
+        f"too late for gate {gate.key}: its deadline was {local:%Y-%m-%d %H:%M:%S} {zone.key} "
+        f"({gate.deadline:%H:%M:%S} UTC) and this decision reached siteflow {late:.1f} s after it. "
+        f"After the deadline only the gate's default is taken: {gate.default_decision} by "
+        f"{DEADLINE_ACTOR} (UPG-10); nothing else was recorded"
+    )
+
+
 def _accept_default(
     session: Session, gate: Gate, signed: list[GateDecision], req: DecisionRequest
 ) -> DecisionResult:
@@ -250,18 +274,11 @@ def _accept_default(
     return _record(session, gate, signed, req, slot, req.signer.email, "system", None, settle=True)
 
 
-def _record(
-    session: Session,
-    gate: Gate,
-    signed: list[GateDecision],
-    req: DecisionRequest,
-    slot: str,
-    email: str,
-    role: str,
-    data: dict[str, Any] | None,
-    settle: bool = False,
-) -> DecisionResult:
-    session.add(
+def _signature_rows(
+    gate: Gate, req: DecisionRequest, slot: str, email: str, role: str, data: dict[str, Any] | None
+) -> list[GateDecision | GateAttempt]:
+    """The accepted signature and its attempt row."""
+    return [
         GateDecision(
             gate_id=gate.id,
             party=slot,
@@ -273,9 +290,7 @@ def _record(
             data=data,
             door=req.door.value,
             decided_at=req.at,
-        )
-    )
-    session.add(
+        ),
         GateAttempt(
             gate_id=gate.id,
             accepted=True,
@@ -285,8 +300,22 @@ def _record(
             door=req.door.value,
             source_ref=req.source_ref,
             at=req.at,
-        )
-    )
+        ),
+    ]
+
+
+def _record(
+    session: Session,
+    gate: Gate,
+    signed: list[GateDecision],
+    req: DecisionRequest,
+    slot: str,
+    email: str,
+    role: str,
+    data: dict[str, Any] | None,
+    settle: bool = False,
+) -> DecisionResult:
+    session.add_all(_signature_rows(gate, req, slot, email, role, data))
     decisions = {d.party: d.decision for d in signed} | {slot: req.decision}
     settle = settle or req.decision in gate.ends_at_once
     if settle or len(decisions) == len(gate.parties):
@@ -294,40 +323,117 @@ def _record(
         gate.outcome = req.decision
         gate.decided_at = req.at
     session.flush()
-    audit_chain.append(
-        session,
-        gate.subject,
-        "gate.decision",
-        str(req.signer),
-        {
-            "gate": gate.key,
-            "gate_id": gate.id,
-            "slot": slot,
-            "decision": req.decision,
-            "role": role,
-            "door": req.door.value,
-            "comment": req.comment,
-            "data": data,
-            "gate_complete": gate.status == GateStatus.DECIDED.value,
-        },
-    )
-    if gate.status == GateStatus.DECIDED.value:
-        audit_chain.append(
-            session,
-            gate.subject,
-            "gate.closed",
-            str(req.signer),
-            {
-                "gate": gate.key,
-                "gate_id": gate.id,
-                "outcome": gate.outcome,
-            },
-        )
+    audit_chain.append_many(session, gate.subject, _audit_records(gate, req, slot, role, data))
     waiting = [p["slot"] for p in gate.parties if p["slot"] not in decisions]
     message = f"recorded: {req.decision} on {gate.key} by {req.signer} ({slot})" + (
         f"; still waiting for the {', '.join(waiting)} side" if waiting and not settle else ""
     )
     return _result(gate, slot, message)
+
+
+def _audit_records(
+    gate: Gate, req: DecisionRequest, slot: str, role: str, data: dict[str, Any] | None
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """The chain records of one accepted signature, and of the gate closing if it did."""
+    records: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "gate.decision",
+            str(req.signer),
+            {
+                "gate": gate.key,
+                "gate_id": gate.id,
+                "slot": slot,
+                "decision": req.decision,
+                "role": role,
+                "door": req.door.value,
+                "comment": req.comment,
+                "data": data,
+                "gate_complete": gate.status == GateStatus.DECIDED.value,
+            },
+        )
+    ]
+    if gate.status == GateStatus.DECIDED.value:
+        records.append(
+            ("gate.closed", str(req.signer), {"gate": gate.key, "gate_id": gate.id, "outcome": gate.outcome})
+        )
+    return records
+
+
+def deadline_request(gate_id: str, default: str, at: datetime) -> DecisionRequest:
+    """The deadline enforcer's request: the gate's default, by the system, once (source_ref)."""
+    return DecisionRequest(
+        gate_id=gate_id,
+        decision=default,
+        signer=Signer(DEADLINE_ACTOR, DEADLINE_SIGNER_EMAIL),
+        door=Door.SYSTEM,
+        comment="no decision by the deadline: the safe default (UPG-10)",
+        source_ref=f"system:deadline:{gate_id}",
+        at=at,
+    )
+
+
+def apply_deadline_defaults(gate_ids: list[str], at: datetime) -> list[DecisionResult]:
+    """Record the deadline default of every one of these gates still open, in one transaction.
+
+    A night's elements share one deadline; one transaction per gate cannot record a thousand
+    defaults within a second or two. The rows are locked as the one-gate path locks them
+    (PostgreSQL skips rows another keeper holds, so keepers split the work), each gate is
+    checked again under the lock, and the same signature, attempt and chain records are
+    written as :func:`decide` writes. A conflict falls back to :func:`decide`, gate by gate.
+    """
+    try:
+        with session_scope() as session:
+            gates = list(
+                session.execute(
+                    select(Gate)
+                    .where(Gate.id.in_(gate_ids), Gate.status == GateStatus.OPEN.value)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            signed: dict[str, list[GateDecision]] = {g.id: [] for g in gates}
+            for d in session.execute(
+                select(GateDecision).where(GateDecision.gate_id.in_(list(signed)))
+            ).scalars():
+                signed[d.gate_id].append(d)
+            results: list[DecisionResult] = []
+            chains: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+            rows: list[Any] = []
+            for gate in gates:
+                if gate.default_decision is None or gate.deadline is None or at < gate.deadline:
+                    continue
+                req = deadline_request(gate.id, gate.default_decision, at)
+                filled = {d.party for d in signed[gate.id]}
+                slot = next(p["slot"] for p in gate.parties if p["slot"] not in filled)
+                rows += _signature_rows(gate, req, slot, DEADLINE_SIGNER_EMAIL, "system", None)
+                gate.status, gate.outcome, gate.decided_at = GateStatus.DECIDED.value, req.decision, at
+                chains.setdefault(gate.subject, []).extend(_audit_records(gate, req, slot, "system", None))
+                results.append(_result(gate, slot, f"recorded: {req.decision} on {gate.key} by {req.signer}"))
+            session.add_all(rows)
+            session.flush()
+            for subject, records in chains.items():
+                audit_chain.append_many(session, subject, records)
+            return results
+    except IntegrityError:  # a person's or another keeper's decision at the same moment
+        return _defaults_one_by_one(gate_ids, at)
+
+
+def _defaults_one_by_one(gate_ids: list[str], at: datetime) -> list[DecisionResult]:
+    results = []
+    with session_scope() as session:
+        due = [
+            (g.id, g.default_decision)
+            for g in session.execute(select(Gate).where(Gate.id.in_(gate_ids))).scalars()
+            if g.status == GateStatus.OPEN.value and g.default_decision
+        ]
+    for gate_id, default in due:
+        assert default is not None
+        try:
+            result = decide(deadline_request(gate_id, default, at), resume=False)
+        except DecisionRefused:  # a person (or another keeper) decided first
+            continue
+        if not result.replayed:
+            results.append(result)
+    return results
 
 
 def _kind_of(form: Roster) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from models.gate import Gate, GateDecision, GateStatus
 from models.project import Project
 from models.upgrade import UpgradeElement, UpgradeWindow
+from models.upgrade_evidence import element_decisions, gate_key_for
 from siteflow.db import session_scope
 
 
@@ -130,15 +131,18 @@ def list_windows(window_id: str | None = None) -> list[WindowRow]:
             .where(UpgradeElement.window_id.in_([w.id for w in windows]))
             .order_by(UpgradeElement.name)
         ).scalars()
+        decisions = element_decisions(session, [w.id for w in windows])
         by_window: dict[str, list[dict[str, Any]]] = {}
         for e in elements:
+            decided = decisions.get((e.window_id, gate_key_for(e.name)))
             by_window.setdefault(e.window_id, []).append(
                 {
                     "element": e.name,
                     "phase": e.phase,
                     "outcome": e.outcome,
-                    "decided_by": e.decided_by,
-                    "door": e.decision_door,
+                    "decision": decided.decision if decided else None,
+                    "decided_by": e.decided_by or (decided.by if decided else None),
+                    "door": e.decision_door or (decided.door if decided else None),
                     "version_before": e.version_before,
                     "version_after": e.version_after,
                     "differences": e.differences or [],

@@ -8,9 +8,12 @@ gate keeper in `siteflow up`) finds those and resumes them.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import threading
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,8 +21,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Scheduled
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from models.gate import Gate, GateDecision, GateStatus
 from models.project import Project, ProjectState
@@ -37,43 +43,125 @@ class ResumeOutcome(enum.StrEnum):
     UNREACHABLE = "unreachable"
 
 
-def _has_open_gate(flow_run_id: str) -> bool:
-    with session_scope() as session:
-        return (
-            session.execute(
-                select(Gate.id).where(Gate.flow_run_id == flow_run_id, Gate.status == GateStatus.OPEN.value)
-            ).first()
-            is not None
+@dataclass(frozen=True)
+class PauseForm:
+    """What a paused run's form accepts in its ``gate`` field: gate ids (a one-gate form) or
+    gate keys (an upgrade window's open-gates form). ``accepts`` is None for a form without
+    the field (paused by a siteflow older than it) and when the schema is missing."""
+
+    accepts: frozenset[str] | None
+    schema_missing: bool = False
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The answer that resumes a run: the decision recorded for one gate it waits at."""
+
+    gate_id: str
+    answer: dict[str, Any]
+
+
+_FORMS: dict[str, PauseForm] = {}  # by paused state id: a pause's form never changes
+
+
+def _gate_values(schema: dict[str, Any]) -> frozenset[str] | None:
+    field = (schema.get("properties") or {}).get("gate")
+    if not isinstance(field, dict):
+        return None
+    if "const" in field:
+        return frozenset([str(field["const"])])
+    return frozenset(str(v) for v in field.get("enum") or [])
+
+
+def pause_form(client: Any, flow_run_id: str, state: Any) -> PauseForm:
+    """Read (once per pause) which gates the run's current pause accepts an answer for."""
+    cached = _FORMS.get(str(state.id))
+    if cached is not None:
+        return cached
+    key = (state.state_details.run_input_keyset or {}).get("schema")
+    if not key:
+        return PauseForm(accepts=None)
+    try:
+        raw = client.read_flow_run_input(flow_run_id=UUID(flow_run_id), key=key)
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code != 404:
+            raise
+        return PauseForm(accepts=None, schema_missing=True)  # not cached: it may still be written
+    form = PauseForm(accepts=_gate_values(json.loads(raw)))
+    if len(_FORMS) > 10_000:
+        _FORMS.clear()
+    _FORMS[str(state.id)] = form
+    return form
+
+
+def _first_decision(session: Session, gate: Gate) -> GateDecision | None:
+    return (
+        session.execute(
+            select(GateDecision).where(GateDecision.gate_id == gate.id).order_by(GateDecision.decided_at)
         )
+        .scalars()
+        .first()
+    )
 
 
-def _answer_of_latest_gate(flow_run_id: str) -> dict[str, Any]:
-    """The form answer for the gate the run waits at, built from our record (never raw input).
+def _answer(gate: Gate, first: GateDecision, gate_field: str | None) -> dict[str, Any]:
+    """The form answer built from our record (never raw input). The forms require a decision
+    and a signer (so the Prefect UI shows a proper form) and Prefect validates against them."""
+    answer: dict[str, Any] = {
+        "decision": first.decision,
+        "signer_name": first.signer_name,
+        "signer_email": first.signer_email,
+    }
+    if gate_field is not None:
+        answer["gate"] = gate_field  # Prefect refuses it unless the pause waits at this gate
+    return answer
 
-    The gate forms require a decision and a signer (so the Prefect UI shows a proper form);
-    Prefect validates the resume input against that form's schema, so we fill it in.
+
+def delivery_for(flow_run_id: str, form: PauseForm, paused_at: datetime | None = None) -> Delivery | None:
+    """The decided gate that the run's pause waits at, with its answer; None when none is.
+
+    - A form with a ``gate`` field: the earliest decided gate whose id or key it accepts.
+      A gate decided but not waited at (the run moved on, or has not reached it) is not
+      delivered: resuming would only wake the run to wait again, or be refused.
+    - An older form without it: the run's latest gate, once none of its gates is open.
+    - A pause whose schema is missing: a gate decided after the pause, or the latest when
+      none is open; Prefect accepts any answer once the schema is restored.
     """
     with session_scope() as session:
-        gate = session.execute(
-            select(Gate).where(Gate.flow_run_id == flow_run_id).order_by(Gate.opened_at.desc()).limit(1)
-        ).scalar_one_or_none()
-        if gate is None:
-            return {}
-        first = (
-            session.execute(
-                select(GateDecision).where(GateDecision.gate_id == gate.id).order_by(GateDecision.decided_at)
-            )
-            .scalars()
-            .first()
+        gates = list(session.execute(select(Gate).where(Gate.flow_run_id == flow_run_id)).scalars())
+        decided = sorted(
+            (g for g in gates if g.status == GateStatus.DECIDED.value and g.decided_at is not None),
+            key=lambda g: g.decided_at or datetime.min.replace(tzinfo=UTC),
         )
+        any_open = any(g.status == GateStatus.OPEN.value for g in gates)
+        chosen: Gate | None = None
+        field: str | None = None
+        if form.accepts is not None:
+            for g in decided:
+                if g.id in form.accepts or g.key in form.accepts:
+                    chosen, field = g, (g.id if g.id in form.accepts else g.key)
+                    break
+        elif form.schema_missing:
+            late = [g for g in decided if paused_at is not None and g.decided_at and g.decided_at > paused_at]
+            chosen = late[0] if late else (decided[-1] if decided and not any_open else None)
+            field = chosen.id if chosen is not None else None
+        elif decided and not any_open:
+            chosen = max(gates, key=lambda g: g.opened_at)
+            chosen = chosen if chosen.status == GateStatus.DECIDED.value else None
+        if chosen is None:
+            return None
+        first = _first_decision(session, chosen)
         if first is None:
-            return {}
-        return {
-            "gate": gate.id,  # the form's constant: Prefect refuses it at any other gate
-            "decision": first.decision,
-            "signer_name": first.signer_name,
-            "signer_email": first.signer_email,
-        }
+            return None
+        return Delivery(gate_id=chosen.id, answer=_answer(chosen, first, field))
+
+
+def answer_for(gate_id: str) -> dict[str, Any]:
+    """What a resumer sends for this decided gate on a one-gate form (tests, diagnostics)."""
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+        first = _first_decision(session, gate) if gate is not None else None
+        return {} if gate is None or first is None else _answer(gate, first, gate.id)
 
 
 def _rejected_for(response: Any, words: str) -> bool:
@@ -99,31 +187,35 @@ def _restore_schema(client: Any, flow_run_id: str, state: Any) -> None:
         client.create_flow_run_input(UUID(flow_run_id), key=keyset["schema"], value='{"type": "object"}')
 
 
+_REFUSED: set[str] = set()  # paused states Prefect refused our answer at: not tried again
+
+
 def resume_run(flow_run_id: str, wait_seconds: float = 5.0) -> ResumeOutcome:
-    """Resume the run once it is paused, if no gate of it is still open.
+    """Resume the run once it is paused at a gate that is decided.
 
     A decision can land between the flow opening its gate and suspending; then we wait a
-    little for the pause. If the flow has meanwhile moved on to its next gate (opened, not
-    decided), resuming would only wake it to wait again, so we leave it.
+    little for the pause. A run that waits at no decided gate (it moved on, or waits at
+    others) is left alone: nothing it waits for has happened.
     """
     deadline = time.monotonic() + wait_seconds
     try:
         with get_client(sync_client=True) as client:
             while True:
-                if _has_open_gate(flow_run_id):
-                    return ResumeOutcome.NOT_PAUSED
                 run = client.read_flow_run(UUID(flow_run_id))
                 state = run.state
                 if state is not None and state.is_paused():
-                    answer = _answer_of_latest_gate(flow_run_id)
-                    response = client.resume_flow_run(UUID(flow_run_id), run_input=answer)
+                    if str(state.id) in _REFUSED:
+                        return ResumeOutcome.REJECTED
+                    form = pause_form(client, flow_run_id, state)
+                    delivery = delivery_for(flow_run_id, form, state.timestamp)
+                    if delivery is None:
+                        return ResumeOutcome.NOT_PAUSED
+                    if form.schema_missing:
+                        _restore_schema(client, flow_run_id, state)
+                    response = client.resume_flow_run(UUID(flow_run_id), run_input=delivery.answer)
                     if _schema_missing(response):
                         _restore_schema(client, flow_run_id, state)
-                        response = client.resume_flow_run(UUID(flow_run_id), run_input=answer)
-                    elif _rejected_for(response, "'gate' was unexpected"):
-                        # paused by a siteflow older than the gate constant: answer without it
-                        answer.pop("gate", None)
-                        response = client.resume_flow_run(UUID(flow_run_id), run_input=answer)
+                        response = client.resume_flow_run(UUID(flow_run_id), run_input=delivery.answer)
                     break
                 if state is None or state.is_final() or time.monotonic() > deadline:
                     return ResumeOutcome.NOT_PAUSED
@@ -136,34 +228,54 @@ def resume_run(flow_run_id: str, wait_seconds: float = 5.0) -> ResumeOutcome:
     if response.status == SetStateStatus.ABORT:
         return ResumeOutcome.NOT_PAUSED
     if _rejected_for(response, "'gate'"):
-        log.info("run %s has moved on to another gate; the answer for the last one was not used", flow_run_id)
+        log.info("run %s is no longer paused at gate %s; nothing to resume", flow_run_id, delivery.gate_id)
         return ResumeOutcome.NOT_PAUSED
-    log.warning("Prefect refused to resume run %s: %s", flow_run_id, response.details)
+    _REFUSED.add(str(state.id))
+    log.warning(
+        "Prefect refused to resume run %s with the decision of gate %s: %s (not tried again for "
+        "this pause; answer it in the Prefect UI)",
+        flow_run_id,
+        delivery.gate_id,
+        response.details,
+    )
     return ResumeOutcome.REJECTED
 
 
-def resume_decided_gates() -> list[str]:
-    """Resume every paused run that has no open gate left; returns the runs resumed."""
-    with get_client(sync_client=True) as client:
-        paused = client.read_flow_runs(
+def _paused_runs(client: Any, page: int = 200) -> list[Any]:
+    """Every paused run, page by page (Prefect returns at most `limit` a call)."""
+    runs: list[Any] = []
+    while True:
+        batch = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
             ),
-            limit=200,
+            sort=FlowRunSort.ID_DESC,
+            limit=page,
+            offset=len(runs),
         )
+        runs.extend(batch)
+        if len(batch) < page:
+            return runs
+
+
+def resume_decided_gates() -> list[str]:
+    """Resume every paused run of ours that waits at a decided gate; returns the runs resumed."""
+    with get_client(sync_client=True) as client:
+        paused = _paused_runs(client)
     run_ids = [str(r.id) for r in paused]
     if not run_ids:
         return []
     with session_scope() as session:
-        rows = session.execute(
-            select(Gate.flow_run_id, Gate.status).where(Gate.flow_run_id.in_(run_ids))
-        ).all()
-    known = {r.flow_run_id for r in rows}
-    still_open = {r.flow_run_id for r in rows if r.status == GateStatus.OPEN.value}
+        decided = set(
+            session.execute(
+                select(Gate.flow_run_id).where(
+                    Gate.flow_run_id.in_(run_ids), Gate.status == GateStatus.DECIDED.value
+                )
+            ).scalars()
+        )
     resumed = []
     for run_id in run_ids:
-        settled = run_id in known and run_id not in still_open
-        if settled and resume_run(run_id, wait_seconds=0) is ResumeOutcome.RESUMED:
+        if run_id in decided and resume_run(run_id, wait_seconds=0) is ResumeOutcome.RESUMED:
             resumed.append(run_id)
     return resumed
 
@@ -322,7 +434,10 @@ def main() -> None:
     interval = get_settings().keeper_poll_seconds
     examined: set[str] = set()
     threading.Thread(
-        target=deadlines.run_forever, args=(threading.Event(), interval), name="deadlines", daemon=True
+        target=deadlines.run_forever,
+        args=(threading.Event(), interval, lambda run_id: resume_run(run_id, wait_seconds=0)),
+        name="deadlines",
+        daemon=True,
     ).start()
     while True:
         try:

@@ -57,6 +57,18 @@ class Settings(BaseSettings):
         default=1.0,
         description="How often the gate keeper re-resumes decided gates whose run still waits.",
     )
+    window_linger_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description="An upgrade window whose elements all wait at their gates keeps its process this "
+        "long before it suspends (a decision meanwhile is acted on within a fraction of a second).",
+    )
+    deadline_grace_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="The deadline default is recorded this long after the deadline, so a decision "
+        "stamped before the deadline that is still on its way wins (UPG-10).",
+    )
     reminder_before_hours: float = Field(
         default=24.0, ge=0, description="Remind undecided people this long before a gate's deadline"
     )

@@ -51,32 +51,42 @@ class GateRead(BaseModel):
         return [s.signer for s in self.signatures]
 
 
-def _read(session: Any, gate: Gate) -> GateRead:
-    sigs = session.execute(
-        select(GateDecision).where(GateDecision.gate_id == gate.id).order_by(GateDecision.decided_at)
-    ).scalars()
+def _signature(s: GateDecision) -> SignatureRead:
+    return SignatureRead(
+        slot=s.party,
+        decision=s.decision,
+        signer=f"{s.signer_name} <{s.signer_email}>",
+        role=s.role,
+        door=s.door,
+        comment=s.comment,
+        data=s.data,
+    )
+
+
+def _as_read(gate: Gate, signatures: list[GateDecision]) -> GateRead:
     return GateRead(
         id=gate.id,
         key=gate.key,
         status=gate.status,
         outcome=gate.outcome,
-        signatures=[
-            SignatureRead(
-                slot=s.party,
-                decision=s.decision,
-                signer=f"{s.signer_name} <{s.signer_email}>",
-                role=s.role,
-                door=s.door,
-                comment=s.comment,
-                data=s.data,
-            )
-            for s in sigs
-        ],
+        signatures=[_signature(s) for s in signatures],
     )
 
 
+def _read(session: Any, gate: Gate) -> GateRead:
+    return read_gates(session, [gate])[0]
+
+
 def read_gates(session: Any, gates: list[Gate]) -> list[GateRead]:
-    return [_read(session, g) for g in gates]
+    """The gates with their signatures, in one query for all of them (a window has hundreds)."""
+    by_gate: dict[str, list[GateDecision]] = {g.id: [] for g in gates}
+    ids = list(by_gate)
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        for s in session.execute(
+            select(GateDecision).where(GateDecision.gate_id.in_(chunk)).order_by(GateDecision.decided_at)
+        ).scalars():
+            by_gate[s.gate_id].append(s)
+    return [_as_read(g, by_gate[g.id]) for g in gates]
 
 
 def gate_mail_text(subject: str, spec: GateSpec, name: str) -> str:
@@ -189,11 +199,26 @@ def record_ui_decision(gate_id: str, answer: dict[str, Any], source_ref: str) ->
         name=str(answer.get("signer_name") or "").strip(),
         email=str(answer.get("signer_email") or "").strip().lower(),
     )
+    decision = str(answer.get("decision") or "")
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+        carried = (
+            gate is not None
+            and gate.status == GateStatus.DECIDED.value
+            and any(
+                s.decision == decision and s.signer_email == signer.email
+                for s in session.execute(
+                    select(GateDecision).where(GateDecision.gate_id == gate_id)
+                ).scalars()
+            )
+        )
+    if carried:  # the resume carried a decision recorded through another door: nothing new
+        return f"decided before the run resumed: {decision} by {signer}"
     try:
         result = decide(
             DecisionRequest(
                 gate_id=gate_id,
-                decision=str(answer.get("decision") or ""),
+                decision=decision,
                 signer=signer,
                 door=Door.PREFECT_UI,
                 comment=str(answer.get("comment") or ""),

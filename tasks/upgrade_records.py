@@ -211,3 +211,10 @@ def finish_window(window_id: str) -> dict[str, str]:
                 session, window_id, "window.completed", "system:siteflow", {"outcomes": outcomes}
             )
         return outcomes
+
+
+@side_effect(name="element-failed")
+def record_element_failure(window_id: str, element: str, note: str) -> None:
+    """An element whose conclusion broke off with an error: its state on the element is not
+    known, so it is reported as a failed rollback that needs a person (never left running)."""
+    set_phase(window_id, element, ElementPhase.DONE, outcome=ElementOutcome.ROLLBACK_FAILED.value, note=note)

@@ -11,7 +11,14 @@ from models.gate import Gate, GateDecision
 from models.paperwork import field, section
 from models.roster import window_plan
 from models.upgrade import JournalEntry, Stage, StepResult, UpgradeElement, UpgradeWindow
-from models.upgrade_evidence import BASELINE, OPERATORS, failed_prechecks, latest_results
+from models.upgrade_evidence import (
+    BASELINE,
+    OPERATORS,
+    element_decisions,
+    failed_prechecks,
+    gate_key_for,
+    latest_results,
+)
 from siteflow.db import session_scope
 from tasks import side_effect
 from tasks.documents import body_for, issue_document
@@ -62,21 +69,27 @@ def evidence_markdown(window_id: str) -> str:
 
 
 def window_table(window_id: str) -> list[dict[str, Any]]:
+    """The Prefect UI's element table: a decision and who took it show as soon as recorded."""
     with session_scope() as session:
         rows = session.execute(
             select(UpgradeElement).where(UpgradeElement.window_id == window_id).order_by(UpgradeElement.name)
         ).scalars()
-        return [
-            {
-                "element": r.name,
-                "phase": r.phase,
-                "outcome": r.outcome or "",
-                "before": r.version_before or "",
-                "after": r.version_after or "",
-                "decided by": r.decided_by or "",
-            }
-            for r in rows
-        ]
+        decided = element_decisions(session, [window_id])
+        table = []
+        for r in rows:
+            d = decided.get((window_id, gate_key_for(r.name)))
+            table.append(
+                {
+                    "element": r.name,
+                    "phase": r.phase,
+                    "decision": d.decision if d else "",
+                    "decided by": r.decided_by or (f"{d.by} ({d.door})" if d else ""),
+                    "outcome": r.outcome or "",
+                    "before": r.version_before or "",
+                    "after": r.version_after or "",
+                }
+            )
+        return table
 
 
 @side_effect(name="issue-upgrade-report")

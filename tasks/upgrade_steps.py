@@ -26,6 +26,8 @@ from models.upgrade import (
     Stage,
     StepResult,
     UpgradeElement,
+    UpgradeResult,
+    UpgradeStatus,
 )
 from models.upgrade_evidence import BASELINE, OPERATORS, unqualified
 from models.upgrade_plan import UpgradePlanIn
@@ -299,10 +301,10 @@ def precheck_element(window_id: str, element: str, operator: str) -> bool:
 
 
 @side_effect(name="upgrade-element")
-def upgrade_element(window_id: str, element: str, operator: str, deadline: datetime) -> dict[str, Any]:
+def upgrade_element(window_id: str, element: str, operator: str, deadline: datetime) -> UpgradeResult:
     """UPG-4 … UPG-7: the steps phase by phase, then the tests; the result for the decision."""
 
-    async def work(plan: UpgradePlanIn, book: Runbook, j: Journal) -> dict[str, Any]:
+    async def work(plan: UpgradePlanIn, book: Runbook, j: Journal) -> UpgradeResult:
         started = _latest(window_id, element, Stage.UPGRADE, book.phases[0].steps[0].id) is not None
         needed = book.upgrade_seconds() * j.scale
         left = (deadline - datetime.now(UTC)).total_seconds()
@@ -314,7 +316,7 @@ def upgrade_element(window_id: str, element: str, operator: str, deadline: datet
             set_phase(
                 window_id, element, ElementPhase.DONE, outcome=ElementOutcome.NOT_STARTED.value, note=note
             )
-            return {"element": element, "status": "not-started", "note": note}
+            return UpgradeResult(element=element, status=UpgradeStatus.NOT_STARTED, note=note)
         set_phase(window_id, element, ElementPhase.UPGRADING)
         failed_step = None
         for phase in book.phases:
@@ -328,7 +330,7 @@ def upgrade_element(window_id: str, element: str, operator: str, deadline: datet
         if failed_step:
             note = f"step failed: {failed_step}"
             set_phase(window_id, element, ElementPhase.UPGRADING, note=note)  # kept for the report
-            return {"element": element, "status": "step-failed", "note": note}
+            return UpgradeResult(element=element, status=UpgradeStatus.STEP_FAILED, note=note)
         set_phase(window_id, element, ElementPhase.TESTING)
         results = [await j.run(Stage.TEST, t) for t in book.tests]
         unexpected = [r for r in results if not r.ok]
@@ -346,13 +348,13 @@ def upgrade_element(window_id: str, element: str, operator: str, deadline: datet
                 f"Post-upgrade tests on {element} differ from the expected results:\n{lines}\n",
             )
         set_phase(window_id, element, ElementPhase.DECIDING)
-        return {
-            "element": element,
-            "status": "await-decision",
-            "criteria_met": met,
-            "tests": {r.item: r.result.value for r in results},
-            "unexpected": [r.item for r in unexpected],
-        }
+        return UpgradeResult(
+            element=element,
+            status=UpgradeStatus.AWAIT_DECISION,
+            criteria_met=met,
+            tests={r.item: r.result.value for r in results},
+            unexpected=[r.item for r in unexpected],
+        )
 
     return _with_element(window_id, element, operator, work)
 

@@ -31,7 +31,7 @@ def test_a_late_resume_for_the_last_gate_is_refused_at_the_next(stack_factory: A
     from siteflow.db import session_scope
     from siteflow.decisions import DecisionRequest, Signer, decide
     from siteflow.launch import start_project
-    from siteflow.resumer import _answer_of_latest_gate
+    from siteflow.resumer import answer_for
 
     handle = stack_factory("sqlite")
     form = sample_form(f"STALE-{int(time.time()) % 100000}")
@@ -49,7 +49,7 @@ def test_a_late_resume_for_the_last_gate_is_refused_at_the_next(stack_factory: A
                 data={"agreed_date": (date.today() + timedelta(days=3)).isoformat()},
             )
         )
-        late_answer = _answer_of_latest_gate(run_id)  # what a resumer built for round 1
+        late_answer = answer_for(first.id)  # what a resumer built for round 1
         assert late_answer["gate"] == first.id
         second = wait_for_open_gate(form.code, "survey-readiness-r2")
         wait_paused(run_id)

@@ -182,15 +182,20 @@ def test_go_is_accepted_when_every_check_passed(database_url: str) -> None:
 # --- the deadline default (UPG-10) --------------------------------------------------------
 
 
-def open_decision_gate(window_id: str, deadline: datetime) -> str:
+def open_decision_gate(window_id: str, deadline: datetime, key: str = "decision-gz-cr-01") -> str:
     from models.gate_spec import Decision, GateKind, GateSpec, Party
     from models.project_input import Role
+    from models.upgrade import UpgradeWindow
+    from siteflow.db import session_scope
     from tasks.gates import open_gate
     from tasks.upgrade_records import register_window
 
-    register_window(plan(window_id))
+    with session_scope() as session:
+        booked = session.get(UpgradeWindow, window_id) is not None
+    if not booked:
+        register_window(plan(window_id))
     spec = GateSpec(
-        key="decision-gz-cr-01",
+        key=key,
         kind=GateKind.ROLLBACK_DECISION,
         rule="UPG-10",
         title="Commit or roll back GZ-CR-01",
@@ -209,13 +214,15 @@ def test_deadline_fires_late_never_early_and_once(database_url: str) -> None:
 
     deadline = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
     gate_id = open_decision_gate("UPG-DL-1", deadline)
-    assert enforce_deadlines(clock=lambda: deadline - timedelta(milliseconds=1)) == []
+    now = timedelta(0)  # no grace: this test is about the enforcer firing at the deadline itself
+    assert enforce_deadlines(clock=lambda: deadline - timedelta(milliseconds=1), grace=now) == []
     barrier = threading.Barrier(4)
     fired: list[list[str]] = []
 
     def keeper() -> None:  # several keepers racing at the deadline
         barrier.wait()
-        fired.append(enforce_deadlines(clock=lambda: deadline + timedelta(milliseconds=5)))
+        late = deadline + timedelta(milliseconds=5)
+        fired.append([r.gate_id for r in enforce_deadlines(clock=lambda: late, grace=now)])
 
     threads = [threading.Thread(target=keeper) for _ in range(4)]
     for t in threads:
@@ -263,6 +270,84 @@ def test_a_person_before_the_deadline_wins_and_the_system_cannot_decide_early(da
         )
     decide(DecisionRequest(gate_id=gate_id, decision="rollback", signer=Signer.parse(PM), door=Door.CLI))
     assert enforce_deadlines(clock=lambda: deadline + timedelta(seconds=1)) == []
+
+
+def _person(gate_id: str, at: datetime) -> Any:
+    from models.gate_spec import Door
+    from siteflow.decisions import DecisionRequest, Signer, decide
+
+    return decide(
+        DecisionRequest(gate_id=gate_id, decision="rollback", signer=Signer.parse(PM), door=Door.CLI, at=at)
+    )
+
+
+@pytest.mark.parametrize("keeper_first", [True, False])
+def test_a_decision_stamped_before_the_deadline_wins_whoever_reaches_the_gate_first(
+    database_url: str, keeper_first: bool
+) -> None:
+    """UPG-10 with the grace: the default waits SITEFLOW_DEADLINE_GRACE_SECONDS (1 s) past the
+    deadline, so a PM's decision stamped 0.2 s before it, still on its way, is recorded."""
+    from siteflow.deadlines import enforce_deadlines
+
+    deadline = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
+    gate_id = open_decision_gate(f"UPG-DL-3{int(keeper_first)}", deadline)
+    if keeper_first:  # the keeper comes by 0.5 s after the deadline: within the grace, nothing
+        assert enforce_deadlines(clock=lambda: deadline + timedelta(seconds=0.5)) == []
+    result = _person(gate_id, deadline - timedelta(seconds=0.2))
+    assert result.complete and result.message.startswith("recorded: rollback") and PM in result.message
+    assert enforce_deadlines(clock=lambda: deadline + timedelta(seconds=2)) == []
+
+
+@pytest.mark.parametrize("keeper_first", [True, False])
+def test_a_decision_stamped_after_the_deadline_is_refused_whoever_reaches_the_gate_first(
+    database_url: str, keeper_first: bool
+) -> None:
+    from models.gate import Gate, GateAttempt
+    from siteflow.db import session_scope
+    from siteflow.deadlines import enforce_deadlines
+    from siteflow.decisions import DecisionRefused
+
+    deadline = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)  # 04:00 in Shanghai
+    gate_id = open_decision_gate(f"UPG-DL-4{int(keeper_first)}", deadline)
+    if keeper_first:
+        assert len(enforce_deadlines(clock=lambda: deadline + timedelta(seconds=1.5))) == 1
+    with pytest.raises(DecisionRefused) as refused:
+        _person(gate_id, deadline + timedelta(seconds=0.5))
+    reason = refused.value.reason
+    assert "2026-12-03 04:00:00 Asia/Shanghai" in reason and "20:00:00 UTC" in reason
+    assert "0.5 s after it" in reason and "rollback by system:deadline" in reason
+    if not keeper_first:
+        assert len(enforce_deadlines(clock=lambda: deadline + timedelta(seconds=1.5))) == 1
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+        assert gate is not None and gate.outcome == "rollback"
+        refusals = session.execute(
+            select(GateAttempt.reason).where(GateAttempt.gate_id == gate_id, GateAttempt.accepted.is_(False))
+        ).scalars()
+        assert [r[:12] for r in refusals] == ["too late for"]
+
+
+def test_a_thousand_defaults_land_in_few_transactions_with_their_chain(database_url: str) -> None:
+    """The enforcer's batch writes the same rows and chain records as the one-gate path."""
+    from models.gate import GateAttempt, GateDecision
+    from siteflow import audit_report
+    from siteflow.db import session_scope
+    from siteflow.deadlines import enforce_deadlines
+
+    deadline = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
+    ids = [open_decision_gate("UPG-DL-5", deadline, f"decision-ne-{i}") for i in range(300)]
+    decided = enforce_deadlines(clock=lambda: deadline + timedelta(seconds=1.5))
+    assert sorted(r.gate_id for r in decided) == sorted(ids)
+    assert enforce_deadlines(clock=lambda: deadline + timedelta(seconds=3)) == []
+    with session_scope() as session:
+        rows = session.execute(select(GateDecision).where(GateDecision.gate_id.in_(ids))).scalars().all()
+        assert len(rows) == 300 and {(r.signer_name, r.door, r.decision) for r in rows} == {
+            ("system:deadline", "system", "rollback")
+        }
+        assert all(r.decided_at >= deadline for r in rows)
+        attempts = session.scalar(select(func.count()).where(GateAttempt.gate_id.in_(ids)))
+        assert attempts == 300
+    assert audit_report.verify("UPG-DL-5") == []
 
 
 # --- the step journal (UPG-5) -------------------------------------------------------------
@@ -349,7 +434,7 @@ def test_an_element_that_could_not_finish_before_the_deadline_is_not_started(dat
     started_window(p)
     deadline = datetime.now(UTC) + timedelta(seconds=60)  # the runbook needs about 355 s
     result = upgrade_element.fn(p.id, "GZ-CR-01", "Zhou Qiang", deadline)
-    assert result["status"] == "not-started"
+    assert result.status == "not-started"
     row = element_row(p.id, "GZ-CR-01")
     assert (
         row.outcome == "not-started" and "need about 355s" in row.note and "before the deadline" in row.note
@@ -379,7 +464,7 @@ def test_a_hanging_step_fails_and_the_element_is_rolled_back_and_compared(
     p = plan("UPG-T-2", elements=hang)
     started_window(p)
     result = upgrade_element.fn(p.id, "GZ-CR-01", "Zhou Qiang", datetime.now(UTC) + timedelta(hours=2))
-    assert result["status"] == "step-failed" and "did not finish" in result["note"]
+    assert result.status == "step-failed" and "did not finish" in result.note
     outcome = conclude_element.fn(p.id, "GZ-CR-01", "Zhou Qiang", "rollback", "system:step-failed", "system")
     row = element_row(p.id, "GZ-CR-01")
     assert outcome == "rolled-back" and row.version_after == p.elements[0].software_version
