@@ -238,6 +238,7 @@ class ElementWork:
         self.gates: dict[str, GateRead] = {}
         self.taken: set[str] = set()
         self.watching = False
+        self.watch_failures = 0
         self.finished: queue.SimpleQueue[tuple[Work, str, PrefectFuture[Any]]] = queue.SimpleQueue()
         self.shown_at = 0.0
 
@@ -286,7 +287,15 @@ class ElementWork:
             kind, element, future = self.finished.get()
             if kind is Work.WATCH:
                 self.watching = False
-                decided: list[ElementState] = future.result()
+                try:
+                    decided: list[ElementState] = future.result()
+                except Exception as exc:  # watched again; the tables hold every decision
+                    self.watch_failures += 1
+                    if self.watch_failures > 3:
+                        raise
+                    get_run_logger().warning("watching the decisions broke off (%s); watching again", exc)
+                    continue
+                self.watch_failures = 0
                 for state in decided:
                     assert state.gate is not None
                     self.awaiting.pop(state.name, None)

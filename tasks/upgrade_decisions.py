@@ -14,10 +14,12 @@ make that possible without I/O in the flow:
 
 from __future__ import annotations
 
+import logging
 import time
 
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from models.gate import Gate, GateStatus
 from models.upgrade import ElementPhase, UpgradeElement
@@ -27,6 +29,7 @@ from tasks import side_effect
 from tasks.gates import GateRead, read_gates
 
 WATCH_POLL_SECONDS = 0.2
+log = logging.getLogger(__name__)
 
 
 class ElementState(BaseModel):
@@ -91,38 +94,45 @@ def watch_decisions(window_id: str, names: list[str], taken: list[str], linger: 
     skip = set(taken)
     idle_since: float | None = None
     while True:
-        with read_scope() as session:
-            phases = dict(
-                session.execute(
-                    select(UpgradeElement.name, UpgradeElement.phase).where(
-                        UpgradeElement.window_id == window_id
-                    )
-                ).tuples()
-            )
-            gates = list(
-                session.execute(
-                    select(Gate).where(Gate.subject == window_id, Gate.key.in_(list(keys)))
-                ).scalars()
-            )
-            fresh = [
-                g
-                for g in gates
-                if g.status == GateStatus.DECIDED.value
-                and keys[g.key] not in skip
-                and phases.get(keys[g.key]) != ElementPhase.DONE.value
-            ]
-            if fresh:
-                return [
-                    ElementState(name=keys[g.key], phase=ElementPhase(phases[keys[g.key]]), gate=read)
-                    for g, read in zip(fresh, read_gates(session, fresh), strict=True)
-                ]
-        open_gates = {keys[g.key] for g in gates if g.status == GateStatus.OPEN.value}
-        if _busy(phases, open_gates):
+        try:
+            found, busy, waiting = _look(window_id, keys, skip)
+        except OperationalError as exc:  # the database briefly gone: keep watching
+            log.warning("watching %s: %s; trying again", window_id, exc)
+            time.sleep(1.0)
+            continue
+        if found:
+            return found
+        if busy:
             idle_since = None
         elif idle_since is None:
             idle_since = time.monotonic()
-        if idle_since is not None and (
-            time.monotonic() - idle_since >= linger or not open_gates  # all done: nothing to wait for
-        ):
-            return []
+        if idle_since is not None and (time.monotonic() - idle_since >= linger or not waiting):
+            return []  # idle long enough to suspend, or all done: nothing to wait for
         time.sleep(WATCH_POLL_SECONDS)
+
+
+def _look(window_id: str, keys: dict[str, str], skip: set[str]) -> tuple[list[ElementState], bool, bool]:
+    """One look: decided gates not taken up yet; whether any element has work; whether any waits."""
+    with read_scope() as session:
+        phases = {
+            name: phase
+            for name, phase in session.execute(
+                select(UpgradeElement.name, UpgradeElement.phase).where(UpgradeElement.window_id == window_id)
+            )
+        }
+        gates = list(
+            session.execute(select(Gate).where(Gate.subject == window_id, Gate.key.in_(list(keys)))).scalars()
+        )
+        fresh = [
+            g
+            for g in gates
+            if g.status == GateStatus.DECIDED.value
+            and keys[g.key] not in skip
+            and phases.get(keys[g.key]) != ElementPhase.DONE.value
+        ]
+        found = [
+            ElementState(name=keys[g.key], phase=ElementPhase(phases[keys[g.key]]), gate=read)
+            for g, read in zip(fresh, read_gates(session, fresh), strict=True)
+        ]
+    open_gates = {keys[g.key] for g in gates if g.status == GateStatus.OPEN.value}
+    return found, _busy(phases, open_gates), bool(open_gates)

@@ -1,0 +1,58 @@
+"""Soak: many random windows and decision schedules on one real stack (issue #8's property).
+
+    python -m benchmarks.upgrade_soak [--examples 30] [--seed 0]
+
+Why: the property test in tests/test_upgrade_decisions_e2e.py — windows of 2–6 simulated
+elements with random step outcomes and a random schedule of decisions (door, order, moment,
+racing the deadline, never answered) always complete with exactly the decisions made, each
+concluded soon after its own decision — runs 3 examples in CI, each a real window of about a
+minute. This runs the same test with many more examples and prints how long each took.
+
+How: `pytest tests/test_upgrade_decisions_e2e.py -k any_schedule` in a subprocess with
+SITEFLOW_PROPERTY_EXAMPLES=N (and --hypothesis-seed when given), on the test suite's own
+stack (a temp home, its own ports); prints the test's verdict, the wall time and the time
+per example. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--examples", type=int, default=30, help="random windows to run (CI runs 3)")
+    parser.add_argument("--seed", type=int, default=None, help="hypothesis seed, to replay a soak")
+    args = parser.parse_args()
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests/test_upgrade_decisions_e2e.py",
+        "-k",
+        "any_schedule",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--hypothesis-show-statistics",
+    ]
+    if args.seed is not None:
+        command.append(f"--hypothesis-seed={args.seed}")
+    env = {**os.environ, "SITEFLOW_PROPERTY_EXAMPLES": str(args.examples)}
+    t0 = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT, env=env)
+    wall = time.monotonic() - t0
+    verdict = "every window completed as decided" if done.returncode == 0 else "FAILED (see above)"
+    print(f"\nsoak: {args.examples} random windows in {wall:.0f} s ({wall / max(1, args.examples):.1f} s each): {verdict}")
+    return done.returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
