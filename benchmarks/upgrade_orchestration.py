@@ -186,7 +186,7 @@ def units_per_element(runbook: Any) -> int:
 
 
 def build_plan(window_id: str, n: int, max_parallel: int) -> Any:
-    from models.upgrade_plan import UpgradePlanIn, resolve_runbook
+    from models.upgrade_plan import DeadlineDay, UpgradePlanIn, resolve_runbook
 
     raw = resolve_runbook(
         yaml.safe_load((ROOT / "examples" / "upgrade-plan.yaml").read_text(encoding="utf-8")),
@@ -197,7 +197,10 @@ def build_plan(window_id: str, n: int, max_parallel: int) -> Any:
     deadline = start + timedelta(hours=6)
     raw["id"] = window_id
     raw["window"].update(
-        date=start.date().isoformat(), start=start.time().isoformat(), deadline=deadline.time().isoformat()
+        date=start.date().isoformat(),
+        start=start.time().isoformat(),
+        deadline=deadline.time().isoformat(),
+        deadline_day=DeadlineDay.NEXT.value if deadline.date() > start.date() else None,
     )
     template = raw["elements"][0]
     raw["elements"] = [

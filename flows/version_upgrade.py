@@ -67,13 +67,10 @@ PM = [Party(slot="pm", roles=[Role.PM])]
 
 @flow(name="version-upgrade", log_prints=True)
 def plan_version_upgrade(plan: UpgradePlanIn) -> str:
-    """Book a plan for its night (refused, with the reason, on overlap or blackout)."""
-    window_id = register_window(plan)
-    message = (
-        f"window {window_id} booked for {plan.window.date} {plan.window.start:%H:%M}–"
-        f"{plan.window.deadline:%H:%M} {plan.window.timezone}; the nightly-upgrade-window "
-        "deployment starts it"
-    )
+    """Book a plan for its night (refused, with the reason, on overlap, blackout, a passed deadline
+    or a window too short for one element); the message names the deadline in local time and UTC."""
+    booking = register_window(plan)
+    message = f"{booking.summary()}; the nightly-upgrade-window deployment starts it"
     print(message)
     return message
 

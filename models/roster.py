@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from models.project import Project
 from models.project_input import ProjectIn
 from models.upgrade import UpgradeWindow
-from models.upgrade_plan import UpgradePlanIn
+from models.upgrade_plan import UpgradePlanIn, legacy_deadline_day
 
 Roster = ProjectIn | UpgradePlanIn
 
@@ -31,7 +31,7 @@ def _cached(
     key = (window_id, created_at, updated_at)
     plan = _PLANS.get(key)
     if plan is None:
-        plan = UpgradePlanIn.model_validate(params)
+        plan = UpgradePlanIn.model_validate(legacy_deadline_day(params))  # rows booked before it
         if len(_PLANS) > 64:
             _PLANS.clear()
         _PLANS[key] = plan

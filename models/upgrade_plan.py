@@ -16,7 +16,8 @@ from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from models.project_input import ContactIn, Role, Strict, known_zone
 from models.runbook import Runbook
@@ -73,13 +74,98 @@ def local_to_utc(day: date, at: time, zone: str) -> datetime:
     return max(candidates)
 
 
+def local_and_utc(instant: datetime, zone: str) -> str:
+    """An instant on the site's clock with its zone, and in UTC: both, so nobody converts."""
+    local = instant.astimezone(ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M} {local:%Z} ({zone}) = {instant.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+class Ambiguity(enum.StrEnum):
+    """How a local wall-clock time maps to instants on its day (DST changes)."""
+
+    NONE = "none"  # exactly one instant
+    GAP = "gap"  # no instant: the clocks jump forward over it (spring-forward night)
+    OVERLAP = "overlap"  # two instants: the clocks fall back over it (fall-back night)
+
+
+class LocalInstant(BaseModel):
+    """A local time as booked: the UTC instant it became and, after a DST change, a note saying
+    so — a PM who typed 02:30 on a spring-forward night must be told the deadline is 03:30."""
+
+    model_config = ConfigDict(frozen=True)
+
+    utc: datetime = Field(description="The instant, in UTC (the later one in a gap or overlap)")
+    local: datetime = Field(description="The same instant on the site's clock")
+    zone: str
+    ambiguity: Ambiguity
+    note: str = Field(default="", description="What the local time became, when it was ambiguous")
+
+    @property
+    def text(self) -> str:
+        """Local date-time with zone and the UTC instant, e.g. '2026-12-03 04:00 CST
+        (Asia/Shanghai) = 2026-12-02 20:00 UTC': both, so nobody converts in their head."""
+        return local_and_utc(self.utc, self.zone)
+
+
+def _transition(zone: ZoneInfo, before: datetime, after: datetime) -> datetime:
+    """The UTC instant (to the second) between two instants where the zone's offset changes;
+    zoneinfo does not expose its transitions, so it is found by halving the interval."""
+    lo, hi = before, after
+    offset = lo.astimezone(zone).utcoffset()
+    while (hi - lo) > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(zone).utcoffset() == offset:
+            lo = mid
+        else:
+            hi = mid
+    return hi.replace(microsecond=0)
+
+
+def describe_local_instant(day: date, at: time, zone: str, what: str = "the time") -> LocalInstant:
+    """`local_to_utc` with what it did said aloud: a time in a DST gap or overlap resolves to
+    the later instant (late rather than early) and the note names it in local time and UTC."""
+    tz = ZoneInfo(zone)
+    utc = local_to_utc(day, at, zone)
+    local = utc.astimezone(tz)
+    first, second = (datetime.combine(day, at, tzinfo=tz).replace(fold=f) for f in (0, 1))
+    if first.utcoffset() == second.utcoffset():
+        return LocalInstant(utc=utc, local=local, zone=zone, ambiguity=Ambiguity.NONE)
+    earliest = min(first.astimezone(UTC), second.astimezone(UTC))
+    change = _transition(tz, earliest, utc)
+    old_clock = (change - timedelta(seconds=1)).astimezone(tz) + timedelta(seconds=1)
+    jump = f"{old_clock.replace(tzinfo=None):%H:%M} → {change.astimezone(tz):%H:%M}"
+    named = f"{what} {at:%H:%M} on {day}"
+    in_utc = f"{local:%H:%M} {local:%Z} = {utc:%H:%M} UTC"
+    if local.replace(tzinfo=None) != datetime.combine(day, at):
+        note = f"{named} does not exist in {zone} (clocks jump {jump}): it is {in_utc}"
+        return LocalInstant(utc=utc, local=local, zone=zone, ambiguity=Ambiguity.GAP, note=note)
+    note = f"{named} happens twice in {zone} (clocks fall back {jump}): the later one, {in_utc}, is used"
+    return LocalInstant(utc=utc, local=local, zone=zone, ambiguity=Ambiguity.OVERLAP, note=note)
+
+
+class DeadlineDay(enum.StrEnum):
+    """Which local day the deadline falls on: stated, never guessed from the clock times."""
+
+    SAME = "same"
+    NEXT = "next"
+
+
+def _window_error(message: str) -> PydanticCustomError:
+    """A refusal worded for the PM (CLI and Prefect UI form), without pydantic's 'Value error,'."""
+    return PydanticCustomError("window", message)
+
+
 class WindowIn(Strict):
     """The maintenance window, in the site's local time."""
 
     date: dt.date = Field(description="Local date on which the window starts")
     start: time = Field(default=time(0, 30), description="Local start time")
-    deadline: time = Field(
-        default=time(4, 0), description="Local decision deadline (UPG-8); the next day if before start"
+    deadline: time = Field(default=time(4, 0), description="Local decision deadline (UPG-8)")
+    deadline_day: DeadlineDay | None = Field(
+        default=None,
+        description="The local day of the deadline: 'same' = the start's date, 'next' = the day after "
+        "(a window across midnight, e.g. 23:00 → 04:00). Empty = same day; the deadline must then "
+        "come after the start.",
     )
     timezone: str = Field(default="Asia/Shanghai", description="IANA time zone of the site")
 
@@ -88,14 +174,83 @@ class WindowIn(Strict):
     def _zone(cls, value: str) -> str:
         return known_zone(value)
 
+    @model_validator(mode="after")
+    def _deadline_after_start(self) -> Self:
+        """UPG-8: a deadline before the start on the same day is refused rather than silently
+        moved to the next day (a 23-hour window nobody asked for)."""
+        if self.deadline_day is not DeadlineDay.NEXT and self.deadline <= self.start:
+            stated = " (deadline_day: same)" if self.deadline_day is DeadlineDay.SAME else ""
+            raise _window_error(
+                f"the deadline {self.deadline:%H:%M} is not after the start {self.start:%H:%M} on "
+                f"{self.date}{stated}: set deadline_day: next for {self.deadline:%H:%M} on "
+                f"{self.date + timedelta(days=1)}, or move the deadline"
+            )
+        if self.deadline_at <= self.starts_at:  # a start in a DST gap moves an hour later
+            why = "; ".join(self.notes())
+            raise _window_error(
+                f"the deadline {self.deadline_local.text} is not after the start {self.start_local.text} "
+                f"({why}): move the deadline later"
+            )
+        return self
+
+    @property
+    def deadline_date(self) -> dt.date:
+        """The deadline's local day, as stated by deadline_day (the start's day when unset)."""
+        return self.date + timedelta(days=1) if self.deadline_day is DeadlineDay.NEXT else self.date
+
     @property
     def starts_at(self) -> datetime:
         return local_to_utc(self.date, self.start, self.timezone)
 
     @property
     def deadline_at(self) -> datetime:
-        day = self.date if self.deadline > self.start else self.date + timedelta(days=1)
-        return local_to_utc(day, self.deadline, self.timezone)
+        return local_to_utc(self.deadline_date, self.deadline, self.timezone)
+
+    @property
+    def start_local(self) -> LocalInstant:
+        return describe_local_instant(self.date, self.start, self.timezone, "the start")
+
+    @property
+    def deadline_local(self) -> LocalInstant:
+        return describe_local_instant(self.deadline_date, self.deadline, self.timezone, "the deadline")
+
+    def notes(self) -> list[str]:
+        """What the PM must be told about the window's times (DST gaps and overlaps)."""
+        return [i.note for i in (self.start_local, self.deadline_local) if i.note]
+
+
+def legacy_deadline_day(params: dict[str, Any]) -> dict[str, Any]:
+    """A plan stored before deadline_day existed meant the next day when its deadline was not
+    after its start; say so explicitly, so booked windows still load."""
+    window = params.get("window")
+    if not isinstance(window, dict) or "deadline_day" in window:
+        return params
+    start, deadline = (
+        time.fromisoformat(str(window.get(k, d))) for k, d in (("start", "00:30"), ("deadline", "04:00"))
+    )
+    day = DeadlineDay.NEXT if deadline <= start else None
+    return {**params, "window": {**window, "deadline_day": day}}
+
+
+class Booking(BaseModel):
+    """A booked window as the PM is told it: both instants in local time with zone and in UTC,
+    and what a DST change made of them (register_window's result)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    window_id: str
+    replanned: bool = Field(description="An existing booking of the same id was replaced")
+    starts_at: datetime = Field(description="Start, UTC")
+    deadline_at: datetime = Field(description="Decision deadline (UPG-8), UTC")
+    start_local: str = Field(description="Start as local date-time, zone and UTC")
+    deadline_local: str = Field(description="Deadline as local date-time, zone and UTC")
+    notes: list[str] = Field(default_factory=list, description="DST gaps and overlaps resolved")
+
+    def summary(self) -> str:
+        """One line for the CLI and the flow log: the deadline always in local time and UTC."""
+        verb = "replanned" if self.replanned else "booked"
+        text = f"window {self.window_id} {verb}: start {self.start_local}, deadline {self.deadline_local}"
+        return text + "".join(f"; note: {n}" for n in self.notes)
 
 
 class UpgradePlanIn(Strict):
@@ -132,8 +287,6 @@ class UpgradePlanIn(Strict):
             raise ValueError(
                 f"elements {', '.join(wrong)} are not of the runbook's type {self.runbook.element_model}"
             )
-        if self.window.deadline_at <= self.window.starts_at:
-            raise ValueError("the window's deadline must come after its start")
         return self
 
     def contact(self, email: str) -> ContactIn | None:

@@ -239,22 +239,19 @@ def upgrade_plan(
         bool, typer.Option("--start-now", help="Start its window run now instead of at the nightly cron")
     ] = False,
 ) -> None:
-    """Book an upgrade for its night; overlaps on an element and blackout dates are refused."""
+    """Book an upgrade for its night; overlaps on an element, blackout dates, a passed deadline and a
+    window too short for one element are refused."""
     plan = read_plan_file(file)
     _ready_db()
     from tasks.upgrade_records import PlanRefused, register_window
 
     try:
-        window_id = register_window(plan)
+        booking = register_window(plan)
     except PlanRefused as exc:
         raise fail(str(exc)) from None
-    w = plan.window
-    console.print(
-        f"booked window [bold]{window_id}[/]: {w.date} {w.start:%H:%M}–{w.deadline:%H:%M} {w.timezone} "
-        f"(deadline {w.deadline_at:%Y-%m-%d %H:%M} UTC), {len(plan.elements)} element(s)"
-    )
+    console.print(f"{booking.summary()}; {len(plan.elements)} element(s)", markup=False, highlight=False)
     if start_now:
-        _start_window(window_id)
+        _start_window(booking.window_id)
 
 
 def _start_window(window_id: str) -> None:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from models.gate_spec import Door
 from models.upgrade_evidence import gate_key_for
-from models.upgrade_plan import UpgradePlanIn, resolve_runbook
+from models.upgrade_plan import DeadlineDay, UpgradePlanIn, resolve_runbook
 from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
 from siteflow.queries import list_gates, list_windows
 
@@ -28,7 +28,8 @@ def starting_now(
     raw: dict[str, Any], window_id: str, deadline_in: timedelta, elements: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     """A plan (raw, runbook resolved) whose window opened a moment ago in the site's zone, on
-    simulated elements copied from the plan's first one with the given fields (demo, tests)."""
+    simulated elements copied from the plan's first one with the given fields (demo, tests).
+    A deadline past local midnight says so (deadline_day next): it is never guessed."""
     zone = ZoneInfo(raw["window"]["timezone"])
     start = datetime.now(zone).replace(microsecond=0) - timedelta(seconds=5)
     deadline = start + deadline_in
@@ -41,6 +42,7 @@ def starting_now(
             "date": start.date().isoformat(),
             "start": start.time().isoformat(),
             "deadline": deadline.time().isoformat(),
+            "deadline_day": DeadlineDay.NEXT.value if deadline.date() > start.date() else None,
         },
         "elements": [
             {**template, "name": name, "address": f"sim-{name.lower()}", **fields}
@@ -152,7 +154,7 @@ def run_upgrade_demo(
         stack = Stack(settings, say=say)
         stack.start()
     try:
-        register_window(plan)
+        say(register_window(plan).summary())
         start_due_windows(until=None, only=plan.id)
         say(
             f"window {plan.id} started: 3 simulated elements, deadline {plan.window.deadline:%H:%M:%S} "

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from models.roster import window_plan
 from models.upgrade import ElementOutcome, ElementPhase, UpgradeElement, UpgradeWindow, WindowState
-from models.upgrade_plan import UpgradePlanIn
+from models.upgrade_plan import Booking, DriverKind, UpgradePlanIn, local_and_utc
 from siteflow import audit_chain, invites
+from siteflow.clock import Clock, utc_now
 from siteflow.db import session_scope
 from siteflow.settings import get_settings
 from tasks import side_effect
@@ -47,14 +47,51 @@ def load_blackouts(path: Path | None) -> list[BlackoutPeriod]:
         raise PlanRefused(f"cannot read the blackout calendar {path}: {exc}") from exc
 
 
-def register_window(plan: UpgradePlanIn) -> str:
-    """Accept a plan for its night, or refuse it with the reason (issue #3).
+def least_upgrade_seconds(plan: UpgradePlanIn, simulator_scale: float) -> float:
+    """The shortest time one element needs for upgrade, tests and rollback by the runbook's
+    estimates, scaled for simulated elements as the deadline check of upgrade_element does."""
+    need = plan.runbook.upgrade_seconds()
+    return min(need * (simulator_scale if e.driver is DriverKind.SIMULATOR else 1.0) for e in plan.elements)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def check_window_time(plan: UpgradePlanIn, now: datetime, simulator_scale: float) -> None:
+    """Refuse a window that cannot work at `now` (passed in, so tests drive the clock): its
+    deadline has passed, or too little is left before it for even one element (UPG-8: the
+    result is judged before the deadline, or no time is left for the rollback UPG-10 runs)."""
+    window = plan.window
+    deadline = window.deadline_local
+    now_text = local_and_utc(now, window.timezone)
+    if window.deadline_at <= now:
+        raise PlanRefused(
+            f"{plan.id}: the deadline {deadline.text} has already passed (now is {now_text}); "
+            "nothing was booked: choose a later night (UPG-8)"
+        )
+    begins = max(window.starts_at, now)
+    left = (window.deadline_at - begins).total_seconds()
+    need = least_upgrade_seconds(plan, simulator_scale)
+    if left < need:
+        since = "now" if begins == now else "the start"
+        raise PlanRefused(
+            f"{plan.id}: only {_minutes(left)} are left from {since} to the deadline {deadline.text}, "
+            f"but one element's upgrade, tests and rollback need {_minutes(need)} by the runbook's "
+            "estimates (UPG-8): move the deadline later or choose another night"
+        )
+
+
+def register_window(plan: UpgradePlanIn, *, clock: Clock = utc_now) -> Booking:
+    """Accept a plan for its night, or refuse it with the reason (issue #3); the booking says
+    what the local times became in UTC, DST changes included.
 
     A plan may be replaced (same id) until its window starts — that is how an operator is
-    replaced (UPG-2) or a date moved.
+    replaced (UPG-2) or a date moved. `clock` is the real one except in tests.
     """
     window = plan.window
-    local_days = {window.date, window.deadline_at.astimezone(ZoneInfo(window.timezone)).date()}
+    check_window_time(plan, clock(), get_settings().simulator_time_scale)
+    local_days = {window.date, window.deadline_date}
     for period in load_blackouts(get_settings().blackout_calendar):
         hit = sorted(d for d in local_days if period.covers(d))
         if hit:
@@ -62,6 +99,15 @@ def register_window(plan: UpgradePlanIn) -> str:
                 f"{plan.id}: {hit[0]} is a blackout date ({period.reason}); choose another night"
             )
     names = [e.name for e in plan.elements]
+    booking = Booking(
+        window_id=plan.id,
+        replanned=False,
+        starts_at=window.starts_at,
+        deadline_at=window.deadline_at,
+        start_local=window.start_local.text,
+        deadline_local=window.deadline_local.text,
+        notes=window.notes(),
+    )
     with session_scope() as session:
         existing = session.get(UpgradeWindow, plan.id)
         if existing is not None and existing.state != WindowState.PLANNED.value:
@@ -101,12 +147,15 @@ def register_window(plan: UpgradePlanIn) -> str:
             existing.timezone, existing.local_date = window.timezone, window.date
             existing.starts_at, existing.deadline = window.starts_at, window.deadline_at
             kind = "window.replanned"
-        audit_chain.append(session, plan.id, kind, "system:siteflow", {"plan": params})
-        _invite(session, plan)
-    return plan.id
+            booking = booking.model_copy(update={"replanned": True})
+        audit_chain.append(
+            session, plan.id, kind, "system:siteflow", {"plan": params, "notes": booking.notes}
+        )
+        _invite(session, plan, booking)
+    return booking
 
 
-def _invite(session: Session, plan: UpgradePlanIn) -> None:
+def _invite(session: Session, plan: UpgradePlanIn, booking: Booking) -> None:
     """The window as a calendar invite to operators and contacts; moved when replanned (COM-3)."""
     w = plan.window
     people = [invites.Attendee(o.name, o.email) for o in plan.operators]
@@ -126,7 +175,7 @@ def _invite(session: Session, plan: UpgradePlanIn) -> None:
         description=(
             f"{w.date} {w.start:%H:%M}–{w.deadline:%H:%M} {w.timezone}; target {plan.target_version}; "
             f"elements: {', '.join(e.name for e in plan.elements)}. Decision deadline {w.deadline:%H:%M} "
-            "(UPG-8): undecided elements are rolled back."
+            "(UPG-8): undecided elements are rolled back." + "".join(f" Note: {n}." for n in booking.notes)
         ),
         location="; ".join(sorted({e.site for e in plan.elements})),
     )

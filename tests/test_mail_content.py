@@ -59,9 +59,10 @@ def upgrade_plan(**window: Any) -> Any:
 def test_upgrade_window_invite_update_and_cancel(database_url: str) -> None:
     from siteflow import invites
     from tasks.upgrade_records import register_window
+    from tests.test_upgrade_rules import booking_day
 
     plan = upgrade_plan()
-    register_window(plan)
+    register_window(plan, clock=booking_day)
     first = deliver()
     people = {o.email for o in plan.operators} | {c.email for c in plan.contacts}
     assert {m["To"].addresses[0].addr_spec for m in first} == people
@@ -79,11 +80,11 @@ def test_upgrade_window_invite_update_and_cancel(database_url: str) -> None:
     assert event.decoded("DTEND") == plan.window.deadline_at
     assert len(event["ATTENDEE"]) == len(people)
 
-    register_window(plan)  # the same plan again: nothing new goes out
+    register_window(plan, clock=booking_day)  # the same plan again: nothing new goes out
     assert deliver() == []
 
     moved = upgrade_plan(date="2026-12-04")
-    register_window(moved)  # COM-3: the delay is announced as an update of the same event
+    register_window(moved, clock=booking_day)  # COM-3: the delay is announced as an update of the same event
     update = deliver()
     assert len(update) == len(people) and "Rescheduled" in str(update[0]["Subject"])
     _, event = calendar_of(update[0])

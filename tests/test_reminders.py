@@ -186,10 +186,10 @@ def test_a_short_gate_is_not_reminded_right_after_it_opened(database_url: str) -
 
 def test_an_upgrade_window_reminds_its_pm_in_the_window_time_zone(database_url: str) -> None:
     from tasks.upgrade_records import register_window
-    from tests.test_upgrade_rules import plan
+    from tests.test_upgrade_rules import booking_day, plan
 
     window = plan("UPG-RM-1", window=lambda w: {**w, "timezone": "Europe/Berlin"})
-    register_window(window)
+    register_window(window, clock=booking_day)
     deadline = datetime.now(UTC) + timedelta(hours=72)
     gate = open_(
         window.id,

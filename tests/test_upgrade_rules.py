@@ -14,10 +14,16 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from models.upgrade_plan import UpgradePlanIn, WindowIn, local_to_utc, resolve_runbook
+from models.upgrade_plan import DeadlineDay, UpgradePlanIn, WindowIn, local_to_utc, resolve_runbook
 
 ROOT = Path(__file__).resolve().parent.parent
 PM = "Huang Min <huang.min@contractor.example>"
+
+
+def booking_day() -> datetime:
+    """The clock the example plans (nights from 2026-12-03 on) are booked by: before their
+    deadlines, so booking them is not refused once the real date has passed them (UPG-8)."""
+    return datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 def plan(window_id: str, **changes: Any) -> UpgradePlanIn:
@@ -39,8 +45,15 @@ def test_shanghai_window_converts_to_utc_and_crosses_midnight() -> None:
     w = WindowIn(date=date(2026, 12, 3), start=time(0, 30), deadline=time(4, 0), timezone="Asia/Shanghai")
     assert w.starts_at == datetime(2026, 12, 2, 16, 30, tzinfo=UTC)
     assert w.deadline_at == datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
-    late = WindowIn(date=date(2026, 12, 3), start=time(23, 0), timezone="Asia/Shanghai")
+    late = WindowIn(
+        date=date(2026, 12, 3), start=time(23, 0), deadline_day=DeadlineDay.NEXT, timezone="Asia/Shanghai"
+    )
     assert late.deadline_at == datetime(2026, 12, 3, 20, 0, tzinfo=UTC)  # 04:00 the next morning
+
+
+def test_a_deadline_before_the_start_is_refused_unless_the_next_day_is_stated() -> None:
+    with pytest.raises(ValueError, match="set deadline_day: next for 04:00 on 2026-12-04"):
+        WindowIn(date=date(2026, 12, 3), start=time(23, 0), timezone="Asia/Shanghai")
 
 
 def test_dst_change_nights_resolve_late_rather_than_early() -> None:
@@ -75,23 +88,24 @@ def test_overlap_and_blackout_are_refused_when_planned(
     from siteflow.settings import reset_settings
     from tasks.upgrade_records import PlanRefused, register_window
 
-    assert register_window(plan("UPG-P-1")) == "UPG-P-1"
-    assert register_window(plan("UPG-P-1", title="moved operator")) == "UPG-P-1"  # replanned while booked
+    assert register_window(plan("UPG-P-1"), clock=booking_day).window_id == "UPG-P-1"
+    again = register_window(plan("UPG-P-1", title="moved operator"), clock=booking_day)
+    assert again.window_id == "UPG-P-1" and again.replanned  # replanned while booked
     with pytest.raises(PlanRefused, match="overlaps window UPG-P-1 .* on GZ-CR-01"):
-        register_window(plan("UPG-P-2", elements=lambda els: els[:1]))
+        register_window(plan("UPG-P-2", elements=lambda els: els[:1]), clock=booking_day)
     other_night = plan("UPG-P-3", window=lambda w: {**w, "date": "2026-12-04"})
-    assert register_window(other_night) == "UPG-P-3"
+    assert register_window(other_night, clock=booking_day).window_id == "UPG-P-3"
 
     monkeypatch.setenv("SITEFLOW_BLACKOUT_CALENDAR", str(ROOT / "examples" / "blackout-calendar.yaml"))
     reset_settings()
     with pytest.raises(PlanRefused, match=r"2027-02-18 is a blackout date \(Spring Festival"):
-        register_window(plan("UPG-P-4", window=lambda w: {**w, "date": "2027-02-18"}))
+        register_window(plan("UPG-P-4", window=lambda w: {**w, "date": "2027-02-18"}), clock=booking_day)
     broken = tmp_path / "broken.yaml"
     broken.write_text("- {start: not-a-date}\n")
     monkeypatch.setenv("SITEFLOW_BLACKOUT_CALENDAR", str(broken))
     reset_settings()
     with pytest.raises(PlanRefused, match="cannot read the blackout calendar"):
-        register_window(plan("UPG-P-5", window=lambda w: {**w, "date": "2027-05-05"}))
+        register_window(plan("UPG-P-5", window=lambda w: {**w, "date": "2027-05-05"}), clock=booking_day)
 
 
 # --- go / no-go evidence (UPG-1 … UPG-3) -------------------------------------------------
@@ -104,7 +118,7 @@ def prepare_go_gate(p: UpgradePlanIn) -> str:
     from tasks.upgrade_records import register_window, start_window
     from tasks.upgrade_steps import precheck_element, record_operator_checks
 
-    register_window(p)
+    register_window(p, clock=booking_day)
     start_window.fn(p.id, f"run-{p.id}")
     for i, element in enumerate(p.elements):
         precheck_element.fn(p.id, element.name, p.operators[i % len(p.operators)].name)
@@ -193,7 +207,7 @@ def open_decision_gate(window_id: str, deadline: datetime, key: str = "decision-
     with session_scope() as session:
         booked = session.get(UpgradeWindow, window_id) is not None
     if not booked:
-        register_window(plan(window_id))
+        register_window(plan(window_id), clock=booking_day)
     spec = GateSpec(
         key=key,
         kind=GateKind.ROLLBACK_DECISION,
@@ -362,7 +376,7 @@ def test_interrupted_step_is_reconciled_by_reading_the_element(database_url: str
     from tasks.upgrade_steps import Journal
 
     p = plan("UPG-J-1")
-    register_window(p)
+    register_window(p, clock=booking_day)
     start_window.fn(p.id, "run-j")
     book = p.runbook.expand(p.target_version, p.elements[0].software_version)
     download, set_startup = book.phases[0].steps
@@ -414,7 +428,7 @@ def started_window(p: UpgradePlanIn) -> None:
     from tasks.upgrade_records import register_window, start_window
     from tasks.upgrade_steps import precheck_element
 
-    register_window(p)
+    register_window(p, clock=booking_day)
     start_window.fn(p.id, f"run-{p.id}")
     precheck_element.fn(p.id, "GZ-CR-01", "Zhou Qiang")
 
