@@ -50,7 +50,8 @@ def main() -> int:
     done = subprocess.run(command, cwd=ROOT, env=env)
     wall = time.monotonic() - t0
     verdict = "every window completed as decided" if done.returncode == 0 else "FAILED (see above)"
-    print(f"\nsoak: {args.examples} random windows in {wall:.0f} s ({wall / max(1, args.examples):.1f} s each): {verdict}")
+    each = wall / max(1, args.examples)
+    print(f"\nsoak: {args.examples} random windows in {wall:.0f} s ({each:.1f} s each): {verdict}")
     return done.returncode
 
 

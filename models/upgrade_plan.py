@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -304,6 +303,8 @@ def resolve_runbook(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """A plan file may name its runbook file (relative to the plan) instead of inlining it."""
     runbook = raw.get("runbook")
     if isinstance(runbook, str):
+        import yaml  # only plan files need it, not every importer of the models
+
         path = (base / runbook).resolve()
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -1,20 +1,31 @@
 """The `siteflow` command. Prefect is imported only inside commands, after its environment
-is pointed at siteflow's server, so `siteflow --help` is fast and never needs a server."""
+is pointed at siteflow's server, so `siteflow --help` is fast and never needs a server.
+
+`siteflow gates decide` is raced against deadlines: it is stamped with the moment this module
+starts loading (before any heavy import), it never loads Prefect before the decision is
+recorded, and its database check loads Alembic only when a migration is due.
+"""
 
 from __future__ import annotations
 
-import json
-import signal
-import sys
-import time
-from pathlib import Path
-from typing import Annotated, Any
+from datetime import UTC, datetime
 
-import typer
-import yaml
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
+ARRIVED_AT = datetime.now(UTC)  # first thing: when the command reached siteflow (see _arrival)
+
+import json  # noqa: E402  (after the stamp, on purpose)
+import signal  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING, Annotated, Any  # noqa: E402
+
+import typer  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 app = typer.Typer(help="siteflow: telecom field-service work run as Prefect flows.", no_args_is_help=True)
 projects_app = typer.Typer(help="Engineering projects.", no_args_is_help=True)
@@ -26,8 +37,29 @@ app.add_typer(gates_app, name="gates")
 app.add_typer(demo_app, name="demo")
 app.add_typer(upgrade_app, name="upgrade")
 
-console = Console()
-err = Console(stderr=True)
+
+class _Out:
+    """A rich Console made at its first use: importing rich costs tens of milliseconds that
+    `gates decide` should not spend before its decision is recorded."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def rich(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self.rich.print(*objects, **options)
+
+
+console = _Out()
+err = _Out(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -35,11 +67,34 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """What the commands of one invocation share (`ctx.obj`): when it reached siteflow."""
+
+    arrived_at: datetime
+
+
+_import_stamp = [ARRIVED_AT]
+
+
+def _arrival() -> datetime:
+    """The import-time stamp for the process's first invocation (the `siteflow` process exists
+    to run it); the current time for any later one in the same process (in-process callers)."""
+    return _import_stamp.pop() if _import_stamp else datetime.now(UTC)
+
+
 @app.callback()
-def main() -> None:
-    from siteflow.prefect_env import apply_prefect_environment
+def main(ctx: typer.Context) -> None:
+    ctx.obj = Invocation(arrived_at=_arrival())
+    from siteflow.prefect_env import apply_prefect_environment  # settings only, not Prefect
 
     apply_prefect_environment()
+
+
+def arrived_at(ctx: typer.Context) -> datetime:
+    """When this invocation reached siteflow (now, if the callback did not run)."""
+    obj = ctx.find_root().obj
+    return obj.arrived_at if isinstance(obj, Invocation) else datetime.now(UTC)
 
 
 def _ready_db() -> None:
@@ -50,6 +105,8 @@ def _ready_db() -> None:
 
 def load_structured(path: Path) -> Any:
     """YAML or JSON, with a clear message for a missing or unparsable file."""
+    import yaml
+
     if not path.exists():
         raise fail(f"{path} does not exist")
     try:
@@ -67,6 +124,8 @@ def validation_message(exc: ValidationError) -> str:
 @app.command()
 def up() -> None:
     """Start the embedded default: Prefect server + UI, served deployments, web service, SMTP catcher."""
+    from rich.table import Table
+
     from siteflow.settings import get_settings
     from siteflow.stack import Stack, StackError, supervise
 
@@ -133,6 +192,8 @@ def projects_list(
 ) -> None:
     """Projects with their phase and state (waiting means a gate is open)."""
     _ready_db()
+    from rich.table import Table
+
     from siteflow.queries import as_json as dump
     from siteflow.queries import list_projects
 
@@ -154,6 +215,8 @@ def gates_list(
 ) -> None:
     """Open gates (or all with --all): who must decide and what they may answer."""
     _ready_db()
+    from rich.table import Table
+
     from siteflow.queries import as_json as dump
     from siteflow.queries import list_gates
 
@@ -177,6 +240,7 @@ def gates_list(
 
 @gates_app.command("decide")
 def gates_decide(
+    ctx: typer.Context,
     gate_id: Annotated[str, typer.Argument(help="Gate id from `siteflow gates list`")],
     decision: Annotated[str, typer.Option(help="One of the gate's allowed decisions")],
     by: Annotated[str, typer.Option(help='Who decides: "Name <email>" as listed on the project')],
@@ -184,7 +248,11 @@ def gates_decide(
     comment: Annotated[str, typer.Option(help="Why; shown in the audit trail")] = "",
     data: Annotated[Path | None, typer.Option(help="JSON file with the gate's data fields")] = None,
 ) -> None:
-    """Decide a gate through the same path as the Prefect UI and email."""
+    """Decide a gate through the same path as the Prefect UI and email.
+
+    Stamped with the moment the command reached siteflow, recorded and shown before Prefect is
+    even loaded; only then is the waiting run resumed.
+    """
     from models.gate_spec import Door
     from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
 
@@ -206,13 +274,36 @@ def gates_decide(
                 role=role,
                 comment=comment,
                 data=payload,
-            )
+                at=arrived_at(ctx),
+            ),
+            resume=False,
         )
     except DecisionRefused as exc:
         raise fail(f"refused: {exc.reason}", code=2) from None
     console.print(result.message)
     if result.complete:
-        console.print(f"gate {result.gate_key} decided: {result.outcome}; the project continues.")
+        console.print(f"gate {result.gate_key} decided: {result.outcome}.")
+        if result.flow_run_id:
+            _resume(result.flow_run_id)
+
+
+RESUMED_SAYS = {
+    "resumed": "flow run {run} resumed: it continues.",
+    "not-paused": "flow run {run} was not waiting to be resumed; it goes on by itself, or the gate keeper "
+    "resumes it once it pauses.",
+    "rejected": "Prefect refused to resume flow run {run} for now; the gate keeper tries again.",
+    "unreachable": "could not reach Prefect to resume flow run {run}; the gate keeper (`siteflow up`) "
+    "resumes it when Prefect is back.",
+}
+
+
+def _resume(flow_run_id: str) -> None:
+    """Resume the run waiting at the decided gate, after the decision is recorded and shown:
+    loading Prefect and reaching its server take longer than recording the decision did."""
+    from siteflow.resumer import resume_run
+
+    outcome = resume_run(flow_run_id, wait_seconds=1.0)  # a slower pause is the keeper's to resume
+    console.print(RESUMED_SAYS[outcome.value].format(run=flow_run_id))
 
 
 def read_plan_file(path: Path) -> Any:
@@ -278,6 +369,8 @@ def upgrade_start(window: Annotated[str, typer.Argument(help="Window id")]) -> N
 
 
 def _window_table(row: Any) -> Table:
+    from rich.table import Table
+
     table = Table(
         "element",
         "phase",
@@ -326,7 +419,7 @@ def upgrade_status(
     if not watch:
         console.print(table)
         return
-    with Live(table, console=console, refresh_per_second=1) as live:
+    with Live(table, console=console.rich, refresh_per_second=1) as live:
         while row.state not in ("completed", "cancelled"):
             time.sleep(2)
             table, row = render()
@@ -339,6 +432,8 @@ def upgrade_list(
 ) -> None:
     """Windows with each element's outcome and who decided it."""
     _ready_db()
+    from rich.table import Table
+
     from siteflow.queries import as_json as dump
     from siteflow.queries import list_windows
 
@@ -427,6 +522,8 @@ def demo_upgrade(
         window = run_upgrade_demo(raw, file.parent, minutes, say=lambda m: console.print(m))
     except (RuntimeError, ValueError) as exc:
         raise fail(str(exc)) from None
+    from rich.table import Table
+
     table = Table("element", "outcome", "decided by", "before", "after", "comparison after rollback")
     for e in window["elements"]:
         table.add_row(
