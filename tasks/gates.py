@@ -213,7 +213,7 @@ def record_ui_decision(gate_id: str, answer: dict[str, Any], source_ref: str) ->
             )
         )
     if carried:  # the resume carried a decision recorded through another door: nothing new
-        return f"decided before the run resumed: {decision} by {signer}"
+        return f"already recorded: {decision} by {signer}"
     try:
         result = decide(
             DecisionRequest(
