@@ -80,7 +80,10 @@ def using(settings: Settings) -> Iterator[None]:
     """Point this process (siteflow settings and Prefect's client) at one stack/database."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    keys = {"SITEFLOW_HOME": str(settings.home), "SITEFLOW_DATABASE_URL": settings.resolved_database_url}
+    from siteflow.prefect_env import prefect_environment
+
+    keys = {k: v for k, v in prefect_environment(settings).items() if k.startswith("SITEFLOW_")}
+    keys |= {"SITEFLOW_HOME": str(settings.home), "SITEFLOW_DATABASE_URL": settings.resolved_database_url}
     saved = {k: os.environ.get(k) for k in keys}
     os.environ.update(keys)
     reset_settings()
