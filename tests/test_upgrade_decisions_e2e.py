@@ -288,9 +288,7 @@ def test_any_schedule_of_decisions_completes_the_window(stack_factory: Any, plan
     window_id = f"UPG-P-{stamp}"
     names = [f"N{stamp}-{i}" for i in range(len(plans))]  # a replayed example overlaps nothing
     by_name = dict(zip(names, plans, strict=True))
-    plan = sample_plan(
-        window_id, timedelta(seconds=50), {n: _simulation(p) for n, p in by_name.items()}
-    )
+    plan = sample_plan(window_id, timedelta(seconds=50), {n: _simulation(p) for n, p in by_name.items()})
     deadline = plan.window.deadline_at
     with handle.active():
         register_window(plan)
