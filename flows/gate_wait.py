@@ -24,11 +24,11 @@ from uuid import UUID
 
 import pydantic
 from prefect import get_run_logger
+from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.input.actions import read_flow_run_input
-from prefect.input.run_input import keyset_from_base_key
 
 from models.gate_data import GATE_DATA_MODELS
 from models.gate_spec import GateSpec
@@ -109,46 +109,68 @@ def describe(spec: GateSpec, gate: GateRead, document_md: str) -> str:
     )
 
 
-@side_effect(name="read-wait-answer")
-def read_wait_answer(flow_run_id: str, pause_key: str) -> dict[str, Any] | None:
-    """The answer a run was resumed with at this pause key, if it was ever resumed there."""
-    keyset = keyset_from_base_key(f"suspended-{pause_key}")
-    value = read_flow_run_input(keyset["response"], flow_run_id=UUID(flow_run_id))
-    return dict(value) if isinstance(value, dict) else None
+WAIT_KEY = "decisions"  # pause keys of an open-gates wait: decisions-0, decisions-1, …
 
 
-def take_open_gates_answers(gates: list[GateRead], wait_base: str) -> int:
-    """Record the Prefect-UI answers this run was resumed with at `wait_base`-N pauses.
+class WaitAnswer(pydantic.BaseModel):
+    """What one open-gates pause of this run was resumed with."""
 
-    Called when a re-run reaches the point where it last suspended: a person's answer from
-    the UI is only in Prefect's run input until it passes the decision path here. Returns
-    the number of the first pause key not used yet.
+    pause_key: str
+    answer: dict[str, Any]
+
+
+@side_effect(name="read-wait-answers")
+def read_wait_answers(flow_run_id: str) -> list[WaitAnswer]:
+    """Every answer this run's open-gates pauses were resumed with, oldest first.
+
+    All of them, not only the last one's: a person's Prefect-UI answer is only in Prefect's run
+    input until a re-run passes it through the decision path, and nothing else tells a re-run
+    which pause it was resumed from."""
+    prefix = f"suspended-{WAIT_KEY}-"
+    with get_client(sync_client=True) as client:
+        inputs = client.filter_flow_run_input(
+            flow_run_id=UUID(flow_run_id), key_prefix=prefix, limit=100_000, exclude_keys=set()
+        )
+    answers = []
+    for item in inputs:
+        if not item.key.endswith("-response"):
+            continue
+        value = item.decoded_value
+        pause_key = item.key.removeprefix("suspended-").removesuffix("-response")
+        if isinstance(value, dict):
+            answers.append(WaitAnswer(pause_key=pause_key, answer=value))
+    return sorted(answers, key=lambda a: int(a.pause_key.rsplit("-", 1)[-1]))
+
+
+def take_open_gates_answers(gates: list[GateRead]) -> int:
+    """Pass the Prefect-UI answers of this run's open-gates pauses through the decision path.
+
+    An answer for a gate decided meanwhile by another door is refused and recorded as such; a
+    resume that carried a decision already recorded is a no-op (the source_ref makes replays
+    of earlier re-runs no-ops too). Returns how many pauses were answered: the next pause key.
     """
     ctx = FlowRunContext.get()
     assert ctx is not None and ctx.flow_run is not None, "runs inside a flow"
     run_id = str(ctx.flow_run.id)
     by_key = {gate.key: gate for gate in gates}
-    attempt = 0
-    while (answer := read_wait_answer(run_id, f"{wait_base}-{attempt}")) is not None:
-        gate = by_key.get(str(answer.get("gate")))
-        if gate is not None:
-            message = record_ui_decision(gate.id, answer, source_ref=f"ui:{run_id}:{wait_base}-{attempt}")
+    answers = read_wait_answers(run_id)
+    for wait in answers:
+        gate = by_key.get(str(wait.answer.get("gate")))
+        if gate is not None and not gate.closed:
+            message = record_ui_decision(gate.id, wait.answer, source_ref=f"ui:{run_id}:{wait.pause_key}")
             get_run_logger().info("gate %s: %s", gate.key, message)
-        attempt += 1
-    return attempt
+    return len(answers)
 
 
-def await_any_gate(
-    waiting: list[tuple[GateRead, GateSpec]], wait_base: str, attempt: int, description: str
-) -> None:
+def await_any_gate(waiting: list[tuple[GateRead, GateSpec]], attempt: int, description: str) -> None:
     """Suspend until any of these open gates is decided (the run then re-runs from the top).
 
-    `wait_base` names this wait so a re-run finds its earlier answers (see
-    :func:`take_open_gates_answers`); a Prefect-UI answer is recorded there, never trusted here.
+    `attempt` numbers the pause (see :func:`take_open_gates_answers`); a Prefect-UI answer is
+    recorded by the re-run, never trusted here.
     """
     suspend_flow_run(
         wait_for_input=any_form(waiting).with_initial_data(description=description),
-        key=f"{wait_base}-{attempt}",
+        key=f"{WAIT_KEY}-{attempt}",
     )
 
 

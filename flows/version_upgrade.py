@@ -265,9 +265,8 @@ class ElementWork:
 
     def run(self) -> None:
         self.load(read_window_state(self.window_id, self.names))
-        wait_base = f"decisions-{sum(1 for g in self.gates.values() if g.closed)}"
-        attempt = take_open_gates_answers(list(self.gates.values()), wait_base) if self.awaiting else 0
-        if attempt:  # answers from the Prefect UI went through the decision path: read again
+        attempt = take_open_gates_answers(list(self.gates.values()))  # also numbers the next pause
+        if attempt and self.awaiting:  # answers from the Prefect UI went through the decision path
             self.load(read_window_state(self.window_id, self.names))
         linger = get_settings().window_linger_seconds
         while True:
@@ -300,7 +299,7 @@ class ElementWork:
                 self.show(force=bool(decided))
                 if not decided and not self.busy and self.awaiting:
                     self.show(force=True)
-                    await_any_gate(self.waiting(), wait_base, attempt, self.describe_wait())
+                    await_any_gate(self.waiting(), attempt, self.describe_wait())
                     attempt += 1  # reached only when Prefect already held an answer for this key
             elif kind is Work.UPGRADE:
                 self.upgraded(element, future)
