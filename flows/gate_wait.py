@@ -145,10 +145,10 @@ def read_wait_answers(flow_run_id: str) -> list[WaitAnswer]:
 def take_open_gates_answers(gates: list[GateRead]) -> int:
     """Pass the Prefect-UI answers of this run's open-gates pauses through the decision path.
 
-    An answer for a gate decided meanwhile by another door is refused and recorded as such; a
-    resume that carried a decision already recorded is a no-op (the source_ref makes replays
-    of earlier re-runs no-ops too). Returns how many pauses were answered: the next pause key.
-    """
+    An answer for a gate still open goes through the decision path (accepted or refused, and
+    recorded; the source_ref makes replays in later re-runs no-ops). One for a gate decided by
+    the time the re-run reads it is not used: the first decision won, and a resume that carried
+    a recorded decision is one of those. Returns how many pauses were answered: the next key."""
     ctx = FlowRunContext.get()
     assert ctx is not None and ctx.flow_run is not None, "runs inside a flow"
     run_id = str(ctx.flow_run.id)

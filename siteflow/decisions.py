@@ -251,7 +251,7 @@ def _too_late(session: Session, gate: Gate, at: datetime) -> str:
         f"too late for gate {gate.key}: its deadline was {local:%Y-%m-%d %H:%M:%S} {zone.key} "
         f"({gate.deadline:%H:%M:%S} UTC) and this decision reached siteflow {late:.1f} s after it. "
         f"After the deadline only the gate's default is taken: {gate.default_decision} by "
-        f"{DEADLINE_ACTOR} (UPG-10); nothing else was recorded"
+        f"{DEADLINE_ACTOR} (UPG-10); this decision was not recorded"
     )
 
 
