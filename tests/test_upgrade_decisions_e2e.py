@@ -122,6 +122,7 @@ def test_two_elements_committed_early_by_the_cli_complete(stack_factory: Any) ->
             lambda: window_row(window_id).state == "completed" and window_row(window_id),
             120,
         )
+        wait_for("the run to end", lambda: run_state(str(finished.flow_run_id)) != "RUNNING", 60)
         assert run_state(str(finished.flow_run_id)) == "COMPLETED"
         assert {e["element"]: (e["outcome"], e["decided_by"]) for e in finished.elements} == {
             "NE-A": ("committed", PM),
@@ -336,7 +337,8 @@ def test_any_schedule_of_decisions_completes_the_window(stack_factory: Any, plan
             time.sleep(0.1)
         row = window_row(window_id)
         assert row.state == "completed", (plans, row.elements)
-        assert run_state(run_id) == "COMPLETED"
+        wait_for("the run to end", lambda: run_state(run_id) in ("COMPLETED", "FAILED", "CRASHED"), 60)
+        assert run_state(run_id) == "COMPLETED"  # the window row is completed just before the run
         outcomes = {e["element"]: (e["outcome"], _who(e["decided_by"] or "")) for e in row.elements}
         assert outcomes == {n: p.expected() for n, p in by_name.items()}, (plans, row.elements)
         with read_scope() as session:

@@ -139,7 +139,8 @@ def test_window_commit_rollback_deadline_with_kill_and_restart(stack_factory: An
             lambda: next((w for w in list_windows(window_id) if w.state == "completed"), None),
             180,
         )
-        assert run_state(str(row.flow_run_id)) == "COMPLETED"
+        wait_for("the run to end", lambda: run_state(str(row.flow_run_id)) != "RUNNING", 60)
+        assert run_state(str(row.flow_run_id)) == "COMPLETED"  # the window row completes just before
         outcomes = {e["element"]: e for e in row.elements}
         assert outcomes["NE-A"]["outcome"] == "committed" and outcomes["NE-A"]["decided_by"] == PM
         assert outcomes["NE-A"]["version_after"] == plan.target_version
