@@ -144,7 +144,7 @@ def stack_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         if key in started:
             return started[key]
         home = tmp_path_factory.mktemp(f"stack-{key}")
-        offset = len(started)
+        offset = len(started) + int(os.environ.get("SITEFLOW_TEST_PORT_OFFSET", "0"))  # parallel suites
         url = new_database(backend, home)
         if backend == "postgresql":
             databases.append(url)
