@@ -207,8 +207,10 @@ def _decide_by_email(handle: StackHandle, window_id: str, element: str, decision
     assert done.status_code == 200, done.text[:500]
 
 
-def _decide_in_ui(run_id: str, gate_key: str, decision: str) -> None:
-    """What pressing Resume in the Prefect UI sends: the open-gates form's answer."""
+def _decide_in_ui(run_id: str, gate_key: str, decision: str) -> bool:
+    """What pressing Resume in the Prefect UI sends: the open-gates form's answer. False when
+    the run was no longer paused (another door's decision resumed it first): as a person
+    would, the caller answers again once the run waits again."""
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
@@ -221,7 +223,8 @@ def _decide_in_ui(run_id: str, gate_key: str, decision: str) -> None:
                 "signer_email": PM_EMAIL,
             },
         )
-    assert response.status.value == "ACCEPT", response.details
+    assert response.status.value in ("ACCEPT", "ABORT"), response.details
+    return bool(response.status.value == "ACCEPT")
 
 
 def _decide_by_cli(gate_id: str, decision: str, at: datetime | None = None) -> None:
@@ -323,11 +326,13 @@ def test_any_schedule_of_decisions_completes_the_window(stack_factory: Any, plan
                 }[p.moment]
                 if not due:
                     continue
+                if p.door is Door.UI:
+                    if _decide_in_ui(run_id, gate.key, p.decision):
+                        del pending[name]
+                    continue
                 del pending[name]
                 if p.door is Door.EMAIL:
                     _decide_by_email(handle, window_id, name, p.decision)
-                elif p.door is Door.UI:
-                    _decide_in_ui(run_id, gate.key, p.decision)
                 elif p.moment is Moment.JUST_BEFORE:
                     _decide_by_cli(gate.id, p.decision, at=deadline - timedelta(seconds=0.2))
                 elif p.moment is Moment.JUST_AFTER:
