@@ -298,7 +298,7 @@ class ElementWork:
                     self.conclude(state.name, state.gate)
                 self.show(force=bool(decided))
                 if not decided and not self.busy and self.awaiting:
-                    self.show(force=True)
+                    self.progress.show()
                     await_any_gate(self.waiting(), attempt, self.describe_wait())
                     attempt += 1  # reached only when Prefect already held an answer for this key
             elif kind is Work.UPGRADE:
@@ -376,8 +376,10 @@ class ElementWork:
         self.show()
 
     def show(self, force: bool = False) -> None:
-        """The progress in the Prefect UI; at most every 2 s, at once for a decision."""
-        if force or time.monotonic() - self.shown_at > 2.0:
+        """The progress in the Prefect UI: within a second of a decision, else every 2 s — both
+        stretched for big windows (the element table is a new artifact version each time)."""
+        every = (1.0 if force else 2.0) * max(1.0, len(self.names) / 200)
+        if time.monotonic() - self.shown_at > every:
             self.progress.show()
             self.shown_at = time.monotonic()
 

@@ -284,25 +284,26 @@ def gates_decide(
     if result.complete:
         console.print(f"gate {result.gate_key} decided: {result.outcome}.")
         if result.flow_run_id:
-            _resume(result.flow_run_id)
+            _resume(result.flow_run_id, result.pause_wait)
 
 
 RESUMED_SAYS = {
     "resumed": "flow run {run} resumed: it continues.",
     "not-paused": "flow run {run} was not waiting to be resumed; it goes on by itself, or the gate keeper "
     "resumes it once it pauses.",
-    "rejected": "Prefect refused to resume flow run {run} for now; the gate keeper tries again.",
+    "rejected": "Prefect refused to resume flow run {run} with this decision (see the gate keeper's log); "
+    "the decision is recorded: answer the run's form in the Prefect UI to let it go on.",
     "unreachable": "could not reach Prefect to resume flow run {run}; the gate keeper (`siteflow up`) "
     "resumes it when Prefect is back.",
 }
 
 
-def _resume(flow_run_id: str) -> None:
+def _resume(flow_run_id: str, wait_seconds: float) -> None:
     """Resume the run waiting at the decided gate, after the decision is recorded and shown:
     loading Prefect and reaching its server take longer than recording the decision did."""
     from siteflow.resumer import resume_run
 
-    outcome = resume_run(flow_run_id, wait_seconds=1.0)  # a slower pause is the keeper's to resume
+    outcome = resume_run(flow_run_id, wait_seconds=wait_seconds)  # a later pause is the keeper's
     console.print(RESUMED_SAYS[outcome.value].format(run=flow_run_id))
 
 

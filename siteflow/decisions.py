@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.gate_data import GATE_DATA_MODELS
-from models.gate_spec import Door
+from models.gate_spec import Door, GateKind
 from models.project_input import ROLE_SIDE, Side
 from models.roster import Roster, roster_of
 from models.service_language import check_service_language
@@ -85,6 +85,15 @@ class DecisionResult:
     flow_run_id: str | None
     message: str
     replayed: bool = False  # the same request (source_ref) was recorded before; nothing new
+    kind: str = ""
+
+    @property
+    def pause_wait(self) -> float:
+        """How long a resumer should wait for the run to pause. An upgrade window's run watches
+        its element decisions while it works (it is not paused and needs no resume), so waiting
+        would only cost the Prefect server a poll every 0.1 s; a pause a moment later is the
+        gate keeper's to resume. Other runs suspend right after opening their gate."""
+        return 0.0 if self.kind == GateKind.ROLLBACK_DECISION.value else 1.0
 
 
 def decide(request: DecisionRequest, resume: bool = True) -> DecisionResult:
@@ -111,7 +120,7 @@ def decide(request: DecisionRequest, resume: bool = True) -> DecisionResult:
     if resume and result.complete and result.flow_run_id:
         from siteflow.resumer import resume_run
 
-        resume_run(result.flow_run_id, wait_seconds=1.0)  # a slower pause is the keeper's to resume
+        resume_run(result.flow_run_id, wait_seconds=result.pause_wait)
     return result
 
 
@@ -147,6 +156,7 @@ def _result(gate: Gate, slot: str, message: str) -> DecisionResult:
         outcome=gate.outcome,
         flow_run_id=gate.flow_run_id,
         message=message,
+        kind=gate.kind,
     )
 
 

@@ -29,6 +29,7 @@ from tasks import side_effect
 from tasks.gates import GateRead, read_gates
 
 WATCH_POLL_SECONDS = 0.2
+GATHER_SECONDS = 0.3
 log = logging.getLogger(__name__)
 
 
@@ -100,8 +101,10 @@ def watch_decisions(window_id: str, names: list[str], taken: list[str], linger: 
             log.warning("watching %s: %s; trying again", window_id, exc)
             time.sleep(1.0)
             continue
-        if found:
-            return found
+        if found:  # a moment more: decisions come in bursts, and each return costs a task run
+            time.sleep(GATHER_SECONDS)
+            more, _, _ = _look(window_id, keys, skip)
+            return more or found
         if busy:
             idle_since = None
         elif idle_since is None:

@@ -176,7 +176,7 @@ def submit_decision(
             link.used_at = datetime.now(UTC)
     if result.complete and result.flow_run_id:
         # After the page is sent: the signer sees the record at once, not after Prefect's answer.
-        background.add_task(resume_run, result.flow_run_id, wait_seconds=1.0)
+        background.add_task(resume_run, result.flow_run_id, wait_seconds=result.pause_wait)
     fresh = _view(token)
     assert fresh is not None
     return _page("link_recorded.html.j2", **fresh)
