@@ -15,12 +15,12 @@ import re
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from models.audit import AuditEvent
 from models.base import Base
@@ -212,6 +212,18 @@ def test_disable_ends_sessions_and_links_at_once(database_url: str) -> None:
         ("chen.jing@example.com", 2),
         (LI.email, 0),
     ]
+
+
+def test_a_session_is_checked_against_its_account_on_every_request(database_url: str) -> None:
+    """A sign-in that raced `disable` (its session row made after the rows were revoked) is still
+    refused: every request checks the account, not only the session row."""
+    add_user(CHEN, PASSWORD, ADMIN)
+    outcome = sign_in(CHEN.email, PASSWORD, "127.0.0.1")
+    assert outcome.session is not None
+    cookie = outcome.session.token.get_secret_value()
+    with session_scope() as session:
+        session.execute(update(StaffUser).values(disabled_at=datetime.now(UTC)))
+    assert signed_in(cookie) is None
 
 
 def test_sessions_end_when_idle_too_long_and_at_their_longest_life(database_url: str) -> None:
