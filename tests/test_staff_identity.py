@@ -309,9 +309,10 @@ def test_nothing_secret_is_stored_or_audited_in_clear(database_url: str) -> None
 
 
 def _cli(
-    database_url: str, home: str, *args: str, stdin: str | None = None
+    database_url: str, home: str, *args: str, stdin: str | None = None, columns: int = 200
 ) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ) | {"SITEFLOW_HOME": home, "SITEFLOW_DATABASE_URL": database_url, "COLUMNS": "200"}
+    env = dict(os.environ) | {"SITEFLOW_HOME": home, "SITEFLOW_DATABASE_URL": database_url}
+    env["COLUMNS"] = str(columns)
     return subprocess.run(
         [sys.executable, "-m", "siteflow.cli", "users", *args],
         env=env,
@@ -379,7 +380,7 @@ def test_users_commands_as_a_host_admin_runs_them(database_url: str, tmp_path: P
         (LI.email, ["upgrade-guide"], "invited"),
     ]
     assert all("password" not in key or key == "password_changed_at" for r in rows for key in r)
-    table = _cli(database_url, home, "list")
+    table = _cli(database_url, home, "list", columns=80)  # a narrow terminal
     assert table.returncode == 0 and all(r["id"] in table.stdout for r in rows)  # ids never cut short
 
     disabled = _cli(database_url, home, "disable", "li.wei@example.com")
