@@ -9,6 +9,7 @@ from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.memo import Memo
 from models.outbox import OutboxMessage
 from models.project import Project, ProjectState
+from models.staff import PasswordLink, SigninFailureCount, StaffSession, StaffUser
 from models.upgrade import JournalEntry, UpgradeElement, UpgradeWindow
 
 __all__ = [
@@ -27,8 +28,12 @@ __all__ = [
     "JournalEntry",
     "Memo",
     "OutboxMessage",
+    "PasswordLink",
     "Project",
     "ProjectState",
+    "SigninFailureCount",
+    "StaffSession",
+    "StaffUser",
     "UpgradeElement",
     "UpgradeWindow",
 ]

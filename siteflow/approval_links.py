@@ -61,7 +61,9 @@ def find_link(session: Session, token: str) -> ApprovalLink | None:
     return link
 
 
-def _key() -> bytes:
+def installation_key() -> bytes:
+    """32 random bytes made once per installation (``SITEFLOW_HOME/secret.key``), for HMACs of
+    form tokens: approval pages and the staff sign-in forms."""
     path = get_settings().home / "secret.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +75,7 @@ def _key() -> bytes:
 
 
 def form_token(token: str) -> str:
-    return hmac.new(_key(), token.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(installation_key(), token.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def form_token_ok(token: str, given: str) -> bool:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Annotated, Any  # noqa: E402
 import typer  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
+from siteflow.identity.roles import StaffRole  # noqa: E402  (a plain enum: loads no tables)
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
@@ -36,6 +38,12 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(gates_app, name="gates")
 app.add_typer(demo_app, name="demo")
 app.add_typer(upgrade_app, name="upgrade")
+users_app = typer.Typer(
+    help="Staff accounts who sign in to siteflow's web. Host-admin commands: they work on siteflow's "
+    "database directly, so run them on the host (the first admin is made this way).",
+    no_args_is_help=True,
+)
+app.add_typer(users_app, name="users")
 
 
 class _Out:
@@ -451,6 +459,129 @@ def upgrade_list(
         )
         table.add_row(r.id, f"{r.local_date} {r.timezone}", r.state, outcomes)
     console.print(table)
+
+
+def _read_password_stdin() -> str:
+    """The password as piped in (one trailing newline dropped); never echoed, never an argument
+    (arguments show in `ps` and shell history)."""
+    text = sys.stdin.read()
+    return text[:-1] if text.endswith("\n") else text
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Option(help="Full name, as signatures will show it")],
+    email: Annotated[str, typer.Option(help="Sign-in email; one account per email")],
+    role: Annotated[list[StaffRole], typer.Option("--role", help="A role; repeat for several")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the password from standard input; else a set-password link is mailed",
+        ),
+    ] = False,
+) -> None:
+    """Add a staff account (host admin).
+
+    Without --password-stdin its owner is mailed a single-use link to set the password;
+    nothing secret is printed. One email is one account: a second `add` is refused.
+    """
+    from siteflow.identity.audit import host_admin
+    from siteflow.identity.passwords import WeakPassword
+    from siteflow.identity.users import IdentityError, NewUser, add_user
+
+    try:
+        new = NewUser(name=name, email=email, roles=role)
+    except ValidationError as exc:
+        lines = [f"  - {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise fail("not added:\n" + "\n".join(lines)) from None
+    password = _read_password_stdin() if password_stdin else None
+    _ready_db()
+    try:
+        change = add_user(new, password, host_admin())
+    except (IdentityError, WeakPassword) as exc:
+        raise fail(f"not added: {exc}") from None
+    user = change.user
+    console.print(
+        f"added {user.name} <{user.email}> ({', '.join(user.roles)}), id {user.id}",
+        markup=False,
+        highlight=False,
+    )
+    if change.link_mailed:
+        console.print(
+            f"a single-use link to set the password is queued for {user.email} "
+            "(the outbox relay of `siteflow up` sends it)",
+            markup=False,
+            highlight=False,
+        )
+    else:
+        console.print(f"{user.email} can sign in now", markup=False, highlight=False)
+
+
+@users_app.command("list")
+def users_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Staff accounts with their roles and status (active, invited, disabled). Host admin."""
+    _ready_db()
+    from rich.table import Table
+
+    from siteflow.identity.users import list_users
+
+    users = list_users()
+    if as_json:
+        print(json.dumps([u.model_dump(mode="json") for u in users], ensure_ascii=False, indent=2))
+        return
+    table = Table(caption="--json adds when each account was made, set its password, was disabled")
+    table.add_column("id", no_wrap=True)  # ids and emails are for copying: never cut short
+    for column in ("email", "name", "roles", "status"):
+        table.add_column(column, overflow="fold")
+    for u in users:
+        table.add_row(u.id, u.email, u.name, ", ".join(u.roles), u.status)
+    console.print(table)
+
+
+@users_app.command("disable")
+def users_disable(email: Annotated[str, typer.Argument(help="The account's email")]) -> None:
+    """Disable an account (host admin): it cannot sign in, and its sessions and links end now."""
+    _ready_db()
+    from siteflow.identity.audit import host_admin
+    from siteflow.identity.users import IdentityError, disable_user
+
+    try:
+        change = disable_user(email, host_admin())
+    except IdentityError as exc:
+        raise fail(str(exc)) from None
+    if change.unchanged:
+        console.print(f"{change.user.email} was already disabled", markup=False, highlight=False)
+        return
+    console.print(
+        f"disabled {change.user.email}; {change.sessions_ended} session(s) ended",
+        markup=False,
+        highlight=False,
+    )
+
+
+@users_app.command("reset")
+def users_reset(email: Annotated[str, typer.Argument(help="The account's email")]) -> None:
+    """Reset a password (host admin): the old one stops working, sessions end, a link is mailed.
+
+    The link is single-use and expires (SITEFLOW_RESET_LINK_MINUTES).
+    """
+    _ready_db()
+    from siteflow.identity.audit import host_admin
+    from siteflow.identity.users import IdentityError, reset_user
+
+    try:
+        change = reset_user(email, host_admin())
+    except IdentityError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"reset {change.user.email}: {change.sessions_ended} session(s) ended; a single-use link to set a "
+        "new password is queued (the outbox relay of `siteflow up` sends it)",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()

@@ -36,6 +36,7 @@ from models.service_language import check_service_language
 from siteflow import audit_chain
 from siteflow.approval_links import LINK_PLACEHOLDER, link_url
 from siteflow.db import session_scope
+from siteflow.identity import password_links
 from siteflow.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,9 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
     msg["Message-ID"] = row.message_id or message_id(row.id, settings.mail_sender)
     msg["Date"] = formatdate(row.created_at.timestamp(), localtime=False)
     body = row.body_text
-    link = link_url(row.secret) if row.secret else None
+    placeholder, link = _link(row) or ("", None)
     if link:
-        body = body.replace(LINK_PLACEHOLDER, link)
+        body = body.replace(placeholder, link)
     document = _document(row.document_id)
     msg.set_content(body)
     msg.add_alternative(_html(row.title, body, link, document[0] if document else None), subtype="html")
@@ -83,6 +84,16 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
         name, html = document
         msg.add_attachment(html, subtype="html", charset="utf-8", filename=name)
     return msg
+
+
+def _link(row: OutboxMessage) -> tuple[str, str] | None:
+    """The placeholder in the row's text and the link that replaces it, made from its secret:
+    a password link (staff accounts) or, by default, an approval link."""
+    if not row.secret:
+        return None
+    if password_links.PLACEHOLDER in row.body_text:
+        return password_links.PLACEHOLDER, password_links.link_url(row.secret)
+    return LINK_PLACEHOLDER, link_url(row.secret)
 
 
 def _document(document_id: str | None) -> tuple[str, str] | None:

@@ -96,6 +96,35 @@ class Settings(BaseSettings):
         default=None, description="known_hosts file to check element host keys; unset = not checked."
     )
     ssh_connect_timeout: float = 15.0
+    session_idle_hours: float = Field(
+        default=12.0, gt=0, description="A staff sign-in session unused this long ends (sign in again)."
+    )
+    session_max_hours: float = Field(
+        default=168.0, gt=0, description="A staff sign-in session ends this long after sign-in, used or not."
+    )
+    reset_link_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        description="A mailed password-reset link (`siteflow users reset`) expires after this.",
+    )
+    invite_link_hours: float = Field(
+        default=72.0, gt=0, description="The set-password link mailed to a new account expires after this."
+    )
+    signin_failure_limit: int = Field(
+        default=10,
+        ge=1,
+        description="Failed sign-ins for one email from one address within signin_window_minutes before "
+        "that email is refused from that address (429); other addresses are not affected.",
+    )
+    signin_address_failure_limit: int = Field(
+        default=50,
+        ge=1,
+        description="Failed sign-ins from one address, any emails, within signin_window_minutes before the "
+        "address is refused (429).",
+    )
+    signin_window_minutes: int = Field(
+        default=15, ge=1, description="The window over which failed sign-ins are counted."
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -112,6 +141,11 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are marked Secure (and get the __Host- prefix) when people reach us over https."""
+        return self.resolved_public_url.startswith("https://")
 
     @property
     def prefect_home(self) -> Path:

@@ -1,4 +1,5 @@
-"""The siteflow web service (FastAPI): approval pages behind email links, health, JSON views."""
+"""The siteflow web service (FastAPI): approval pages behind email links, staff sign-in, health,
+JSON views."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import siteflow.resumer  # noqa: F401  (loads Prefect's client at start, not on the first approval)
 from siteflow.queries import as_json, list_gates, list_projects
-from siteflow.web import approvals
+from siteflow.web import approvals, signin
 
 app = FastAPI(title="siteflow", docs_url="/api/docs", openapi_url="/api/openapi.json")
 app.include_router(approvals.router)
+app.include_router(signin.router)
 
 
 @app.exception_handler(StarletteHTTPException)

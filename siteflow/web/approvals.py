@@ -10,13 +10,10 @@ while a valid token is always served.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
 from models.document import Document
@@ -28,31 +25,13 @@ from siteflow.db import session_scope
 from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
 from siteflow.link_throttle import note_bad_token
 from siteflow.resumer import resume_run
+from siteflow.web.pages import page
 
 router = APIRouter()
-TEMPLATES = Path(__file__).parent / "templates"
-HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'",
-}
-
-
-@lru_cache(maxsize=1)
-def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
-
-
-def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = _env().get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
 def invalid_page(status: int) -> HTMLResponse:
-    return _page("link_invalid.html.j2", status=status)
+    return page("link_invalid.html.j2", status=status)
 
 
 def _invalid(request: Request) -> HTMLResponse:
@@ -122,8 +101,8 @@ def confirmation_page(token: str, request: Request) -> HTMLResponse:
     if view is None:
         return _invalid(request)
     if view["link"]["used"] or view["mine"] or not view["gate"]["open"]:
-        return _page("link_recorded.html.j2", **view)
-    return _page("link_confirm.html.j2", form_token=form_token(token), error=None, **view)
+        return page("link_recorded.html.j2", **view)
+    return page("link_confirm.html.j2", form_token=form_token(token), error=None, **view)
 
 
 @router.post("/a/{token}", response_class=HTMLResponse)
@@ -143,10 +122,10 @@ def submit_decision(
     if not form_token_ok(token, form_token_field):
         return invalid_page(403)
     if view["link"]["used"] or view["mine"] or not view["gate"]["open"]:
-        return _page("link_recorded.html.j2", **view)
+        return page("link_recorded.html.j2", **view)
 
     def again(error: str, status: int) -> HTMLResponse:
-        return _page("link_confirm.html.j2", status=status, form_token=form_token(token), error=error, **view)
+        return page("link_confirm.html.j2", status=status, form_token=form_token(token), error=error, **view)
 
     violations = check_service_language(comment)  # COM-1 applies to what the record keeps too
     if violations:
@@ -168,7 +147,7 @@ def submit_decision(
     except DecisionRefused as refused:
         fresh = _view(token)
         if fresh is not None and not fresh["gate"]["open"]:
-            return _page("link_recorded.html.j2", **fresh)
+            return page("link_recorded.html.j2", **fresh)
         return again(refused.reason, 409)
     with session_scope() as session:
         link = find_link(session, token)
@@ -179,4 +158,4 @@ def submit_decision(
         background.add_task(resume_run, result.flow_run_id, wait_seconds=result.pause_wait)
     fresh = _view(token)
     assert fresh is not None
-    return _page("link_recorded.html.j2", **fresh)
+    return page("link_recorded.html.j2", **fresh)
