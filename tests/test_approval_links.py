@@ -82,8 +82,9 @@ def setup_gate(two_party: bool = False) -> tuple[ProjectIn, str]:
     return form, gate.id
 
 
-def mailed_links(port: int) -> dict[str, str]:
-    """Send the outbox to a real SMTP server and take each recipient's link out of the mail."""
+def mailed_links(port: int, path: str = "/a/") -> dict[str, str]:
+    """Send the outbox to a real SMTP server and take each recipient's link (to `path`…) out
+    of the mail."""
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
@@ -94,7 +95,7 @@ def mailed_links(port: int) -> dict[str, str]:
     links = {}
     for msg in inbox.messages:
         text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-        m = re.search(r"(http://\S+/a/\S+)", text)
+        m = re.search(rf"(http://\S+{re.escape(path)}\S+)", text)
         assert m, text
         links[re.search(r"<(.+)>", str(msg["To"])).group(1)] = m.group(1)  # type: ignore[union-attr]
     return links

@@ -8,10 +8,8 @@ out of the mails as their owners would.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -19,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select, text, update
 
 from models.audit import AuditEvent
@@ -44,9 +41,8 @@ from siteflow.identity.users import (
     list_users,
     reset_user,
 )
-from siteflow.outbox_relay import relay_once
-from siteflow.settings import Settings
-from tests.test_outbox_relay import Inbox, free_port
+from tests.test_approval_links import mailed_links
+from tests.test_outbox_relay import free_port
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "tr0ub4dor & 3 more words"
@@ -57,21 +53,7 @@ LI = NewUser(name="李伟 Li Wei", email="li.wei@example.com", roles=[StaffRole.
 
 def mailed_password_links() -> dict[str, str]:
     """Send the outbox to a real SMTP server; each recipient's password link, from the mail."""
-    port = free_port()
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        asyncio.run(relay_once(Settings(smtp_port=port)))
-    finally:
-        controller.stop()
-    links = {}
-    for msg in inbox.messages:
-        body = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-        m = re.search(r"(http://\S+/reset/\S+)", body)
-        assert m, body
-        links[re.search(r"<(.+)>", str(msg["To"])).group(1)] = m.group(1)  # type: ignore[union-attr]
-    return links
+    return mailed_links(free_port(), "/reset/")
 
 
 def token_of(url: str) -> str:
