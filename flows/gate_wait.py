@@ -19,6 +19,7 @@ waited on is refused by Prefect the same way.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Literal, Self, cast
 from uuid import UUID
 
@@ -117,6 +118,7 @@ class WaitAnswer(pydantic.BaseModel):
 
     pause_key: str
     answer: dict[str, Any]
+    received_at: datetime | None = None  # when Prefect took the answer: the decision's stamp
 
 
 @side_effect(name="read-wait-answers")
@@ -138,7 +140,7 @@ def read_wait_answers(flow_run_id: str) -> list[WaitAnswer]:
         value = item.decoded_value
         pause_key = item.key.removeprefix("suspended-").removesuffix("-response")
         if isinstance(value, dict):
-            answers.append(WaitAnswer(pause_key=pause_key, answer=value))
+            answers.append(WaitAnswer(pause_key=pause_key, answer=value, received_at=item.created))
     return sorted(answers, key=lambda a: int(a.pause_key.rsplit("-", 1)[-1]))
 
 
@@ -157,7 +159,9 @@ def take_open_gates_answers(gates: list[GateRead]) -> int:
     for wait in answers:
         gate = by_key.get(str(wait.answer.get("gate")))
         if gate is not None and not gate.closed:
-            message = record_ui_decision(gate.id, wait.answer, source_ref=f"ui:{run_id}:{wait.pause_key}")
+            message = record_ui_decision(
+                gate.id, wait.answer, source_ref=f"ui:{run_id}:{wait.pause_key}", at=wait.received_at
+            )
             get_run_logger().info("gate %s: %s", gate.key, message)
     return len(answers)
 

@@ -104,7 +104,7 @@ def _first_decision(session: Session, gate: Gate) -> GateDecision | None:
     )
 
 
-def _answer(gate: Gate, first: GateDecision, gate_field: str | None) -> dict[str, Any]:
+def _answer(first: GateDecision, gate_field: str | None) -> dict[str, Any]:
     """The form answer built from our record (never raw input). The forms require a decision
     and a signer (so the Prefect UI shows a proper form) and Prefect validates against them."""
     answer: dict[str, Any] = {
@@ -153,7 +153,7 @@ def delivery_for(flow_run_id: str, form: PauseForm, paused_at: datetime | None =
         first = _first_decision(session, chosen)
         if first is None:
             return None
-        return Delivery(gate_id=chosen.id, answer=_answer(chosen, first, field))
+        return Delivery(gate_id=chosen.id, answer=_answer(first, field))
 
 
 def answer_for(gate_id: str) -> dict[str, Any]:
@@ -161,7 +161,7 @@ def answer_for(gate_id: str) -> dict[str, Any]:
     with session_scope() as session:
         gate = session.get(Gate, gate_id)
         first = _first_decision(session, gate) if gate is not None else None
-        return {} if gate is None or first is None else _answer(gate, first, gate.id)
+        return {} if gate is None or first is None else _answer(first, gate.id)
 
 
 def _rejected_for(response: Any, words: str) -> bool:
@@ -230,6 +230,8 @@ def resume_run(flow_run_id: str, wait_seconds: float = 5.0) -> ResumeOutcome:
     if _rejected_for(response, "'gate'"):
         log.info("run %s is no longer paused at gate %s; nothing to resume", flow_run_id, delivery.gate_id)
         return ResumeOutcome.NOT_PAUSED
+    if len(_REFUSED) > 10_000:
+        _REFUSED.clear()
     _REFUSED.add(str(state.id))
     log.warning(
         "Prefect refused to resume run %s with the decision of gate %s: %s (not tried again for "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -189,10 +190,14 @@ def read_gate(gate_id: str) -> GateRead:
 
 
 @side_effect(name="record-ui-decision")
-def record_ui_decision(gate_id: str, answer: dict[str, Any], source_ref: str) -> str:
+def record_ui_decision(
+    gate_id: str, answer: dict[str, Any], source_ref: str, at: datetime | None = None
+) -> str:
     """The Prefect UI's Resume button bypasses our checks, so its answer is decided here.
 
-    The source_ref (run id and pause key) makes a replay after a re-run a no-op.
+    The source_ref (run id and pause key) makes a replay after a re-run a no-op. `at` is when
+    the answer reached siteflow (Prefect's record of it), not when the re-run got to it: an
+    answer given before a deadline is not refused for the time the run took to resume.
     Returns a message for the flow log; a refusal is recorded, never raised.
     """
     signer = Signer(
@@ -224,6 +229,7 @@ def record_ui_decision(gate_id: str, answer: dict[str, Any], source_ref: str) ->
                 comment=str(answer.get("comment") or ""),
                 data=answer.get("data"),
                 source_ref=source_ref,
+                at=at or datetime.now(UTC),
             ),
             resume=False,  # this run is the one that would be resumed: it is running already
         )

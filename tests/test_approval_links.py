@@ -41,8 +41,8 @@ from tests.test_outbox_relay import Inbox, free_port
 from tests.test_project_form import EXAMPLE
 
 
-@pytest.fixture
-def web(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def serve_web(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The real web service on a free port, in a thread; yields its base URL."""
     port = free_port()
     monkeypatch.setenv("SITEFLOW_WEB_PORT", str(port))
     reset_settings()
@@ -56,6 +56,11 @@ def web(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(5)
+
+
+@pytest.fixture
+def web(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    yield from serve_web(monkeypatch)
 
 
 def setup_gate(two_party: bool = False) -> tuple[ProjectIn, str]:

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from models.staff import StaffSession
 from siteflow.db import session_scope
 from siteflow.identity.users import add_user, disable_user, reset_user
 from siteflow.settings import reset_settings
-from tests.test_outbox_relay import free_port
+from tests.test_approval_links import serve_web
 from tests.test_staff_identity import (
     ADMIN,
     CHEN,
@@ -40,20 +37,8 @@ WRONG = "邮箱或密码不正确 / Wrong email or password"
 
 @pytest.fixture
 def web(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    port = free_port()
-    monkeypatch.setenv("SITEFLOW_WEB_PORT", str(port))
     monkeypatch.delenv("SITEFLOW_PUBLIC_URL", raising=False)
-    reset_settings()
-    from siteflow.web import app
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    yield from serve_web(monkeypatch)
 
 
 @pytest.fixture
