@@ -5,27 +5,37 @@ POST with the page's form token decides, through the same `decide` as every othe
 A used link shows what was recorded; an unknown, expired or foreign one gets one plain page
 that says nothing about any gate. Repeated bad tokens from one address are slowed down,
 while a valid token is always served.
+
+The page asks for every field its gate needs, with the same typed inputs as the workspace
+(`siteflow.web.gate_form`): a customer answering a coordination meeting or a readiness check
+by mail fills the form there, never a JSON file. The signature is the link's recipient's, as
+listed on the project, proven by the mailbox the single-use link was sent to (door email,
+proof mailbox; issue #9 item 5): nothing on the page names the signer.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from models.document import Document
 from models.gate import Gate, GateDecision, GateStatus
-from models.gate_spec import Door
+from models.gate_spec import Door, Proof
+from models.roster import roster_of
 from models.service_language import check_service_language
 from siteflow.approval_links import find_link, form_token, form_token_ok
 from siteflow.db import session_scope
 from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
 from siteflow.link_throttle import note_bad_token
 from siteflow.resumer import resume_run
+from siteflow.signature_proof import Evidence
+from siteflow.web import gate_form
 from siteflow.web.pages import page
+from siteflow.web.workspace import Posted
 
 router = APIRouter()
 
@@ -60,8 +70,10 @@ def _view(token: str) -> dict[str, Any] | None:
         )
         return {
             "link": {"name": link.recipient_name, "email": link.recipient_email, "used": link.used_at},
+            "roster": roster_of(session, gate.subject),
             "gate": {
-                "asks_date": gate.data_model == "ReadinessIn",
+                "data_model": gate.data_model,
+                "data_required_for": list(gate.data_required_for),
                 "title": gate.title,
                 "rule": gate.rule,
                 "description": gate.description,
@@ -102,37 +114,74 @@ def confirmation_page(token: str, request: Request) -> HTMLResponse:
         return _invalid(request)
     if view["link"]["used"] or view["mine"] or not view["gate"]["open"]:
         return page("link_recorded.html.j2", **view)
-    return page("link_confirm.html.j2", form_token=form_token(token), error=None, **view)
+    values = gate_form.initial_values(view["gate"]["data_model"], view["roster"])
+    return _confirm(token, view, 200, values, {}, None, "", "")
+
+
+def _confirm(
+    token: str,
+    view: dict[str, Any],
+    status: int,
+    values: dict[str, str],
+    errors: dict[str, str],
+    error: str | None,
+    chosen: str,
+    comment: str,
+) -> HTMLResponse:
+    """The confirmation page with the gate's typed fields, filled with what was typed."""
+    fields = gate_form.fields(view["gate"]["data_model"], view["roster"], values, errors)
+    return page(
+        "link_confirm.html.j2",
+        status=status,
+        form_token=form_token(token),
+        error=error,
+        fields=fields,
+        form_error=errors.get(gate_form.PREFIX),
+        chosen=chosen,
+        comment=comment,
+        label=gate_form.decision_label,
+        **view,
+    )
 
 
 @router.post("/a/{token}", response_class=HTMLResponse)
 def submit_decision(
-    token: str,
-    request: Request,
-    background: BackgroundTasks,
-    decision: Annotated[str, Form()] = "",
-    signer_name: Annotated[str, Form()] = "",
-    comment: Annotated[str, Form()] = "",
-    agreed_date: Annotated[str, Form()] = "",
-    form_token_field: Annotated[str, Form(alias="form_token")] = "",
+    token: str, request: Request, background: BackgroundTasks, posted: Posted
 ) -> HTMLResponse:
     view = _view(token)
     if view is None:
         return _invalid(request)
-    if not form_token_ok(token, form_token_field):
+    if not form_token_ok(token, posted.get("form_token", "")):
         return invalid_page(403)
     if view["link"]["used"] or view["mine"] or not view["gate"]["open"]:
         return page("link_recorded.html.j2", **view)
+    decision = posted.get("decision", "")
+    comment = posted.get("comment", "")
+    values = gate_form.posted_values(posted)
+    model, roster = view["gate"]["data_model"], view["roster"]
 
-    def again(error: str, status: int) -> HTMLResponse:
-        return page("link_confirm.html.j2", status=status, form_token=form_token(token), error=error, **view)
+    def again(error: str | None, status: int, errors: dict[str, str] | None = None) -> HTMLResponse:
+        return _confirm(token, view, status, values, errors or {}, error, decision, comment)
 
+    if values.get(gate_form.ADD):  # "add a row": the same page with one more row, nothing decided
+        return again(None, 200)
     violations = check_service_language(comment)  # COM-1 applies to what the record keeps too
     if violations:
         return again("; ".join(str(v) for v in violations), 422)
-    signer = Signer(name=signer_name.strip() or view["link"]["name"], email=view["link"]["email"])
+    parsed = gate_form.parse(model, roster, values)
+    if parsed.errors:
+        return again(
+            "请更正标出的内容，未做任何决定 / Please correct the marked fields; nothing was decided",
+            422,
+            parsed.errors,
+        )
+    data = (
+        None
+        if model is None or (parsed.empty and decision not in view["gate"]["data_required_for"])
+        else parsed.data
+    )
+    signer = Signer(name=view["link"]["name"], email=view["link"]["email"])  # the link's own person
     try:
-        data = {"agreed_date": agreed_date} if agreed_date and view["gate"]["asks_date"] else None
         result = decide(
             DecisionRequest(
                 data=data,
@@ -141,6 +190,7 @@ def submit_decision(
                 signer=signer,
                 door=Door.EMAIL,
                 comment=comment.strip(),
+                evidence=Evidence(Proof.MAILBOX, link=view["link_id"]),
             ),
             resume=False,
         )
@@ -148,7 +198,8 @@ def submit_decision(
         fresh = _view(token)
         if fresh is not None and not fresh["gate"]["open"]:
             return page("link_recorded.html.j2", **fresh)
-        return again(refused.reason, 409)
+        errors = gate_form.field_errors(model, roster, data, decision) if data is not None else {}
+        return again(refused.reason, 409, errors)
     with session_scope() as session:
         link = find_link(session, token)
         if link is not None and link.used_at is None:

@@ -1,5 +1,8 @@
 """Staff sign-in pages: /signin, /signout, /reset/{token} (set a password) and /me.
 
+/signin?next=/path sends the browser back to the workspace page that asked for a sign-in
+(only a path on this site; see :func:`safe_next`).
+
 Chinese first with English beside it, like the approval pages, with the same headers (never
 cached). A wrong email and a wrong password get the same message, and the email stays filled
 in. Every form is CSRF-protected (`siteflow.web.csrf`). The session cookie is random,
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import enum
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -63,16 +67,35 @@ def _form(request: Request, template: str, status: int = 200, **context: Any) ->
     return guard.apply(page(template, status=status, csrf=guard.token, **context))
 
 
-def _signin_form(request: Request, status: int = 200, email: str = "", error: str | None = None) -> Response:
-    return _form(request, "signin.html.j2", status=status, email=email, error=error)
+def safe_next(target: str | None) -> str | None:
+    """Where to go after signing in, if it is a path on this site; anything else (another
+    host, ``//host``, ``/\\host``, a scheme, control characters) is dropped, so the sign-in
+    page never sends a browser to another site (no open redirect)."""
+    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _signin_form(
+    request: Request, status: int = 200, email: str = "", error: str | None = None, next_: str | None = None
+) -> Response:
+    return _form(request, "signin.html.j2", status=status, email=email, error=error, next=next_ or "")
 
 
 @router.get("/signin", response_class=HTMLResponse)
-def signin_page(request: Request) -> Response:
+def signin_page(request: Request, next: str = "") -> Response:  # noqa: A002 (the query's name)
+    target = safe_next(next)
     who = current_user(request)
     if who is not None:
+        if target is not None:
+            return RedirectResponse(target, status_code=303, headers=HEADERS)
         return _form(request, "signed_in.html.j2", who=who)
-    return _signin_form(request)
+    return _signin_form(request, next_=target)
 
 
 @router.post("/signin", response_class=HTMLResponse)
@@ -81,22 +104,26 @@ def signin_submit(
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form(alias=FIELD)] = "",
+    next_field: Annotated[str, Form(alias="next")] = "",
 ) -> Response:
     email = email.strip()[:320]
+    target = safe_next(next_field)
     if not form_ok(request, csrf):
-        return _signin_form(request, 403, email, Say.FORM_EXPIRED)
+        return _signin_form(request, 403, email, Say.FORM_EXPIRED, target)
     outcome = sign_in(email, password, _address(request))
     if outcome.result is SigninResult.THROTTLED:
         wait = outcome.retry_after_seconds or 60
-        response = _signin_form(request, 429, email, Say.TOO_MANY.format(minutes=max(1, -(-wait // 60))))
+        response = _signin_form(
+            request, 429, email, Say.TOO_MANY.format(minutes=max(1, -(-wait // 60))), target
+        )
         response.headers["Retry-After"] = str(wait)
         return response
     if outcome.result is SigninResult.WRONG or outcome.session is None:
-        return _signin_form(request, 401, email, Say.WRONG)
+        return _signin_form(request, 401, email, Say.WRONG, target)
     previous = _session_token(request)
     if previous:  # this browser's earlier session, if any, ends: one browser, one session
         sign_out(previous, _address(request))
-    response = RedirectResponse("/signin", status_code=303, headers=HEADERS)
+    response = RedirectResponse(target or "/signin", status_code=303, headers=HEADERS)
     s = get_settings()
     response.set_cookie(
         cookie_name(SESSION_COOKIE),
