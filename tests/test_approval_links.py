@@ -145,7 +145,7 @@ def test_link_from_mail_confirms_then_decides_once(web: str) -> None:
             data={
                 "decision": "approve",
                 "comment": "同意",
-                "signer_name": "陈静",
+                "signer_name": "黄伟 Huang Wei",  # a typed name is ignored: the link's person signs
                 "form_token": form_token(page),
             },
         )
@@ -158,11 +158,12 @@ def test_link_from_mail_confirms_then_decides_once(web: str) -> None:
         assert "已记录 / Recorded" in other.text and "approve" in other.text
     with session_scope() as session:
         row = session.execute(select(GateDecision).where(GateDecision.gate_id == gate_id)).scalar_one()
-    assert (row.door, row.signer_email, row.signer_name, row.comment) == (
+    assert (row.door, row.signer_email, row.signer_name, row.comment, row.proof) == (
         "email",
         customers[0],
-        "陈静",
+        next(c.name for c in form.contacts if c.email == customers[0]),
         "同意",
+        "mailbox",
     )
 
 
@@ -290,7 +291,8 @@ def test_not_ready_by_email_carries_the_agreed_date(web: str) -> None:
         missing = http.post(url, data={"decision": "not-ready", "form_token": form_token(page)})
         assert missing.status_code == 409 and "agreed_date" in missing.text
         ok = http.post(
-            url, data={"decision": "not-ready", "agreed_date": "2026-12-20", "form_token": form_token(page)}
+            url,
+            data={"decision": "not-ready", "data.agreed_date": "2026-12-20", "form_token": form_token(page)},
         )
     assert ok.status_code == 200 and decisions(gate.id) == 1
     with session_scope() as session:
