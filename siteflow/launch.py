@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import time
 from datetime import UTC, datetime
 
 from sqlalchemy import select

@@ -23,10 +23,10 @@ from siteflow.identity.api_tokens import revoke_token
 from siteflow.identity.audit import StaffAudit, StaffEvent, record
 from siteflow.identity.roles import StaffRole
 from siteflow.identity.signin import SigninResult, token_sign_in
+from siteflow.links import gate_page, prefect_run_page, project_page
 from siteflow.resumer import resume_run
 from siteflow.signature_proof import Evidence
 from siteflow.web.access import Actor, Via, bearer, require_actor
-from siteflow.web.links import gate_page, prefect_run_page, project_page
 
 router = APIRouter(prefix="/api")
 STARTS_PROJECTS = frozenset({StaffRole.PM, StaffRole.OFFICE, StaffRole.ADMIN})
