@@ -13,6 +13,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -370,3 +371,33 @@ def test_a_paper_on_a_gate_that_takes_none_is_refused(world: dict[str, Any]) -> 
         assert r.status_code == 409 and "does not take papers" in r.text
     assert not signatures(gate) and len(refusals(gate)) == 1
     assert not (get_settings().home / "scans").exists() or not any((get_settings().home / "scans").iterdir())
+
+
+def test_the_gate_page_shows_local_time_and_unproven_signatures(world: dict[str, Any]) -> None:
+    """The deadline in the site's zone with UTC beside it; an earlier, typed signature (before
+    proofs, migration 0008) is shown as "identity not verified" (issue #9 item 9)."""
+    base = world["web"]
+    spec = data_entry(
+        "kickoff-meeting", "ENG-11", "Kick-off meeting", "ProjectPlanIn", [Role.PM, Role.CUSTOMER]
+    )
+    spec = spec.model_copy(update={"deadline": datetime(2026, 12, 5, 10, 0, tzinfo=UTC)})
+    gate = open_gate.fn("GD-2026-017", "", spec).id
+    with session_scope() as session:
+        session.add(
+            GateDecision(
+                gate_id=world["signoff"],
+                party="customer",
+                decision="approve",
+                signer_name=CUSTOMER[0],
+                signer_email=CUSTOMER[1],
+                role="customer",
+                door="prefect-ui",
+                proof="unverified",
+            )
+        )
+    with signed_in(base) as http:
+        page = http.get(f"{base}/gates/{gate}").text
+        assert "2026-12-05 18:00 Asia/Shanghai (2026-12-05 10:00 UTC)" in page
+        assert 'type="date" id="data-installation_start"' in page
+        signoff = http.get(f"{base}/gates/{world['signoff']}").text
+        assert "身份未核实 / identity not verified" in signoff and "prefect-ui" in signoff

@@ -172,6 +172,7 @@ class FieldView:
     row_errors: list[str | None] = field(default_factory=list)
     minimum: str | None = None
     step: str | None = None
+    enforce: bool = False  # the browser checks it is filled (top level only: a blank row is dropped)
 
 
 @dataclass
@@ -340,7 +341,7 @@ def fields(
     schema = _Schema(model, roster)
     add = values.get(ADD)
 
-    def build(node: dict[str, Any], path: str) -> list[FieldView]:
+    def build(node: dict[str, Any], path: str, top: bool) -> list[FieldView]:
         owner = str(node.get("title", ""))
         out = []
         for name, prop, required in _properties(schema, node):
@@ -357,6 +358,7 @@ def fields(
                 choices=schema.choices(name, sub),
                 error=errors.get(here),
             )
+            view.enforce = view.required and top
             if kind == "int":
                 view.step = "1"
             elif kind == "number":
@@ -371,12 +373,12 @@ def fields(
                 items = schema.resolve(sub.get("items", {}))
                 count = _row_count(values, here, add)
                 view.value = str(count)
-                view.rows = [build(items, f"{here}.{i}") for i in range(count)]
+                view.rows = [build(items, f"{here}.{i}", False) for i in range(count)]
                 view.row_errors = [errors.get(f"{here}.{i}") for i in range(count)]
             out.append(view)
         return out
 
-    return build(schema.root, PREFIX)
+    return build(schema.root, PREFIX, True)
 
 
 def parse(model_name: str | None, roster: Roster | None, values: Mapping[str, str]) -> Parsed:
