@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from models.gate import Gate, GateDecision, GateStatus
-from models.gate_spec import Door, GateSpec
+from models.gate_spec import Door, GateSpec, Proof
 from models.outbox import OutboxMessage
 from models.roster import roster_of
 from siteflow import audit_chain
@@ -27,6 +27,12 @@ class SignatureRead(BaseModel):
     door: str
     comment: str
     data: dict[str, Any] | None
+    paper: str | None = None  # door paper: who recorded it and the scan's hash (issue #9 item 5)
+
+    @property
+    def signed_as(self) -> str:
+        """The signer as a signed document names them: a paper's record with its scan's hash."""
+        return f"{self.signer} ({self.paper})" if self.paper else self.signer
 
 
 class GateRead(BaseModel):
@@ -49,7 +55,7 @@ class GateRead(BaseModel):
 
     @property
     def signers(self) -> list[str]:
-        return [s.signer for s in self.signatures]
+        return [s.signed_as for s in self.signatures]
 
 
 def _signature(s: GateDecision) -> SignatureRead:
@@ -61,6 +67,9 @@ def _signature(s: GateDecision) -> SignatureRead:
         door=s.door,
         comment=s.comment,
         data=s.data,
+        paper=f"paper recorded by {s.recorded_by}, scan sha256 {s.evidence_sha256}"
+        if s.proof == Proof.PAPER.value
+        else None,
     )
 
 

@@ -30,7 +30,7 @@ from siteflow.db import session_scope
 from siteflow.identity.roles import StaffRole
 from siteflow.identity.users import NewUser, add_user
 from siteflow.settings import get_settings
-from tasks.gates import open_gate
+from tasks.gates import open_gate, read_gate
 from tests.test_approval_links import serve_web
 from tests.test_project_form import EXAMPLE
 from tests.test_signin_web import browser, csrf_of, sign_in
@@ -355,6 +355,11 @@ def test_a_paper_is_recorded_with_its_scan(world: dict[str, Any]) -> None:
         sha,
     )
     assert (get_settings().home / "scans" / f"{sha}.png").read_bytes() == PNG
+    (signer,) = read_gate.fn(gate).signers  # what the signed arrival certificate will name
+    assert (
+        signer
+        == f"{CUSTOMER[0]} <{CUSTOMER[1]}> (paper recorded by {PM.name} <{PM.email}>, scan sha256 {sha})"
+    )
     with signed_in(base, OTHER_PM) as http:  # another project's PM cannot fetch the scan
         assert http.get(f"{base}/gates/{gate}/scans/{sha}").status_code == 404
 
