@@ -8,12 +8,9 @@ token after logout are all refused; a PM starts a project as themselves and gets
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,46 +27,16 @@ from models.gate import GateAttempt, GateDecision
 from models.staff import ApiToken
 from siteflow.db import session_scope
 from siteflow.identity.roles import StaffRole
-from siteflow.identity.users import DuplicateEmail, NewUser, add_user, disable_user
-from siteflow.settings import get_settings
+from siteflow.identity.users import disable_user
+from tests.cli_user import login, run, staff
 from tests.test_approval_links import serve_web
 from tests.test_decisions import CHEN, LI, WANG, add_document, add_project, open_, project_form
 from tests.test_engineering_e2e import ROOT
-
-PASSWORD = "correct horse battery staple 7"
 
 
 @pytest.fixture
 def web(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     yield from serve_web(monkeypatch)
-
-
-def staff(name: str, email: str, role: StaffRole = StaffRole.PM) -> None:
-    add_user(NewUser(name=name, email=email, roles=[role]), PASSWORD, "host-admin:test")
-
-
-def run(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """The real `siteflow` command as a user on another host would run it: no database settings."""
-    s = get_settings()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SITEFLOW_", "PREFECT_"))}
-    env |= {
-        "SITEFLOW_CONFIG_DIR": str(config),
-        "SITEFLOW_PUBLIC_URL": s.resolved_public_url,
-        "COLUMNS": "200",
-    }
-    env["SITEFLOW_HOME"] = str(config / "home")  # a home of its own: nothing of the server's
-    return subprocess.run(
-        [sys.executable, "-m", "siteflow.cli", *args],
-        env=env,
-        input=stdin,
-        text=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
-def login(config: Path, email: str) -> subprocess.CompletedProcess[str]:
-    return run(config, "login", "--email", email, "--password-stdin", stdin=PASSWORD + "\n")
 
 
 def two_party() -> str:
@@ -184,8 +151,7 @@ def test_a_pm_starts_a_project_as_themselves(stack_factory: Any, tmp_path: Path)
     form_file.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     with handle.active():
         for person, role in ((pm, StaffRole.PM), (engineer, StaffRole.ENGINEER)):
-            with contextlib.suppress(DuplicateEmail):  # made by an earlier test on this shared stack
-                staff(person["name"], person["email"], role)
+            staff(person["name"], person["email"], role)
         pm_config, engineer_config = tmp_path / "pm", tmp_path / "engineer"
         assert login(pm_config, pm["email"]).returncode == 0
         assert login(engineer_config, engineer["email"]).returncode == 0
