@@ -86,7 +86,7 @@ def test_customer_answers_by_email_in_a_browser(stack_factory: Any) -> None:
                 page = browser.new_page()
                 page.goto(link)
                 assert "Can the site be surveyed?" in page.content()
-                page.get_by_label("ready", exact=True).check()
+                page.get_by_label("已就绪 / Ready", exact=True).check()
                 page.fill("#comment", "站点已具备条件 / site ready")
                 page.get_by_role("button", name="确认提交 / Confirm").click()
                 page.wait_for_selector("text=已记录 / Recorded")
