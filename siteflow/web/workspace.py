@@ -123,7 +123,6 @@ def my_part(gate: Gate, signed: list[GateDecision], form: Roster | None, email: 
     """Whether `email` may decide `gate` here or record a paper for it: a contact of the
     subject whose role is in one of the gate's free slots, on the contractor's side (issue #9
     item 5: customer slots only through the customer's link or a paper)."""
-    none = MyPart(False, False, [], "")
     if gate.status != GateStatus.OPEN.value:
         return MyPart(False, False, [], "此关口已决定 / This gate is decided")
     contact = form.contact(email) if form is not None else None
@@ -147,7 +146,7 @@ def my_part(gate: Gate, signed: list[GateDecision], form: Roster | None, email: 
         return MyPart(
             False, False, [], f"此关口不由您的角色（{contact.role.value}）决定 / Not decided by your role"
         )
-    return MyPart(mine, paper, customers, "") if (mine or paper) else none
+    return MyPart(mine, paper, customers, "")
 
 
 def _signatures(signed: list[GateDecision], zone: str, gate_id: str) -> list[dict[str, Any]]:
@@ -273,9 +272,18 @@ def _waiting_on(actor: Actor) -> list[dict[str, Any]]:
     """The open gates this person may decide, or record a customer's paper for."""
     rows = []
     with read_scope() as session:
-        gates = session.execute(
-            select(Gate).where(Gate.status == GateStatus.OPEN.value).order_by(Gate.opened_at)
-        ).scalars()
+        gates = list(
+            session.execute(
+                select(Gate).where(Gate.status == GateStatus.OPEN.value).order_by(Gate.opened_at)
+            ).scalars()
+        )
+        signed: dict[str, list[GateDecision]] = {g.id: [] for g in gates}
+        for d in session.execute(  # one read for all, not one per gate: a window has hundreds
+            select(GateDecision)
+            .join(Gate, Gate.id == GateDecision.gate_id)
+            .where(Gate.status == GateStatus.OPEN.value)
+        ).scalars():
+            signed.setdefault(d.gate_id, []).append(d)
         rosters: dict[str, Roster | None] = {}
         for gate in gates:
             if gate.subject not in rosters:
@@ -283,7 +291,7 @@ def _waiting_on(actor: Actor) -> list[dict[str, Any]]:
             form = rosters[gate.subject]
             if form is None or form.contact(actor.user.email) is None:
                 continue
-            part = my_part(gate, _signed(session, gate.id), form, actor.user.email)
+            part = my_part(gate, signed[gate.id], form, actor.user.email)
             if not (part.decide or part.paper):
                 continue
             zone = gate_form.zone_of(form)
