@@ -36,7 +36,7 @@ from models.project_input import ROLE_SIDE, ContactIn, Role, Side
 from models.roster import Roster, roster_of
 from models.upgrade import UpgradeWindow
 from siteflow.db import read_scope
-from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
+from siteflow.decisions import DecisionRefused, DecisionRequest, DecisionResult, Signer, decide
 from siteflow.resumer import resume_run
 from siteflow.settings import get_settings
 from siteflow.signature_proof import Evidence
@@ -379,9 +379,15 @@ def decide_gate(gate_id: str, request: Request, background: BackgroundTasks, pos
     except DecisionRefused as refused:
         errors = gate_form.field_errors(gate.data_model, form, data, decision) if data is not None else {}
         return _gate_page(request, gate_id, actor, 409, values, errors, error=refused.reason, **kept)
+    return _recorded(result, background)
+
+
+def _recorded(result: DecisionResult, background: BackgroundTasks) -> Response:
+    """After a recorded decision: resume the run once the page is sent (the person sees the
+    record at once), and show the gate again (a reload does not post twice)."""
     if result.complete and result.flow_run_id:
         background.add_task(resume_run, result.flow_run_id, wait_seconds=result.pause_wait)
-    return RedirectResponse(f"/gates/{gate.id}?recorded=1", status_code=303, headers=HEADERS)
+    return RedirectResponse(f"/gates/{result.gate_id}?recorded=1", status_code=303, headers=HEADERS)
 
 
 def _scan_path(sha256: str, extension: str) -> Path:
@@ -463,9 +469,7 @@ def record_paper(
         if stored is not None and not _scan_recorded(sha256):
             stored.unlink(missing_ok=True)
         return again(409, refused.reason)
-    if result.complete and result.flow_run_id:
-        background.add_task(resume_run, result.flow_run_id, wait_seconds=result.pause_wait)
-    return RedirectResponse(f"/gates/{gate.id}?recorded=1", status_code=303, headers=HEADERS)
+    return _recorded(result, background)
 
 
 def _scan_recorded(sha256: str, gate_id: str | None = None) -> bool:
