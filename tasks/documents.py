@@ -39,8 +39,14 @@ class DocumentRead(BaseModel):
     summary_md: str
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#&"})
+
+
 def _md_escape(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """A typed value as literal Markdown text: what a person typed (a leftover issue, a name)
+    never becomes a link, a heading or a table cell break in the summary, the Prefect
+    artifact or the mail rendered from it (mail HTML escapes raw HTML on top of this)."""
+    return str(value).replace("\n", " ").translate(_MD_SPECIAL)
 
 
 @lru_cache(maxsize=1)
