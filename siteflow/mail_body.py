@@ -170,10 +170,10 @@ def _table(tokens: Sequence[Token]) -> list[str]:
         return lines + [_row(r, widths) for r in rows[1:]]
     # too wide for columns: one line a row, each value named by its header
     return [
-        "- " + "; ".join(f"{h}: {v}" for h, v in zip(headers, r, strict=False) if v.strip())
-        for r in body
+        "- " + "; ".join(f"{h}: {v}" for h, v in zip(headers, r, strict=False) if v.strip()) for r in body
     ]
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
-    return "  ".join(cell + " " * (w - cell_len(cell)) for cell, w in zip(cells, widths, strict=True)).rstrip()
+    padded = (cell + " " * (width - cell_len(cell)) for cell, width in zip(cells, widths, strict=True))
+    return "  ".join(padded).rstrip()

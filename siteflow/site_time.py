@@ -72,6 +72,24 @@ def site_time(value: datetime | str | None, zone: str | None, *, seconds: bool =
     return f"{local.strftime(SECONDS if seconds else MINUTES)} {zone_label(local)} ({utc_part} UTC)"
 
 
+def site_span(start: datetime | str, end: datetime | str, zone: str | None) -> str:
+    """``2026-12-03 00:30 – 04:00 CST (2026-12-02 16:30 – 20:00 UTC)`` for a span within one
+    local day (an upgrade window, a visit); two full times otherwise."""
+    begin, finish = as_instant(start), as_instant(end)
+    tz = _zone(zone)
+    local_begin = begin.astimezone(tz) if tz is not None else begin
+    local_end = finish.astimezone(tz) if tz is not None else finish
+    if local_begin.date() != local_end.date() or begin.date() != finish.date():
+        return f"{site_time(begin, zone)} – {site_time(finish, zone)}"
+    if tz is None:
+        return f"{begin:%Y-%m-%d %H:%M} – {finish:%H:%M} UTC"
+    utc_day = "" if begin.date() == local_begin.date() else f"{begin:%Y-%m-%d} "
+    return (
+        f"{local_begin:%Y-%m-%d %H:%M} – {local_end:%H:%M} {zone_label(local_end)} "
+        f"({utc_day}{begin:%H:%M} – {finish:%H:%M} UTC)"
+    )
+
+
 def clock_time(value: datetime | str, zone: str | None) -> str:
     """``04:12:09 CST`` — a time of day on the site's clock, for tables of one night's steps
     where the date and UTC are said once above them."""
