@@ -186,12 +186,37 @@ def projects_start(
         run_id = start_project(form)
     except LaunchError as exc:
         raise fail(str(exc)) from None
+    from siteflow.web import links
+
     console.print(f"started project [bold]{form.code}[/]: flow run {run_id}")
+    _links(("Prefect UI", links.flow_run_page(run_id)), ("workspace", links.project_page(form.code)))
     if wait:
         from siteflow.launch import wait_for_gate
 
         gate = wait_for_gate(form.code, timeout=120)
         console.print(f"waiting at gate {gate}" if gate else "no gate opened yet")
+
+
+def _links(*named: tuple[str, str]) -> None:
+    """Addresses on lines of their own, never wrapped or marked up: a terminal makes them
+    clickable, and a copied one must be whole."""
+    for name, url in named:
+        console.print(f"  {name}: {url}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _id_column(table: Table, header: str, width: int = 0) -> None:
+    """A column of ids a user copies into the next command: never cut, never folded (on a
+    narrow terminal the other columns wrap instead)."""
+    table.add_column(header, no_wrap=True, overflow="fold", min_width=width or None)
+
+
+def _text_columns(table: Table, *headers: str) -> None:
+    for header in headers:
+        table.add_column(header, overflow="fold")
+
+
+def _widest(values: list[str]) -> int:
+    return max((len(v) for v in values), default=0)
 
 
 @projects_app.command("list")
@@ -209,7 +234,11 @@ def projects_list(
     if as_json:
         print(json.dumps(dump(rows), ensure_ascii=False, indent=2))
         return
-    table = Table("code", "customer", "phase", "state", "waiting at")
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD)
+    _id_column(table, "code", _widest([r.code for r in rows]))
+    _text_columns(table, "customer", "phase", "state", "waiting at")
     for r in rows:
         table.add_row(r.code, r.customer, r.phase, r.state, r.waiting_at or "")
     console.print(table)
@@ -232,16 +261,25 @@ def gates_list(
     if as_json:
         print(json.dumps(dump(rows), ensure_ascii=False, indent=2))
         return
-    table = Table("gate id", "project", "gate", "rule", "waiting for / outcome", "decisions", "data")
+    from rich import box
+
+    from siteflow.site_time import site_time, subject_zone
+
+    zones = {p: subject_zone(p) for p in {r.project for r in rows}}
+    table = Table(box=box.SIMPLE_HEAD, show_lines=True)
+    _id_column(table, "gate id", _widest([r.id for r in rows]))
+    _text_columns(table, "project · gate (rule)", "waiting for / outcome", "decisions")
     for r in rows:
+        when = (
+            [f"decide by {site_time(r.deadline, zones[r.project])}"]
+            if r.deadline and r.status == "open"
+            else []
+        )
         table.add_row(
             r.id,
-            r.project,
-            r.key,
-            r.rule,
+            "\n".join([f"{r.project} · {r.key} ({r.rule})", *when]),
             ", ".join(r.waiting_for) if r.status == "open" else f"{r.outcome}",
-            " | ".join(r.decisions),
-            r.data_model or "",
+            " / ".join(r.decisions) + (f"\ndata: {r.data_model}" if r.data_model else ""),
         )
     console.print(table)
 
@@ -349,16 +387,21 @@ def upgrade_plan(
         booking = register_window(plan)
     except PlanRefused as exc:
         raise fail(str(exc)) from None
+    from siteflow.web import links
+
     console.print(f"{booking.summary()}; {len(plan.elements)} element(s)", markup=False, highlight=False)
     if start_now:
         _start_window(booking.window_id)
+    else:
+        _links(("workspace", links.window_page(booking.window_id)))
 
 
 def _start_window(window_id: str) -> None:
-    from siteflow.launch import start_due_windows
+    from siteflow.launch import start_window_runs
+    from siteflow.web import links
 
     try:
-        started = start_due_windows(until=None, only=window_id)
+        started = start_window_runs(until=None, only=window_id)
     except Exception as exc:
         raise fail(
             f"could not start window {window_id} on Prefect ({exc}); is siteflow running (`siteflow up`)?"
@@ -367,7 +410,15 @@ def _start_window(window_id: str) -> None:
         raise fail(
             f"window {window_id} is not booked (or its deadline has passed); see `siteflow upgrade list`"
         )
-    console.print(f"started window {window_id}; follow it with `siteflow upgrade status {window_id} --watch`")
+    console.print(
+        f"started window {window_id}; follow it with `siteflow upgrade status {window_id} --watch`",
+        markup=False,
+        highlight=False,
+    )
+    _links(
+        ("Prefect UI", links.flow_run_page(started[window_id])),
+        ("workspace", links.window_page(window_id)),
+    )
 
 
 @upgrade_app.command("start")
@@ -378,18 +429,17 @@ def upgrade_start(window: Annotated[str, typer.Argument(help="Window id")]) -> N
 
 
 def _window_table(row: Any) -> Table:
+    from rich import box
     from rich.table import Table
 
+    from siteflow.site_time import site_time
+
     table = Table(
-        "element",
-        "phase",
-        "decision",
-        "decided by",
-        "outcome",
-        "before",
-        "after",
-        title=(f"{row.id} — {row.title} · {row.state} · deadline {row.deadline}"),
+        box=box.SIMPLE_HEAD,
+        title=f"{row.id} — {row.title} · {row.state} · deadline {site_time(row.deadline, row.timezone)}",
     )
+    _id_column(table, "element", _widest([e["element"] for e in row.elements]))
+    _text_columns(table, "phase", "decision", "decided by", "outcome", "before", "after")
     for e in row.elements:  # a decision shows as soon as it is recorded, before it is carried out
         table.add_row(
             e["element"],
@@ -421,7 +471,8 @@ def upgrade_status(
         table = _window_table(rows[0])
         open_gates = list_gates(window)
         if open_gates:
-            table.caption = "waiting at: " + ", ".join(f"{g.key} ({g.id})" for g in open_gates)
+            # one gate a line: a gate id is copied into `gates decide`, so it must not break
+            table.caption = "waiting at:\n" + "\n".join(f"{g.key} {g.id}" for g in open_gates)
         return table, rows[0]
 
     table, row = render()
@@ -450,7 +501,11 @@ def upgrade_list(
     if as_json:
         print(json.dumps(dump(rows), ensure_ascii=False, indent=2))
         return
-    table = Table("window", "night", "state", "elements")
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD)
+    _id_column(table, "window", _widest([r.id for r in rows]))
+    _text_columns(table, "night", "state", "elements")
     for r in rows:
         outcomes = "; ".join(
             f"{e['element']}: {e.get('outcome') or e['phase']}"

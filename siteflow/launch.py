@@ -63,7 +63,13 @@ def wait_for_gate(code: str, timeout: float) -> str | None:
 
 
 def start_due_windows(until: datetime | None, only: str | None = None) -> list[str]:
-    """Start one upgrade-window run per booked window opening before `until` (idempotent).
+    """The ids of the windows :func:`start_window_runs` started."""
+    return list(start_window_runs(until, only))
+
+
+def start_window_runs(until: datetime | None, only: str | None = None) -> dict[str, str]:
+    """Start one upgrade-window run per booked window opening before `until` (idempotent);
+    returns each started window's flow run id, for the links the CLI prints.
 
     The window id is the run's idempotency key, so two nightly runs (or two schedulers)
     start one run per window. A window whose deadline has passed unrun is cancelled.
@@ -94,7 +100,7 @@ def start_due_windows(until: datetime | None, only: str | None = None) -> list[s
                     session, window.id, "upgrade-window", "the window's deadline passed before it ran"
                 )
         ids = [w.id for w in due if w.state == WindowState.PLANNED.value]
-    started = []
+    started: dict[str, str] = {}
     for window_id in ids:
         run = run_deployment(
             UPGRADE_WINDOW,
@@ -103,5 +109,5 @@ def start_due_windows(until: datetime | None, only: str | None = None) -> list[s
             idempotency_key=f"upgrade-window:{window_id}",
         )
         assert not inspect.isawaitable(run)
-        started.append(window_id)
+        started[window_id] = str(run.id)
     return started

@@ -91,12 +91,14 @@ def site_span(start: datetime | str, end: datetime | str, zone: str | None) -> s
 
 
 def clock_time(value: datetime | str, zone: str | None) -> str:
-    """``04:12:09 CST`` — a time of day on the site's clock, for tables of one night's steps
-    where the date and UTC are said once above them."""
+    """``04:12:09 CST (20:12:09 UTC)`` — a time of day, for a table of one night's steps whose
+    date is said once above it."""
     instant = as_instant(value)
     tz = _zone(zone)
-    local = instant.astimezone(tz) if tz is not None else instant
-    return f"{local:%H:%M:%S} {zone_label(local) if tz is not None else 'UTC'}"
+    if tz is None:
+        return f"{instant:%H:%M:%S} UTC"
+    local = instant.astimezone(tz)
+    return f"{local:%H:%M:%S} {zone_label(local)} ({instant:%H:%M:%S} UTC)"
 
 
 def booked_time(instant: datetime, zone: str) -> str:
