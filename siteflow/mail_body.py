@@ -36,6 +36,17 @@ _STYLES = {
 }
 
 
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#&"})
+
+
+def literal(text: object) -> str:
+    """What a person typed (a comment, a name, a leftover issue), as Markdown that shows it
+    exactly: never a link, a heading, emphasis or a table cell break. Every writer of a mail
+    or a document summary quotes people through this; the HTML renderer escapes raw HTML on
+    top of it."""
+    return str(text).translate(_MARKDOWN_SPECIAL)
+
+
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False, "breaks": True, "linkify": False}).enable("table")

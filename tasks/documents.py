@@ -22,6 +22,7 @@ from models.document import Document, DocumentStatus
 from models.document_body import DOCUMENT_KINDS, DocumentBody
 from siteflow import audit_chain
 from siteflow.db import session_scope
+from siteflow.mail_body import literal
 from tasks import side_effect
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -39,14 +40,10 @@ class DocumentRead(BaseModel):
     summary_md: str
 
 
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#&"})
-
-
 def _md_escape(value: object) -> str:
-    """A typed value as literal Markdown text: what a person typed (a leftover issue, a name)
-    never becomes a link, a heading or a table cell break in the summary, the Prefect
-    artifact or the mail rendered from it (mail HTML escapes raw HTML on top of this)."""
-    return str(value).replace("\n", " ").translate(_MD_SPECIAL)
+    """A typed value as literal Markdown text, on one line: what a person typed never becomes
+    a link, a heading or a table cell break in the summary, the Prefect artifact or a mail."""
+    return literal(str(value).replace("\n", " "))
 
 
 @lru_cache(maxsize=1)
