@@ -205,9 +205,10 @@ def _links(*named: tuple[str, str]) -> None:
 
 
 def _id_column(table: Table, header: str, width: int = 0) -> None:
-    """A column of ids a user copies into the next command: never cut, never folded (on a
-    narrow terminal the other columns wrap instead)."""
-    table.add_column(header, no_wrap=True, overflow="fold", min_width=width or None)
+    """A column whose cells start with an id a user copies into the next command: at least as
+    wide as the widest id, so on a narrow terminal the other columns wrap instead and the id
+    stays whole on one line (longer text under it folds)."""
+    table.add_column(header, overflow="fold", min_width=width or None)
 
 
 def _text_columns(table: Table, *headers: str) -> None:
@@ -267,8 +268,10 @@ def gates_list(
 
     zones = {p: subject_zone(p) for p in {r.project for r in rows}}
     table = Table(box=box.SIMPLE_HEAD, show_lines=True)
-    _id_column(table, "gate id", _widest([r.id for r in rows]))
-    _text_columns(table, "project · gate (rule)", "waiting for / outcome", "decisions")
+    # the id heads its cell on a line of its own, whole; what the gate is goes under it
+    _id_column(table, "gate id · gate (rule)", _widest([r.id for r in rows]))
+    _id_column(table, "project", _widest([r.project for r in rows]))
+    _text_columns(table, "waiting for / outcome · answers")
     for r in rows:
         when = (
             [f"decide by {site_time(r.deadline, zones[r.project])}"]
@@ -276,10 +279,15 @@ def gates_list(
             else []
         )
         table.add_row(
-            r.id,
-            "\n".join([f"{r.project} · {r.key} ({r.rule})", *when]),
-            ", ".join(r.waiting_for) if r.status == "open" else f"{r.outcome}",
-            " / ".join(r.decisions) + (f"\ndata: {r.data_model}" if r.data_model else ""),
+            "\n".join([r.id, f"{r.key} ({r.rule})", *when]),
+            r.project,
+            "\n".join(
+                [
+                    ", ".join(r.waiting_for) if r.status == "open" else f"{r.outcome}",
+                    " | ".join(r.decisions),
+                    *([f"data: {r.data_model}"] if r.data_model else []),
+                ]
+            ),
         )
     console.print(table)
 
