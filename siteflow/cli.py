@@ -204,11 +204,10 @@ def _links(*named: tuple[str, str]) -> None:
         console.print(f"  {name}: {url}", markup=False, highlight=False, soft_wrap=True)
 
 
-def _id_column(table: Table, header: str, width: int = 0) -> None:
-    """A column whose cells start with an id a user copies into the next command: at least as
-    wide as the widest id, so on a narrow terminal the other columns wrap instead and the id
-    stays whole on one line (longer text under it folds)."""
-    table.add_column(header, overflow="fold", min_width=width or None)
+def _id_column(table: Table, header: str) -> None:
+    """A column of ids a user copies into the next command (window ids, project codes,
+    element names): never wrapped or cut, so on a narrow terminal the other columns wrap."""
+    table.add_column(header, no_wrap=True)
 
 
 def _text_columns(table: Table, *headers: str) -> None:
@@ -238,7 +237,7 @@ def projects_list(
     from rich import box
 
     table = Table(box=box.SIMPLE_HEAD)
-    _id_column(table, "code", _widest([r.code for r in rows]))
+    _id_column(table, "code")
     _text_columns(table, "customer", "phase", "state", "waiting at")
     for r in rows:
         table.add_row(r.code, r.customer, r.phase, r.state, r.waiting_at or "")
@@ -269,8 +268,10 @@ def gates_list(
     zones = {p: subject_zone(p) for p in {r.project for r in rows}}
     table = Table(box=box.SIMPLE_HEAD, show_lines=True)
     # the id heads its cell on a line of its own, whole; what the gate is goes under it
-    _id_column(table, "gate id · gate (rule)", _widest([r.id for r in rows]))
-    _id_column(table, "project", _widest([r.project for r in rows]))
+    # the gate id heads its cell on a line of its own, whole (the column is at least that
+    # wide); what the gate is goes under it and wraps
+    table.add_column("gate id · gate (rule)", overflow="fold", min_width=_widest([r.id for r in rows]))
+    _id_column(table, "project")
     _text_columns(table, "waiting for / outcome · answers")
     for r in rows:
         when = (
@@ -446,7 +447,7 @@ def _window_table(row: Any) -> Table:
         box=box.SIMPLE_HEAD,
         title=f"{row.id} — {row.title} · {row.state} · deadline {site_time(row.deadline, row.timezone)}",
     )
-    _id_column(table, "element", _widest([e["element"] for e in row.elements]))
+    _id_column(table, "element")
     _text_columns(table, "phase", "decision", "decided by", "outcome", "before", "after")
     for e in row.elements:  # a decision shows as soon as it is recorded, before it is carried out
         table.add_row(
@@ -512,10 +513,10 @@ def upgrade_list(
     from rich import box
 
     table = Table(box=box.SIMPLE_HEAD)
-    _id_column(table, "window", _widest([r.id for r in rows]))
+    _id_column(table, "window")
     _text_columns(table, "night", "state", "elements")
     for r in rows:
-        outcomes = "; ".join(
+        outcomes = "\n".join(  # one element a line
             f"{e['element']}: {e.get('outcome') or e['phase']}"
             + (f" by {e['decided_by']}" if e.get("decided_by") else "")
             for e in r.elements
@@ -719,7 +720,9 @@ def demo_upgrade(
         raise fail(str(exc)) from None
     from rich.table import Table
 
-    table = Table("element", "outcome", "decided by", "before", "after", "comparison after rollback")
+    table = Table()
+    _id_column(table, "element")
+    _text_columns(table, "outcome", "decided by", "before", "after", "comparison after rollback")
     for e in window["elements"]:
         table.add_row(
             e["element"],
