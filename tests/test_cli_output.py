@@ -76,6 +76,12 @@ def test_gates_list_in_a_narrow_terminal_shows_whole_ids_and_site_times(
     listed = cli(on(database_url, tmp_path), "projects", "list").stdout
     assert len(lines_with(listed, code)) == 1
 
+    report = tmp_path / "audit.html"  # the audit report a person reads: the site's clock too
+    cli(on(database_url, tmp_path), "audit", code, "--format", "html", "--output", str(report))
+    html = report.read_text(encoding="utf-8")
+    assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d CST \([^)]*UTC\)</td><td>gate.opened</td>", html)
+    assert not MICROSECONDS.search(html)
+
 
 def plan_file(tmp_path: Path, night: date, zone: str) -> Path:
     raw: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "upgrade-plan.yaml").read_text())

@@ -131,3 +131,34 @@ def test_approval_page_shows_the_signature_time_on_the_site_clock(web: str) -> N
     utc = f"{signed:%H:%M}" if local.date() == signed.date() else f"{signed:%Y-%m-%d %H:%M}"
     assert f"<td>{local:%Y-%m-%d %H:%M} CST ({utc} UTC)</td>" in done.text
     assert "&lt;b&gt;同意&lt;/b&gt;" in done.text and not MICROSECONDS.search(done.text)
+
+
+def test_upgrade_report_shows_the_window_and_its_steps_on_the_window_clock(database_url: str) -> None:
+    from models.upgrade import JournalEntry, UpgradeElement
+    from tasks.documents import render_html
+    from tasks.upgrade_records import register_window
+    from tasks.upgrade_report import upgrade_report
+    from tests.test_upgrade_rules import booking_day
+
+    window = upgrade_plan(timezone="America/New_York")
+    register_window(window, clock=booking_day)
+    started = window.window.starts_at + timedelta(minutes=5, microseconds=123456)
+    with session_scope() as session:
+        session.add(UpgradeElement(window_id=window.id, name=window.elements[0].name, note=""))
+        session.add(
+            JournalEntry(
+                window_id=window.id,
+                element=window.elements[0].name,
+                stage="upgrade",
+                item="load-image",
+                title="Load the image",
+                operator=window.operators[0].name,
+                result="ok",
+                started_at=started,
+                ended_at=started + timedelta(seconds=42),
+            )
+        )
+    html = render_html(upgrade_report(window.id), 1)
+    assert "2026-12-03 00:30 – 04:00 EST (05:30 – 09:00 UTC)" in html  # the window, as booked
+    assert "<td>00:35:00 EST (05:35:00 UTC)</td><td>00:35:42 EST (05:35:42 UTC)</td>" in html
+    assert not MICROSECONDS.search(html)
