@@ -62,6 +62,7 @@ def _until_signed(
     doc_key: str,
     draft: DocumentBody,
     both: bool = False,
+    on_paper: bool = False,
 ) -> tuple[DocumentRead, GateRead]:
     """Issue, sign, and on refusal issue a corrected version for a new signature (ENG-15).
 
@@ -72,7 +73,9 @@ def _until_signed(
     correction = ""
     for round_no in count(1):
         doc = ledger.issue(doc_key, paper.with_correction(draft, correction))
-        spec = (two_party_signoff if both else customer_signoff)(f"{key}-r{round_no}", rule, title, doc.id)
+        spec = (two_party_signoff if both else customer_signoff)(
+            f"{key}-r{round_no}", rule, title, doc.id, paper=on_paper
+        )
         gate = ledger.gate(spec, doc.summary_md)
         if gate.outcome in (Decision.APPROVE.value, Decision.SIGN.value):
             ledger.sign(doc, gate.signers)
@@ -300,6 +303,7 @@ def installation(ledger: Ledger, survey_data: SurveyDataIn) -> None:
         "Sign and stamp the arrival certificate / 到货证明签字盖章",
         "arrival-certificate",
         paper.arrival_certificate(project, found),
+        on_paper=True,  # signed and stamped on site: staff may record the paper with its scan
     )
 
     for stop_no in count(1):  # ENG-16: stops and resumes, each reported and signed by both

@@ -11,9 +11,13 @@ CUSTOMER = Party(slot="customer", roles=[Role.CUSTOMER])
 CONTRACTOR = Party(slot="contractor", roles=[Role.PM, Role.SUPERVISOR])
 
 
-def customer_signoff(key: str, rule: str, title: str, document_id: str, note: str = "") -> GateSpec:
-    """A customer contact of the project approves or rejects one document version."""
+def customer_signoff(
+    key: str, rule: str, title: str, document_id: str, note: str = "", paper: bool = False
+) -> GateSpec:
+    """A customer contact of the project approves or rejects one document version; with `paper`,
+    staff may record the paper the customer signed and stamped on site instead (door paper)."""
     return GateSpec(
+        accepts_paper=paper,
         key=key,
         kind=GateKind.CUSTOMER_SIGNOFF,
         rule=rule,
@@ -26,9 +30,10 @@ def customer_signoff(key: str, rule: str, title: str, document_id: str, note: st
     )
 
 
-def two_party_signoff(key: str, rule: str, title: str, document_id: str) -> GateSpec:
+def two_party_signoff(key: str, rule: str, title: str, document_id: str, paper: bool = False) -> GateSpec:
     """Both parties sign (two different people); a refusal by either settles it at once."""
     return GateSpec(
+        accepts_paper=paper,
         key=key,
         kind=GateKind.TWO_PARTY,
         rule=rule,

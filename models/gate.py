@@ -47,6 +47,7 @@ class Gate(Base):
     deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
     default_decision: Mapped[str | None] = mapped_column(String(32))  # taken at the deadline (UPG-10)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accepts_paper: Mapped[bool] = mapped_column(default=False)  # door paper for customer slots
 
 
 class GateDecision(Base):
@@ -64,6 +65,23 @@ class GateDecision(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     door: Mapped[str] = mapped_column(String(16))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    proof: Mapped[str] = mapped_column(String(16), default="unverified")  # Proof
+    recorded_by: Mapped[str | None] = mapped_column(String(600))  # door paper: the staff member
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))  # door paper: the scan's hash
+
+    @property
+    def signer(self) -> str:
+        return f"{self.signer_name} <{self.signer_email}>"
+
+    @property
+    def provenance(self) -> str:
+        """How this signature was made, for people: the door and what proved the signer."""
+        if self.proof == "unverified":
+            return f"{self.door}, identity not verified"
+        if self.proof == "paper":
+            scan = f"scan sha256 {self.evidence_sha256}"
+            return f"recorded by {self.recorded_by} from a paper signed by {self.signer} ({scan})"
+        return f"{self.door}, proven by {self.proof}"
 
 
 class GateAttempt(Base):
@@ -79,3 +97,4 @@ class GateAttempt(Base):
     door: Mapped[str] = mapped_column(String(16))
     source_ref: Mapped[str | None] = mapped_column(String(160), unique=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    proof: Mapped[str] = mapped_column(String(16), default="unverified")  # Proof the door gave

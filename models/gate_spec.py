@@ -68,13 +68,45 @@ class GateSpec(BaseModel):
     default_decision: Decision | None = Field(
         default=None, description="Taken by system:deadline when nobody decided by the deadline"
     )
+    accepts_paper: bool = Field(
+        default=False,
+        description="A customer slot may be filled by staff recording the paper the customer signed "
+        "and stamped on site, with its scan (door paper; e.g. ENG-13's arrival certificate)",
+    )
 
 
 class Door(enum.StrEnum):
     """How a decision reached us; part of the audit trail."""
 
-    CLI = "cli"
-    PREFECT_UI = "prefect-ui"
-    EMAIL = "email"
-    SYSTEM = "system"
-    DEMO = "demo"
+    CLI = "cli"  # `siteflow gates decide` with the user's personal token, through the web API
+    WEB = "web"  # the staff workspace, signed in
+    PREFECT_UI = "prefect-ui"  # cannot prove who pressed Resume: every answer is refused
+    EMAIL = "email"  # the gate's own mailed link (mailbox possession)
+    PAPER = "paper"  # staff recording a paper the named person signed, with its scan
+    SYSTEM = "system"  # the deadline's default
+    DEMO = "demo"  # before issue #9; only in earlier records
+
+
+class Proof(enum.StrEnum):
+    """What proved that the signer is the person the signature names (issue #9).
+
+    Every new signature carries one; signatures recorded before proofs existed carry
+    ``unverified`` and are shown as "identity not verified".
+    """
+
+    SESSION = "session"  # a signed-in workspace session of the staff account with that email
+    TOKEN = "token"  # a personal API token of that staff account
+    MAILBOX = "mailbox"  # the single-use link mailed to that address for this gate
+    PAPER = "paper"  # a scan of the paper the person signed, recorded by a signed-in staff member
+    SYSTEM = "system"  # the system itself (deadline defaults)
+    UNVERIFIED = "unverified"  # only earlier records: the signer was typed, not proven
+
+
+DOOR_PROOF: dict[Door, Proof] = {
+    Door.CLI: Proof.TOKEN,
+    Door.WEB: Proof.SESSION,
+    Door.EMAIL: Proof.MAILBOX,
+    Door.PAPER: Proof.PAPER,
+    Door.SYSTEM: Proof.SYSTEM,
+}
+"""The one proof each door can give; the Prefect UI and the demo door give none."""

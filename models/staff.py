@@ -16,7 +16,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, UTCDateTime, new_id, utcnow
 from siteflow.identity.roles import StaffRole
 
-__all__ = ["LinkPurpose", "PasswordLink", "SigninFailureCount", "StaffRole", "StaffSession", "StaffUser"]
+__all__ = [
+    "ApiToken",
+    "LinkPurpose",
+    "PasswordLink",
+    "SigninFailureCount",
+    "StaffRole",
+    "StaffSession",
+    "StaffUser",
+]
 
 
 class StaffUser(Base):
@@ -80,3 +88,22 @@ class SigninFailureCount(Base):
     key_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     minute: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)  # epoch seconds // 60
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ApiToken(Base):
+    """A personal API token (`siteflow login`): the CLI acts as its owner through the web API.
+
+    Only the SHA-256 of the token is kept. A token expires (`token_days`), can be revoked by
+    its owner (`siteflow logout`) or by disabling the account, and is never shown again.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    label: Mapped[str] = mapped_column(String(120), default="")  # e.g. the host it was made on
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -143,9 +143,11 @@ def build(code: str, with_prefect: bool = True) -> dict[str, Any]:
                         {
                             "slot": s.party,
                             "decision": s.decision,
-                            "by": f"{s.signer_name} <{s.signer_email}>",
+                            "by": s.signer,
                             "role": s.role,
                             "door": s.door,
+                            "proof": s.proof,
+                            "how": s.provenance,
                             "comment": s.comment,
                             "data": s.data,
                             "at": s.decided_at.isoformat(),

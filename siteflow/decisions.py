@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.gate_data import GATE_DATA_MODELS
-from models.gate_spec import Door, GateKind
+from models.gate_spec import Door, GateKind, Proof
 from models.project_input import ROLE_SIDE, Side
 from models.roster import Roster, roster_of
 from models.service_language import check_service_language
@@ -29,6 +29,7 @@ from models.upgrade_evidence import blocking_reasons
 from models.upgrade_plan import UpgradePlanIn
 from siteflow import audit_chain
 from siteflow.db import session_scope
+from siteflow.signature_proof import Evidence, Proven, UnprovenSignature, check, prefect_ui_refusal
 
 DEADLINE_ACTOR = "system:deadline"
 DEADLINE_SIGNER_EMAIL = "deadline@system.siteflow"
@@ -51,10 +52,10 @@ class Signer:
 
     @classmethod
     def parse(cls, text: str) -> Signer:
-        """Parse ``"Name <email>"``; the CLI's ``--by`` takes this form."""
+        """Parse ``"Name <email>"`` (plans and tests name people this way)."""
         m = SIGNER_RE.match(text)
         if not m:
-            raise ValueError(f'--by must look like "Name <name@example.com>", got {text!r}')
+            raise ValueError(f'a signer must look like "Name <name@example.com>", got {text!r}')
         return cls(name=m["name"], email=m["email"].lower())
 
     def __str__(self) -> str:
@@ -72,6 +73,7 @@ class DecisionRequest:
     data: dict[str, Any] | None = None
     source_ref: str | None = None
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    evidence: Evidence = Evidence(Proof.UNVERIFIED)  # what the door proved (signature_proof)
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,8 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
                 replace(_result(gate, "", "already recorded"), replayed=True) if earlier.accepted else None
             )
             raise _Replay(replay, earlier.reason)
+    if req.door is Door.PREFECT_UI and gate.status == GateStatus.OPEN.value:
+        raise _Refusal(prefect_ui_refusal(gate))
     if req.door is not Door.SYSTEM and gate_has_passed(gate, req.at):
         raise _Refusal(_too_late(session, gate, req.at))
     signed = list(session.execute(select(GateDecision).where(GateDecision.gate_id == gate.id)).scalars())
@@ -213,6 +217,10 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
             raise _Refusal(f"the comment was not recorded: {'; '.join(str(v) for v in violations)}")
     if req.role is not None and req.role != contact.role.value:
         raise _Refusal(f"{req.signer} is listed as {contact.role.value}, not {req.role}")
+    try:
+        proven = check(session, gate, req.door, req.evidence, contact.email, contact)
+    except UnprovenSignature as unproven:
+        raise _Refusal(unproven.reason) from None
 
     if any(d.signer_email == contact.email for d in signed):
         raise _Refusal(
@@ -241,7 +249,7 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
     if blocked:
         raise _Refusal(f"{req.decision} on {gate.key} refused: " + "; ".join(blocked))
 
-    return _record(session, gate, signed, req, slot, contact.email, contact.role.value, data)
+    return _record(session, gate, signed, req, slot, contact.email, contact.role.value, data, proven=proven)
 
 
 def gate_has_passed(gate: Gate, at: datetime) -> bool:
@@ -269,7 +277,7 @@ def _accept_default(
     session: Session, gate: Gate, signed: list[GateDecision], req: DecisionRequest
 ) -> DecisionResult:
     """The deadline's default (UPG-10): only the system, only the gate's default, never early."""
-    if req.signer.name != DEADLINE_ACTOR:
+    if req.signer.name != DEADLINE_ACTOR or req.evidence.proof is not Proof.SYSTEM:
         raise _Refusal(f"the system door takes only {DEADLINE_ACTOR}, not {req.signer}")
     if gate.default_decision is None or gate.deadline is None:
         raise _Refusal(f"gate {gate.key} has no deadline default; a person must decide it")
@@ -281,11 +289,22 @@ def _accept_default(
         raise _Refusal(f"gate {gate.key}: its deadline {gate.deadline:%H:%M:%S} UTC has not passed yet")
     filled = {d.party for d in signed}
     slot = next(p["slot"] for p in gate.parties if p["slot"] not in filled)
-    return _record(session, gate, signed, req, slot, req.signer.email, "system", None, settle=True)
+    return _record(
+        session, gate, signed, req, slot, req.signer.email, "system", None, settle=True, proven=SYSTEM_PROOF
+    )
+
+
+SYSTEM_PROOF = Proven(Proof.SYSTEM)
 
 
 def _signature_rows(
-    gate: Gate, req: DecisionRequest, slot: str, email: str, role: str, data: dict[str, Any] | None
+    gate: Gate,
+    req: DecisionRequest,
+    slot: str,
+    email: str,
+    role: str,
+    data: dict[str, Any] | None,
+    proven: Proven,
 ) -> list[GateDecision | GateAttempt]:
     """The accepted signature and its attempt row."""
     return [
@@ -300,6 +319,9 @@ def _signature_rows(
             data=data,
             door=req.door.value,
             decided_at=req.at,
+            proof=proven.proof.value,
+            recorded_by=proven.recorded_by,
+            evidence_sha256=proven.scan_sha256,
         ),
         GateAttempt(
             gate_id=gate.id,
@@ -310,6 +332,7 @@ def _signature_rows(
             door=req.door.value,
             source_ref=req.source_ref,
             at=req.at,
+            proof=proven.proof.value,
         ),
     ]
 
@@ -323,9 +346,11 @@ def _record(
     email: str,
     role: str,
     data: dict[str, Any] | None,
+    *,
+    proven: Proven,
     settle: bool = False,
 ) -> DecisionResult:
-    session.add_all(_signature_rows(gate, req, slot, email, role, data))
+    session.add_all(_signature_rows(gate, req, slot, email, role, data, proven))
     decisions = {d.party: d.decision for d in signed} | {slot: req.decision}
     settle = settle or req.decision in gate.ends_at_once
     if settle or len(decisions) == len(gate.parties):
@@ -333,7 +358,7 @@ def _record(
         gate.outcome = req.decision
         gate.decided_at = req.at
     session.flush()
-    audit_chain.append_many(session, gate.subject, _audit_records(gate, req, slot, role, data))
+    audit_chain.append_many(session, gate.subject, _audit_records(gate, req, slot, role, data, proven))
     waiting = [p["slot"] for p in gate.parties if p["slot"] not in decisions]
     message = f"recorded: {req.decision} on {gate.key} by {req.signer} ({slot})" + (
         f"; still waiting for the {', '.join(waiting)} side" if waiting and not settle else ""
@@ -342,7 +367,7 @@ def _record(
 
 
 def _audit_records(
-    gate: Gate, req: DecisionRequest, slot: str, role: str, data: dict[str, Any] | None
+    gate: Gate, req: DecisionRequest, slot: str, role: str, data: dict[str, Any] | None, proven: Proven
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """The chain records of one accepted signature, and of the gate closing if it did."""
     records: list[tuple[str, str, dict[str, Any]]] = [
@@ -356,6 +381,9 @@ def _audit_records(
                 "decision": req.decision,
                 "role": role,
                 "door": req.door.value,
+                "proof": proven.proof.value,
+                **({"recorded_by": proven.recorded_by} if proven.recorded_by else {}),
+                **({"scan_sha256": proven.scan_sha256} if proven.scan_sha256 else {}),
                 "comment": req.comment,
                 "data": data,
                 "gate_complete": gate.status == GateStatus.DECIDED.value,
@@ -379,6 +407,7 @@ def deadline_request(gate_id: str, default: str, at: datetime) -> DecisionReques
         comment="no decision by the deadline: the safe default (UPG-10)",
         source_ref=f"system:deadline:{gate_id}",
         at=at,
+        evidence=Evidence(Proof.SYSTEM),
     )
 
 
@@ -414,9 +443,11 @@ def apply_deadline_defaults(gate_ids: list[str], at: datetime) -> list[DecisionR
                 req = deadline_request(gate.id, gate.default_decision, at)
                 filled = {d.party for d in signed[gate.id]}
                 slot = next(p["slot"] for p in gate.parties if p["slot"] not in filled)
-                rows += _signature_rows(gate, req, slot, DEADLINE_SIGNER_EMAIL, "system", None)
+                rows += _signature_rows(gate, req, slot, DEADLINE_SIGNER_EMAIL, "system", None, SYSTEM_PROOF)
                 gate.status, gate.outcome, gate.decided_at = GateStatus.DECIDED.value, req.decision, at
-                chains.setdefault(gate.subject, []).extend(_audit_records(gate, req, slot, "system", None))
+                chains.setdefault(gate.subject, []).extend(
+                    _audit_records(gate, req, slot, "system", None, SYSTEM_PROOF)
+                )
                 results.append(_result(gate, slot, f"recorded: {req.decision} on {gate.key} by {req.signer}"))
             session.add_all(rows)
             session.flush()
@@ -499,6 +530,7 @@ def _record_refusal(req: DecisionRequest, reason: str) -> None:
                 door=req.door.value,
                 source_ref=req.source_ref,
                 at=req.at,
+                proof=req.evidence.proof.value,
             )
         )
         audit_chain.append(
@@ -511,6 +543,7 @@ def _record_refusal(req: DecisionRequest, reason: str) -> None:
                 "gate_id": gate.id,
                 "decision": req.decision,
                 "door": req.door.value,
+                "proof": req.evidence.proof.value,
                 "reason": reason,
             },
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import time
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -50,26 +49,8 @@ def start_project(form: ProjectIn) -> str:
     return str(run.id)  # the run's first task adopts the reservation (register-project)
 
 
-def wait_for_gate(code: str, timeout: float) -> str | None:
-    from siteflow.queries import list_gates
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        gates = list_gates(code)
-        if gates:
-            return gates[0].key
-        time.sleep(0.5)
-    return None
-
-
 def start_due_windows(until: datetime | None, only: str | None = None) -> list[str]:
-    """The ids of the windows :func:`start_window_runs` started."""
-    return list(start_window_runs(until, only))
-
-
-def start_window_runs(until: datetime | None, only: str | None = None) -> dict[str, str]:
-    """Start one upgrade-window run per booked window opening before `until` (idempotent);
-    returns each started window's flow run id, for the links the CLI prints.
+    """Start one upgrade-window run per booked window opening before `until` (idempotent).
 
     The window id is the run's idempotency key, so two nightly runs (or two schedulers)
     start one run per window. A window whose deadline has passed unrun is cancelled.
@@ -100,7 +81,7 @@ def start_window_runs(until: datetime | None, only: str | None = None) -> dict[s
                     session, window.id, "upgrade-window", "the window's deadline passed before it ran"
                 )
         ids = [w.id for w in due if w.state == WindowState.PLANNED.value]
-    started: dict[str, str] = {}
+    started = []
     for window_id in ids:
         run = run_deployment(
             UPGRADE_WINDOW,
@@ -109,5 +90,5 @@ def start_window_runs(until: datetime | None, only: str | None = None) -> dict[s
             idempotency_key=f"upgrade-window:{window_id}",
         )
         assert not inspect.isawaitable(run)
-        started[window_id] = str(run.id)
+        started.append(window_id)
     return started

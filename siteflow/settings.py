@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     session_max_hours: float = Field(
         default=168.0, gt=0, description="A staff sign-in session ends this long after sign-in, used or not."
     )
+    token_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="A personal API token (`siteflow login`) expires this long after login.",
+    )
     reset_link_minutes: float = Field(
         default=60.0,
         gt=0,

@@ -142,6 +142,7 @@ def open_gate(subject: str, flow_run_id: str, spec: GateSpec) -> GateRead:
             not_before=spec.not_before,
             deadline=spec.deadline,
             default_decision=spec.default_decision.value if spec.default_decision else None,
+            accepts_paper=spec.accepts_paper,
         )
         session.add(gate)
         form = roster_of(session, subject)

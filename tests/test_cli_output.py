@@ -3,9 +3,10 @@ subprocess on a real database, in a narrow terminal (COLUMNS=80):
 
 - ids a user copies into the next command (gate ids, window ids) are printed whole, on one line;
 - times are on the site's clock with UTC beside them, never with microseconds — a project in
-  Asia/Shanghai and an upgrade window in Europe/Berlin;
-- `upgrade plan` names the window's workspace page, and `projects start` (on a real stack)
-  the run's page in the Prefect UI and the project's workspace page.
+  Asia/Shanghai and an upgrade window in Europe/Berlin.
+
+(`projects start` and `upgrade plan` print their Prefect UI and workspace links from the web
+API's answer: tests/test_cli_login.py.)
 """
 
 from __future__ import annotations
@@ -14,16 +15,11 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from models.gate_spec import Party
 from models.project_input import Role
-from siteflow.settings import Settings
-from tests.conftest import StackHandle
 from tests.test_mail_content import project
 from tests.test_reminders import open_
 
@@ -83,57 +79,20 @@ def test_gates_list_in_a_narrow_terminal_shows_whole_ids_and_site_times(
     assert not MICROSECONDS.search(html)
 
 
-def plan_file(tmp_path: Path, night: date, zone: str) -> Path:
-    raw: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "upgrade-plan.yaml").read_text())
-    raw["id"] = "UPG-2026-CLI-OUTPUT-WINDOW"  # long on purpose: it must not be cut
-    raw["window"].update({"date": night.isoformat(), "timezone": zone})
-    raw["runbook"] = (
-        str(ROOT / "examples" / raw["runbook"]) if isinstance(raw["runbook"], str) else raw["runbook"]
-    )
-    path = tmp_path / "plan.yaml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-def test_upgrade_plan_list_and_status_with_whole_ids_links_and_window_times(
+def test_upgrade_list_and_status_show_whole_ids_and_the_window_clock(
     database_url: str, tmp_path: Path
 ) -> None:
-    night = date.today() + timedelta(days=20)  # a night in winter or summer: the zone says which
-    env = on(database_url, tmp_path) | {"SITEFLOW_PUBLIC_URL": "https://siteflow.example"}
-    booked = cli(env, "upgrade", "plan", str(plan_file(tmp_path, night, "Europe/Berlin"))).stdout
-    window = "UPG-2026-CLI-OUTPUT-WINDOW"
-    assert "workspace: https://siteflow.example/windows/UPG-2026-CLI-OUTPUT-WINDOW" in booked
+    from tasks.upgrade_records import register_window
+    from tests.test_mail_content import upgrade_plan
+    from tests.test_upgrade_rules import booking_day
 
-    listed = cli(env, "upgrade", "list").stdout
+    window = "UPG-2026-1203-GZ-CORE-ROUTERS-NIGHT-1"  # long on purpose: it must not be cut
+    plan = upgrade_plan(timezone="Europe/Berlin").model_copy(update={"id": window})
+    register_window(plan, clock=booking_day)
+
+    listed = cli(on(database_url, tmp_path), "upgrade", "list").stdout
     assert len(lines_with(listed, window)) == 1, listed
-    status = cli(env, "upgrade", "status", window).stdout
+    status = cli(on(database_url, tmp_path), "upgrade", "status", window).stdout
     assert len(lines_with(status, window)) == 1, status
-    deadline = datetime.combine(night, datetime.strptime("04:00", "%H:%M").time())
-    zone = "CET" if deadline.month in (1, 2, 3, 11, 12) else "CEST"
-    flat = " ".join(status.split())
-    assert f"deadline {night.isoformat()} 04:00 {zone} (" in flat, status
-    assert not MICROSECONDS.search(status)
-
-
-def test_projects_start_prints_the_prefect_run_and_workspace_links(
-    stack_factory: Any, tmp_path: Path
-) -> None:
-    handle: StackHandle = stack_factory("sqlite")
-    s: Settings = handle.settings
-    raw = yaml.safe_load((ROOT / "examples" / "project.yaml").read_text())
-    raw["code"] = "GD-CLI-LINKS-01"
-    form = tmp_path / "project.yaml"
-    form.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    env = {
-        "SITEFLOW_HOME": str(s.home),
-        "SITEFLOW_DATABASE_URL": s.resolved_database_url,
-        "SITEFLOW_PREFECT_PORT": str(s.prefect_port),
-        "SITEFLOW_WEB_PORT": str(s.web_port),
-        "SITEFLOW_SMTP_PORT": str(s.smtp_port),
-    }
-    out = cli(env, "projects", "start", str(form)).stdout
-    run_id = re.search(r"flow run ([0-9a-f-]{36})", out)
-    assert run_id, out
-    prefect_ui = f"http://127.0.0.1:{s.prefect_port}/runs/flow-run/{run_id.group(1)}"
-    assert f"  Prefect UI: {prefect_ui}" in out.splitlines(), out
-    assert f"  workspace: http://127.0.0.1:{s.web_port}/projects/GD-CLI-LINKS-01" in out.splitlines(), out
+    assert "deadline 2026-12-03 04:00 CET (03:00 UTC)" in " ".join(status.split()), status
+    assert not MICROSECONDS.search(listed + status)

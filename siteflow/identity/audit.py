@@ -27,6 +27,8 @@ class StaffEvent(enum.StrEnum):
     PASSWORD_SET = "password.set"  # the user set it through a link
     SIGNED_IN = "user.signed-in"
     SIGNED_OUT = "user.signed-out"
+    TOKEN_ISSUED = "token.issued"  # `siteflow login`
+    TOKEN_REVOKED = "token.revoked"  # `siteflow logout`
 
 
 class StaffAudit(BaseModel):
@@ -38,6 +40,7 @@ class StaffAudit(BaseModel):
     purpose: str | None = None  # of a password link: set or reset
     address: str | None = None  # of a web request
     sessions_ended: int | None = None
+    token_id: str | None = None  # a personal API token's id (never the token)
 
 
 def host_admin() -> str:

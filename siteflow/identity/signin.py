@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from models.staff import StaffUser
 from siteflow.db import read_scope, session_scope
+from siteflow.identity.api_tokens import NewToken, issue_token
 from siteflow.identity.audit import StaffAudit, StaffEvent, record
 from siteflow.identity.passwords import needs_rehash, rehash, verify_password
 from siteflow.identity.sessions import NewSession, end_session, start_session
@@ -34,10 +35,14 @@ class SigninResult(enum.StrEnum):
 class SigninOutcome(BaseModel):
     result: SigninResult
     session: NewSession | None = None
+    token: NewToken | None = None  # `siteflow login`: a personal API token instead of a session
     retry_after_seconds: int | None = None
 
 
-def sign_in(email: str, password: str, address: str) -> SigninOutcome:
+def check_password(email: str, password: str, address: str) -> StaffUser | SigninOutcome:
+    """The account whose password this is, or the outcome to answer (throttled or wrong).
+
+    Shared by the sign-in page and `siteflow login`, so both are throttled alike."""
     email = normalize_email(email)[:320]
     admission = admit(email, address)
     if isinstance(admission, Refused):
@@ -50,6 +55,29 @@ def sign_in(email: str, password: str, address: str) -> SigninOutcome:
         log.info("sign-in for %s from %s failed", email, address)
         return SigninOutcome(result=SigninResult.WRONG)
     settle_success(admission)
+    return user
+
+
+def token_sign_in(email: str, password: str, address: str, label: str) -> SigninOutcome:
+    """`siteflow login`: the password proves the user, who gets a personal API token."""
+    user = check_password(email, password, address)
+    if isinstance(user, SigninOutcome):
+        return user
+    with session_scope() as session:
+        new = issue_token(session, user.id, label)
+        record(
+            session,
+            StaffEvent.TOKEN_ISSUED,
+            user.email,
+            StaffAudit(user_id=user.id, email=user.email, address=address, token_id=new.id),
+        )
+    return SigninOutcome(result=SigninResult.SIGNED_IN, token=new)
+
+
+def sign_in(email: str, password: str, address: str) -> SigninOutcome:
+    user = check_password(email, password, address)
+    if isinstance(user, SigninOutcome):
+        return user
     now = datetime.now(UTC)
     with session_scope() as session:
         new = start_session(session, user.id, now)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from models.project_input import EMAIL_RE
 from models.staff import LinkPurpose, StaffUser
 from siteflow.db import read_scope, session_scope
+from siteflow.identity.api_tokens import revoke_all_tokens
 from siteflow.identity.audit import StaffAudit, StaffEvent, record
 from siteflow.identity.password_links import issue_link, supersede_links
 from siteflow.identity.passwords import hash_password
@@ -188,14 +189,15 @@ def list_users() -> list[StaffUserView]:
 
 
 def disable_user(email: str, actor: str) -> AccountChange:
-    """The account can no longer sign in; its sessions and links end now. Raises UnknownUser."""
+    """The account can no longer sign in; its sessions, tokens and links end now (the count
+    reported as sessions ended includes its API tokens). Raises UnknownUser."""
     now = datetime.now(UTC)
     with session_scope() as session:
         user = _existing(session, email)
         if user.disabled_at is not None:
             return AccountChange(user=StaffUserView.of(user), unchanged=True)
         user.disabled_at = now
-        ended = end_all_sessions(session, user.id, now)
+        ended = end_all_sessions(session, user.id, now) + revoke_all_tokens(session, user.id, now)
         supersede_links(session, user.id)
         record(
             session,
@@ -207,7 +209,8 @@ def disable_user(email: str, actor: str) -> AccountChange:
 
 
 def reset_user(email: str, actor: str) -> AccountChange:
-    """End the account's sessions, forget its password and mail a link to set a new one.
+    """End the account's sessions and API tokens, forget its password and mail a link to set a
+    new one.
     Raises UnknownUser, AccountDisabled."""
     now = datetime.now(UTC)
     with session_scope() as session:
@@ -216,7 +219,7 @@ def reset_user(email: str, actor: str) -> AccountChange:
             raise AccountDisabled(f"the staff account for {user.email} is disabled; it cannot be reset")
         user.password_hash = None
         user.password_changed_at = now
-        ended = end_all_sessions(session, user.id, now)
+        ended = end_all_sessions(session, user.id, now) + revoke_all_tokens(session, user.id, now)
         record(
             session,
             StaffEvent.PASSWORD_RESET,

@@ -11,11 +11,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import siteflow.resumer  # noqa: F401  (loads Prefect's client at start, not on the first approval)
 from siteflow.queries import as_json, list_gates, list_projects
-from siteflow.web import approvals, signin
+from siteflow.web import api, approvals, signin
 
 app = FastAPI(title="siteflow", docs_url="/api/docs", openapi_url="/api/openapi.json")
 app.include_router(approvals.router)
 app.include_router(signin.router)
+app.include_router(api.router)
 
 
 @app.exception_handler(StarletteHTTPException)

@@ -23,11 +23,11 @@ from siteflow.identity.sessions import SignedIn, signed_in
 from siteflow.identity.signin import SigninResult, sign_in, sign_out
 from siteflow.link_throttle import note_bad_token
 from siteflow.settings import get_settings
+from siteflow.web.access import SESSION_COOKIE
 from siteflow.web.csrf import FIELD, FormGuard, cookie_name, form_ok
 from siteflow.web.pages import HEADERS, page
 
 router = APIRouter()
-SESSION_COOKIE = "siteflow_session"
 
 
 class Say(enum.StrEnum):

@@ -7,7 +7,6 @@ addresses asks for a signed-in user (COM-6); a link is only an address, never a 
 
 from __future__ import annotations
 
-import os
 from urllib.parse import quote
 
 from siteflow.settings import get_settings
@@ -38,15 +37,8 @@ def window_page(window_id: str) -> str:
     return _url(f"/windows/{quote(window_id, safe='')}")
 
 
-def prefect_ui_base() -> str:
-    """The Prefect UI siteflow's runs show in: Prefect's own PREFECT_UI_URL when set, else the
-    UI served beside the API siteflow talks to (Prefect serves both from one address)."""
-    ui = os.environ.get("PREFECT_UI_URL")
-    if ui:
-        return ui.rstrip("/")
-    return get_settings().resolved_prefect_api_url.rstrip("/").removesuffix("/api")
-
-
-def flow_run_page(flow_run_id: str) -> str:
-    """A flow run in the Prefect UI: where a PM watches it and answers its forms."""
-    return f"{prefect_ui_base()}/runs/flow-run/{quote(flow_run_id, safe='')}"
+def prefect_run_page(flow_run_id: str) -> str:
+    """The run's page in the Prefect UI (served beside Prefect's API)."""
+    api = get_settings().resolved_prefect_api_url.rstrip("/")
+    base = api[: -len("/api")] if api.endswith("/api") else api
+    return f"{base}/runs/flow-run/{quote(flow_run_id, safe='')}"

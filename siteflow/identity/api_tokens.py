@@ -1,0 +1,104 @@
+"""Personal API tokens: how the CLI proves who is acting (`siteflow login`, issue #9).
+
+A token is 32 random bytes shown once, to the user who logged in; the table keeps only its
+SHA-256, so a copy of the database acts as nobody. Tokens expire (`token_days`), end when
+their owner logs out or the account is disabled, and a password reset ends them too (the
+password that made them may be the one that leaked).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from pydantic import BaseModel, SecretStr
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from models.staff import ApiToken, StaffUser
+from siteflow.approval_links import new_token, token_hash
+from siteflow.db import read_scope, session_scope
+from siteflow.identity.roles import StaffRole
+from siteflow.identity.sessions import SignedIn
+from siteflow.settings import get_settings
+
+PREFIX = "sft_"  # recognisable in a leaked paste, so secret scanners can find it
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+class NewToken(BaseModel):
+    """A token just issued: its id (for the audit trail and `logout`), the secret (the only copy)."""
+
+    id: str
+    token: SecretStr
+    expires_at: datetime
+
+
+def issue_token(session: Session, user_id: str, label: str, now: datetime | None = None) -> NewToken:
+    now = now or datetime.now(UTC)
+    secret = PREFIX + new_token()
+    expires = now + timedelta(days=get_settings().token_days)
+    row = ApiToken(
+        token_sha256=token_hash(secret),
+        user_id=user_id,
+        label=label[:120],
+        created_at=now,
+        expires_at=expires,
+    )
+    session.add(row)
+    session.flush()
+    return NewToken(id=row.id, token=SecretStr(secret), expires_at=expires)
+
+
+def token_user(secret: str | None, now: datetime | None = None) -> SignedIn | None:
+    """The user a bearer token acts for, or None (unknown, revoked, expired, disabled)."""
+    if not secret or not secret.startswith(PREFIX) or len(secret) > 200:
+        return None
+    now = now or datetime.now(UTC)
+    digest = token_hash(secret)
+    with read_scope() as session:
+        found = session.execute(
+            select(ApiToken, StaffUser)
+            .join(StaffUser, StaffUser.id == ApiToken.user_id)
+            .where(ApiToken.token_sha256 == digest)
+        ).one_or_none()
+        if found is None:
+            return None
+        row, user = found.tuple()
+        if row.revoked_at is not None or row.expires_at <= now or user.disabled_at is not None:
+            return None
+        who = SignedIn(
+            user_id=user.id,
+            name=user.name,
+            email=user.email,
+            roles=[StaffRole(r) for r in user.roles],
+            session_expires_at=row.expires_at,
+        )
+        stale = row.last_used_at is None or row.last_used_at + TOUCH_EVERY < now
+    if stale:
+        with session_scope() as session:
+            session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    return who
+
+
+def revoke_token(session: Session, secret: str, now: datetime | None = None) -> ApiToken | None:
+    """End one token (`siteflow logout`); the row if it was live."""
+    if not secret.startswith(PREFIX) or len(secret) > 200:
+        return None
+    row = session.execute(
+        select(ApiToken).where(ApiToken.token_sha256 == token_hash(secret))
+    ).scalar_one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    row.revoked_at = now or datetime.now(UTC)
+    return row
+
+
+def revoke_all_tokens(session: Session, user_id: str, now: datetime | None = None) -> int:
+    """End every token of a user (disabled or reset); how many were live."""
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now or datetime.now(UTC))
+    )
+    return int(cast(CursorResult[Any], result).rowcount or 0)
