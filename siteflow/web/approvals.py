@@ -180,7 +180,8 @@ def submit_decision(
         if model is None or (parsed.empty and decision not in view["gate"]["data_required_for"])
         else parsed.data
     )
-    signer = Signer(name=view["link"]["name"], email=view["link"]["email"])  # the link's own person
+    # the signature names the person the link was mailed to, as listed; a typed name changes nothing
+    signer = Signer(name=view["link"]["name"], email=view["link"]["email"])
     try:
         result = decide(
             DecisionRequest(
@@ -190,7 +191,7 @@ def submit_decision(
                 signer=signer,
                 door=Door.EMAIL,
                 comment=comment.strip(),
-                evidence=Evidence(Proof.MAILBOX, link=view["link_id"]),
+                evidence=Evidence(Proof.MAILBOX, link=view["link_id"]),  # the link proves the mailbox
             ),
             resume=False,
         )
@@ -200,10 +201,6 @@ def submit_decision(
             return page("link_recorded.html.j2", **fresh)
         errors = gate_form.field_errors(model, roster, data, decision) if data is not None else {}
         return again(refused.reason, 409, errors)
-    with session_scope() as session:
-        link = find_link(session, token)
-        if link is not None and link.used_at is None:
-            link.used_at = datetime.now(UTC)
     if result.complete and result.flow_run_id:
         # After the page is sent: the signer sees the record at once, not after Prefect's answer.
         background.add_task(resume_run, result.flow_run_id, wait_seconds=result.pause_wait)

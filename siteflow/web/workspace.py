@@ -18,10 +18,9 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -40,6 +39,7 @@ from siteflow.decisions import DecisionRefused, DecisionRequest, DecisionResult,
 from siteflow.resumer import resume_run
 from siteflow.settings import get_settings
 from siteflow.signature_proof import Evidence
+from siteflow.site_time import site_time
 from siteflow.web import gate_form
 from siteflow.web.access import Actor, Via, actor_of, may_see, signin_redirect, visible_subjects
 from siteflow.web.csrf import FIELD, FormGuard, form_ok
@@ -96,11 +96,8 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
 
 
 def when(instant: datetime | None, zone: str) -> str | None:
-    """A moment in the site's local time with the UTC instant beside it (issue #9 item 8)."""
-    if instant is None:
-        return None
-    local = instant.astimezone(ZoneInfo(zone))
-    return f"{local:%Y-%m-%d %H:%M} {zone} ({instant.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+    """A moment on the site's clock with the UTC instant beside it (issue #9 item 8)."""
+    return site_time(instant, zone) if instant is not None else None
 
 
 def subject_link(session: Session, subject: str) -> str:
