@@ -21,7 +21,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from flows.signoffs import customer_signoff, data_entry
+from flows.signoffs import customer_signoff, data_entry, two_party_signoff
 from models.document import Document
 from models.gate import GateAttempt, GateDecision
 from models.project import Project
@@ -409,3 +409,23 @@ def test_the_gate_page_shows_local_time_and_unproven_signatures(world: dict[str,
         assert 'type="date" id="data-installation_start"' in page
         signoff = http.get(f"{base}/gates/{world['signoff']}").text
         assert "身份未核实 / identity not verified" in signoff and "prefect-ui" in signoff
+
+
+def test_a_two_party_gate_takes_our_side_here_and_waits_for_the_customer(world: dict[str, Any]) -> None:
+    """ENG-10: the PM signs our side signed in; the customer's side stays open for their link."""
+    base = world["web"]
+    gate = open_gate.fn(
+        "GD-2026-017",
+        "",
+        two_party_signoff("env-signoff", "ENG-10", "Environment", document("GD-2026-017", "env")),
+    ).id
+    with signed_in(base) as http:
+        page = http.get(f"{base}/gates/{gate}").text
+        assert 'value="sign"' in page and 'value="refuse"' in page and 'id="paper"' not in page
+        forged = {"decision": "sign", "signer_email": CUSTOMER[1], "csrf": csrf_of(page)}
+        assert http.post(f"{base}/gates/{gate}", data=forged).status_code == 303
+        after = http.get(f"{base}/gates/{gate}").text
+        assert 'id="decide"' not in after and "customer" in after  # waiting for the customer's side
+        assert gate not in http.get(f"{base}/inbox").text
+    (row,) = signatures(gate)
+    assert (row.party, row.signer_email, row.proof) == ("contractor", PM.email, "session")
