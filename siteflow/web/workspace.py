@@ -206,7 +206,9 @@ def _gate_context(
         "fields": gate_form.fields(gate.data_model, form, shown, errors),
         "form_error": errors.get(gate_form.PREFIX),
         "label": gate_form.decision_label,
-        "waiting": [p["slot"] for p in gate.parties if p["slot"] not in {d.party for d in signed}],
+        "waiting": [  # who may still sign, by role: a slot's name says nothing to a person
+            " / ".join(p["roles"]) for p in gate.parties if p["slot"] not in {d.party for d in signed}
+        ],
     }
 
 
