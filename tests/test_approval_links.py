@@ -298,3 +298,37 @@ def test_not_ready_by_email_carries_the_agreed_date(web: str) -> None:
     with session_scope() as session:
         row = session.execute(select(GateDecision).where(GateDecision.gate_id == gate.id)).scalar_one()
     assert row.data == {"agreed_date": "2026-12-20", "notes": ""}
+
+
+def test_a_data_gate_by_email_asks_for_its_typed_fields(web: str) -> None:
+    """Issue #9 item 5: no "pass --data FILE.json" dead end — the link's page asks for every
+    field of the gate (ENG-2's meeting) with typed inputs, and says which one is missing."""
+    from flows.signoffs import data_entry
+    from models.project_input import Role
+
+    form = ProjectIn.model_validate(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")))
+    with session_scope() as session:
+        session.add(Project.from_form(form, None))
+    spec = data_entry("survey-coordination-meeting", "ENG-2", "Coordination meeting", "MeetingIn", [Role.PM])
+    gate = open_gate.fn(form.code, "", spec)
+    pm = form.contacts_with(Role.PM)[0]
+    url = mailed_links(free_port())[pm.email]
+    with httpx.Client() as http:
+        page = http.get(url).text
+        assert 'type="date" id="data-held_on"' in page and 'name="data.division_of_work"' in page
+        assert 'name="decision" value="submit"' in page  # one decision: one button
+        empty = http.post(url, data={"decision": "submit", "form_token": form_token(page)})
+        assert empty.status_code == 409 and "--data" not in empty.text and "必填 / Required" in empty.text
+        filled = {
+            "decision": "submit",
+            "data.held_on": "2026-12-03",
+            "data.attendees": "李娜 Li Na\n陈静 Chen Jing",
+            "data.scope": "OSN ring",
+            "data.division_of_work": "we install",
+            "form_token": form_token(page),
+        }
+        assert http.post(url, data=filled).status_code == 200
+    with session_scope() as session:
+        row = session.execute(select(GateDecision).where(GateDecision.gate_id == gate.id)).scalar_one()
+    assert (row.door, row.proof, row.signer_email) == ("email", "mailbox", pm.email)
+    assert row.data is not None and row.data["attendees"] == ["李娜 Li Na", "陈静 Chen Jing"]
