@@ -139,6 +139,7 @@ def build(code: str, with_prefect: bool = True) -> dict[str, Any]:
                     "outcome": g.outcome,
                     "opened_at": g.opened_at.isoformat(),
                     "decided_at": g.decided_at.isoformat() if g.decided_at else None,
+                    "deadline": g.deadline.isoformat() if g.deadline else None,
                     "signatures": [
                         {
                             "slot": s.party,
@@ -146,6 +147,9 @@ def build(code: str, with_prefect: bool = True) -> dict[str, Any]:
                             "by": f"{s.signer_name} <{s.signer_email}>",
                             "role": s.role,
                             "door": s.door,
+                            "proof": s.proof,
+                            "recorded_by": s.recorded_by,
+                            "evidence_sha256": s.evidence_sha256,
                             "comment": s.comment,
                             "data": s.data,
                             "at": s.decided_at.isoformat(),

@@ -63,16 +63,33 @@ def _form(request: Request, template: str, status: int = 200, **context: Any) ->
     return guard.apply(page(template, status=status, csrf=guard.token, **context))
 
 
-def _signin_form(request: Request, status: int = 200, email: str = "", error: str | None = None) -> Response:
-    return _form(request, "signin.html.j2", status=status, email=email, error=error)
+def safe_next(target: str | None) -> str | None:
+    """Where to go after signing in: a path of this site only (``/projects/P1``), never another
+    host (``//evil.example``, ``/\\evil.example``, ``https://…``) — an open redirect would turn
+    our sign-in page into a phishing tool."""
+    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(c in target for c in "\r\n\\") or target.startswith("/signin"):
+        return None
+    return target
+
+
+def _signin_form(
+    request: Request, status: int = 200, email: str = "", error: str | None = None, next: str | None = None
+) -> Response:
+    return _form(request, "signin.html.j2", status=status, email=email, error=error, next=safe_next(next))
 
 
 @router.get("/signin", response_class=HTMLResponse)
-def signin_page(request: Request) -> Response:
+def signin_page(request: Request, next: str | None = None) -> Response:
+    """The sign-in form; `next` (set by a protected page's redirect) is where it goes after."""
     who = current_user(request)
+    target = safe_next(next)
     if who is not None:
+        if target is not None:  # a link sent by a colleague, opened while signed in
+            return RedirectResponse(target, status_code=303, headers=HEADERS)
         return _form(request, "signed_in.html.j2", who=who)
-    return _signin_form(request)
+    return _signin_form(request, next=target)
 
 
 @router.post("/signin", response_class=HTMLResponse)
@@ -81,22 +98,25 @@ def signin_submit(
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form(alias=FIELD)] = "",
+    next: Annotated[str, Form()] = "",
 ) -> Response:
     email = email.strip()[:320]
     if not form_ok(request, csrf):
-        return _signin_form(request, 403, email, Say.FORM_EXPIRED)
+        return _signin_form(request, 403, email, Say.FORM_EXPIRED, next)
     outcome = sign_in(email, password, _address(request))
     if outcome.result is SigninResult.THROTTLED:
         wait = outcome.retry_after_seconds or 60
-        response = _signin_form(request, 429, email, Say.TOO_MANY.format(minutes=max(1, -(-wait // 60))))
+        response = _signin_form(
+            request, 429, email, Say.TOO_MANY.format(minutes=max(1, -(-wait // 60))), next
+        )
         response.headers["Retry-After"] = str(wait)
         return response
     if outcome.result is SigninResult.WRONG or outcome.session is None:
-        return _signin_form(request, 401, email, Say.WRONG)
+        return _signin_form(request, 401, email, Say.WRONG, next)
     previous = _session_token(request)
     if previous:  # this browser's earlier session, if any, ends: one browser, one session
         sign_out(previous, _address(request))
-    response = RedirectResponse("/signin", status_code=303, headers=HEADERS)
+    response = RedirectResponse(safe_next(next) or "/signin", status_code=303, headers=HEADERS)
     s = get_settings()
     response.set_cookie(
         cookie_name(SESSION_COOKIE),
