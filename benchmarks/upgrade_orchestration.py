@@ -245,16 +245,13 @@ class Pm:
     def _decide(
         self, gate_id: str, key: str, decision: str, data: dict[str, Any] | None
     ) -> tuple[str, float, str]:
-        from models.gate_spec import Door
-        from siteflow.decisions import DecisionRefused, DecisionRequest, decide
+        from siteflow.decisions import DecisionRefused, decide
+        from siteflow.stand_in_signers import as_staff
 
+        request = as_staff(gate_id, decision, self.signer, data=data)  # the PM's token, checked by decide
         t0 = time.perf_counter()
         try:
-            result = decide(
-                DecisionRequest(
-                    gate_id=gate_id, decision=decision, signer=self.signer, door=Door.CLI, data=data
-                )
-            )
+            result = decide(request)
             said = "complete" if result.complete else result.message
         except DecisionRefused as refused:
             said = f"refused: {refused.reason}"

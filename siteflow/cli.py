@@ -1,29 +1,26 @@
 """The `siteflow` command. Prefect is imported only inside commands, after its environment
 is pointed at siteflow's server, so `siteflow --help` is fast and never needs a server.
 
-`siteflow gates decide` is raced against deadlines: it is stamped with the moment this module
-starts loading (before any heavy import), it never loads Prefect before the decision is
-recorded, and its database check loads Alembic only when a migration is due.
+Commands that act as a person (`gates decide`, `projects start`) are thin clients of the web
+API, signed with the user's personal token (`siteflow login`): the web service stamps, checks
+and records the decision, so the command loads neither Prefect nor the database. Host-admin
+commands (`users …`, `up`) work on the database directly.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
-ARRIVED_AT = datetime.now(UTC)  # first thing: when the command reached siteflow (see _arrival)
+import typer
+from pydantic import ValidationError
 
-import json  # noqa: E402  (after the stamp, on purpose)
-import signal  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING, Annotated, Any  # noqa: E402
-
-import typer  # noqa: E402
-from pydantic import ValidationError  # noqa: E402
-
-from siteflow.identity.roles import StaffRole  # noqa: E402  (a plain enum: loads no tables)
+from siteflow.identity.roles import StaffRole  # a plain enum: loads no tables
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -75,34 +72,11 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-@dataclass(frozen=True)
-class Invocation:
-    """What the commands of one invocation share (`ctx.obj`): when it reached siteflow."""
-
-    arrived_at: datetime
-
-
-_import_stamp = [ARRIVED_AT]
-
-
-def _arrival() -> datetime:
-    """The import-time stamp for the process's first invocation (the `siteflow` process exists
-    to run it); the current time for any later one in the same process (in-process callers)."""
-    return _import_stamp.pop() if _import_stamp else datetime.now(UTC)
-
-
 @app.callback()
-def main(ctx: typer.Context) -> None:
-    ctx.obj = Invocation(arrived_at=_arrival())
+def main() -> None:
     from siteflow.prefect_env import apply_prefect_environment  # settings only, not Prefect
 
     apply_prefect_environment()
-
-
-def arrived_at(ctx: typer.Context) -> datetime:
-    """When this invocation reached siteflow (now, if the callback did not run)."""
-    obj = ctx.find_root().obj
-    return obj.arrived_at if isinstance(obj, Invocation) else datetime.now(UTC)
 
 
 def _ready_db() -> None:
@@ -171,27 +145,45 @@ def projects_start(
     file: Annotated[Path, typer.Argument(help="Project form as YAML or JSON (see examples/project.yaml)")],
     wait: Annotated[bool, typer.Option(help="Wait until the project reaches its first gate")] = False,
 ) -> None:
-    """Validate a project form and start its engineering-project flow run."""
+    """Validate a project form and start its engineering-project run, as yourself (`siteflow login`):
+    a PM starts the projects that list them as PM."""
     from models.project_input import ProjectIn
+    from siteflow.api_client import ApiError, call, load_credentials
 
     raw = load_structured(file)
     try:
         form = ProjectIn.model_validate(raw)
     except ValidationError as exc:
         raise fail(validation_message(exc)) from None
-    _ready_db()
-    from siteflow.launch import LaunchError, start_project
-
     try:
-        run_id = start_project(form)
-    except LaunchError as exc:
-        raise fail(str(exc)) from None
-    console.print(f"started project [bold]{form.code}[/]: flow run {run_id}")
+        creds = load_credentials()
+        out = call("POST", "/api/projects", form.model_dump(mode="json"), creds)
+    except ApiError as exc:
+        problems = "".join(f"\n  - {p}" for p in exc.body.get("problems", []))
+        raise fail(f"not started: {exc}{problems}") from None
+    console.print(
+        f"started project {form.code}: flow run {out['flow_run_id']}", markup=False, highlight=False
+    )
+    console.print(f"  workspace:  {out['workspace_url']}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"  Prefect UI: {out['prefect_url']}", markup=False, highlight=False, soft_wrap=True)
     if wait:
-        from siteflow.launch import wait_for_gate
+        gate = _first_gate(form.code, creds, timeout=120)
+        console.print(f"waiting at gate {gate}" if gate else "no gate opened yet", markup=False)
 
-        gate = wait_for_gate(form.code, timeout=120)
-        console.print(f"waiting at gate {gate}" if gate else "no gate opened yet")
+
+def _first_gate(code: str, creds: Any, timeout: float) -> str | None:
+    """The project's first open gate, asked of the web API as the logged-in user."""
+    from urllib.parse import quote
+
+    from siteflow.api_client import call
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gates = call("GET", f"/api/gates?project={quote(code)}", creds=creds)
+        if gates:
+            return str(gates[0]["key"])
+        time.sleep(0.5)
+    return None
 
 
 @projects_app.command("list")
@@ -248,71 +240,112 @@ def gates_list(
 
 @gates_app.command("decide")
 def gates_decide(
-    ctx: typer.Context,
     gate_id: Annotated[str, typer.Argument(help="Gate id from `siteflow gates list`")],
     decision: Annotated[str, typer.Option(help="One of the gate's allowed decisions")],
-    by: Annotated[str, typer.Option(help='Who decides: "Name <email>" as listed on the project')],
     role: Annotated[str | None, typer.Option(help="Your role on the project (checked)")] = None,
     comment: Annotated[str, typer.Option(help="Why; shown in the audit trail")] = "",
     data: Annotated[Path | None, typer.Option(help="JSON file with the gate's data fields")] = None,
 ) -> None:
-    """Decide a gate through the same path as the Prefect UI and email.
+    """Decide a gate as yourself: signed with your personal token (`siteflow login`), through
+    siteflow's web service — the same decision path as the workspace and email links.
 
-    Stamped with the moment the command reached siteflow, recorded and shown before Prefect is
-    even loaded; only then is the waiting run resumed.
+    Nobody can name another signer: the signature is the token owner's. The decision is stamped
+    when it reaches siteflow; the web service then resumes the waiting run.
     """
-    from models.gate_spec import Door
-    from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
+    from siteflow.api_client import ApiError, call, load_credentials
 
-    try:
-        signer = Signer.parse(by)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
     payload = load_structured(data) if data else None
     if payload is not None and not isinstance(payload, dict):
         raise fail(f"{data} must hold a JSON object with the gate's data fields")
-    _ready_db()
+    body = {"decision": decision, "comment": comment, "data": payload, "role": role}
     try:
-        result = decide(
-            DecisionRequest(
-                gate_id=gate_id,
-                decision=decision,
-                signer=signer,
-                door=Door.CLI,
-                role=role,
-                comment=comment,
-                data=payload,
-                at=arrived_at(ctx),
-            ),
-            resume=False,
+        creds = load_credentials()
+        result = call("POST", f"/api/gates/{gate_id}/decisions", body, creds)
+    except ApiError as exc:
+        if exc.status in (404, 409, 422):
+            raise fail(f"refused: {exc}", code=2) from None
+        raise fail(str(exc)) from None
+    console.print(result["message"], markup=False, highlight=False)
+    if result["complete"]:
+        console.print(
+            f"gate {result['gate_key']} decided: {result['outcome']}.", markup=False, highlight=False
         )
-    except DecisionRefused as exc:
-        raise fail(f"refused: {exc.reason}", code=2) from None
-    console.print(result.message)
-    if result.complete:
-        console.print(f"gate {result.gate_key} decided: {result.outcome}.")
-        if result.flow_run_id:
-            _resume(result.flow_run_id, result.pause_wait)
+        if result["resuming"]:
+            console.print(f"flow run {result['flow_run_id']} is being resumed by siteflow.", highlight=False)
 
 
-RESUMED_SAYS = {
-    "resumed": "flow run {run} resumed: it continues.",
-    "not-paused": "flow run {run} was not waiting to be resumed; it goes on by itself, or the gate keeper "
-    "resumes it once it pauses.",
-    "rejected": "Prefect refused to resume flow run {run} with this decision (see the gate keeper's log); "
-    "the decision is recorded: answer the run's form in the Prefect UI to let it go on.",
-    "unreachable": "could not reach Prefect to resume flow run {run}; the gate keeper (`siteflow up`) "
-    "resumes it when Prefect is back.",
-}
+@app.command()
+def login(
+    email: Annotated[str | None, typer.Option(help="Your staff account's email (asked if left out)")] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from standard input instead of a prompt"),
+    ] = False,
+    url: Annotated[str | None, typer.Option(help="siteflow's web address (default: this host's)")] = None,
+) -> None:
+    """Log in: trade your password for a personal API token, kept in your config directory (0600).
+
+    Commands that act as you (`gates decide`, `projects start`) send it; it expires after
+    SITEFLOW_TOKEN_DAYS (30) days; `siteflow logout` revokes it.
+    """
+    import socket
+
+    from siteflow.api_client import ApiError, Credentials, call
+    from siteflow.settings import get_settings
+
+    base = (url or get_settings().resolved_public_url).rstrip("/")
+    who = email or typer.prompt("Email")
+    secret = _read_password_stdin() if password_stdin else typer.prompt("Password", hide_input=True)
+    try:
+        out = call(
+            "POST", "/api/tokens", {"email": who, "password": secret, "label": socket.gethostname()}, url=base
+        )
+    except ApiError as exc:
+        raise fail(f"not logged in: {exc}") from None
+    path = Credentials(
+        url=base, token=out["token"], email=out["email"], expires_at=datetime.fromisoformat(out["expires_at"])
+    ).save()
+    console.print(
+        f"logged in as {out['name']} <{out['email']}>; token kept in {path} "
+        f"until {out['expires_at'][:16]} UTC",
+        markup=False,
+        highlight=False,
+    )
 
 
-def _resume(flow_run_id: str, wait_seconds: float) -> None:
-    """Resume the run waiting at the decided gate, after the decision is recorded and shown:
-    loading Prefect and reaching its server take longer than recording the decision did."""
-    from siteflow.resumer import resume_run
+@app.command()
+def logout() -> None:
+    """Revoke your personal token on the server and forget it here."""
+    from siteflow.api_client import ApiError, call, forget_credentials, load_credentials
 
-    outcome = resume_run(flow_run_id, wait_seconds=wait_seconds)  # a later pause is the keeper's
-    console.print(RESUMED_SAYS[outcome.value].format(run=flow_run_id))
+    try:
+        creds = load_credentials()
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    try:
+        call("DELETE", "/api/tokens/current", creds=creds)
+        said = "token revoked"
+    except ApiError as exc:
+        said = f"the server did not revoke the token ({exc})"
+    forget_credentials()
+    console.print(f"logged out: {said}; the local copy is deleted", markup=False, highlight=False)
+
+
+@app.command()
+def whoami() -> None:
+    """Who your personal token acts as."""
+    from siteflow.api_client import ApiError, call, load_credentials
+
+    try:
+        me = call("GET", "/api/me", creds=load_credentials())
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"{me['name']} <{me['email']}> ({', '.join(me['roles'])}); "
+        f"token valid until {me['expires_at'][:16]} UTC",
+        markup=False,
+        highlight=False,
+    )
 
 
 def read_plan_file(path: Path) -> Any:

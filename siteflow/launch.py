@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import time
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -48,18 +47,6 @@ def start_project(form: ProjectIn) -> str:
         ) from None
     assert not inspect.isawaitable(run)  # called from sync code
     return str(run.id)  # the run's first task adopts the reservation (register-project)
-
-
-def wait_for_gate(code: str, timeout: float) -> str | None:
-    from siteflow.queries import list_gates
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        gates = list_gates(code)
-        if gates:
-            return gates[0].key
-        time.sleep(0.5)
-    return None
 
 
 def start_due_windows(until: datetime | None, only: str | None = None) -> list[str]:

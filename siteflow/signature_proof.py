@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
@@ -23,7 +24,7 @@ from models.gate import Gate
 from models.gate_spec import DOOR_PROOF, Door, Proof
 from models.project_input import ROLE_SIDE, ContactIn, Side
 from models.staff import StaffUser
-from siteflow.web.links import gate_page
+from siteflow.links import gate_page
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -117,6 +118,7 @@ def _check_link(session: Session, gate: Gate, evidence: Evidence, email: str) ->
         )
     if link.used_at is not None:
         raise UnprovenSignature("this link was used already; each link signs once")
+    link.used_at = datetime.now(UTC)  # with the signature, in its transaction: one link, one signature
 
 
 def _check_paper(session: Session, gate: Gate, evidence: Evidence, contact: ContactIn) -> Proven:

@@ -51,7 +51,7 @@ from tests.test_upgrade_rules import booking_day, plan
 
 # The routes anyone may reach without signing in — kept here apart from the code's list
 # (`siteflow.web.access.OPEN_ROUTES`), so opening a route takes a change in both places.
-OPEN = {"/healthz", "/a/{token}", "/signin", "/signout", "/reset/{token}", "/me"}
+OPEN = {"/healthz", "/a/{token}", "/signin", "/signout", "/reset/{token}", "/me", "/api/tokens"}
 
 A, B, WINDOW = "GD-2026-017", "GD-2026-099", "UPG-ACCESS-1"
 LI_NA = NewUser(name="李娜 Li Na", email="li.na@siteflow.example", roles=[StaffRole.PM])  # PM of A

@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 
 from flows.signoffs import customer_signoff
 from models.document import Document
-from models.gate_spec import Door
 from models.project import Project
 from models.project_input import ProjectIn
 from siteflow import audit_chain, audit_report
 from siteflow.audit_chain import GENESIS, ChainProblem
 from siteflow.db import session_scope
-from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
+from siteflow.decisions import DecisionRefused, Signer, decide
+from siteflow.stand_in_signers import proven
 from tasks.documents import sign_document
 from tasks.gates import open_gate
 
@@ -245,8 +245,8 @@ def signed_off_project() -> tuple[str, str]:
     spec = customer_signoff("survey-report-signoff", "ENG-8", "Survey sign-off", doc_id)
     gate = open_gate.fn(CODE, None, spec)
     with pytest.raises(DecisionRefused):
-        decide(DecisionRequest(gate_id=gate.id, decision="approve", signer=WANG, door=Door.CLI))
-    decide(DecisionRequest(gate_id=gate.id, decision="approve", signer=CHEN, door=Door.EMAIL))
+        decide(proven(gate.id, "approve", WANG))
+    decide(proven(gate.id, "approve", CHEN))
     sign_document.fn(doc_id, [str(CHEN)])
     return gate.id, doc_id
 

@@ -22,12 +22,14 @@ from flows.signoffs import customer_signoff, data_entry, readiness_check, two_pa
 from models.audit import AuditEvent
 from models.document import Document
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
-from models.gate_spec import Decision, Door, GateSpec
+from models.gate_spec import Decision, GateSpec
 from models.project import Project
 from models.project_input import ProjectIn, Role
 from siteflow import audit_chain
+from siteflow.approval_links import issue_link
 from siteflow.db import session_scope
 from siteflow.decisions import DecisionRefused, DecisionRequest, DecisionResult, Signer, decide
+from siteflow.stand_in_signers import proven
 from tasks.gates import open_gate, read_gate, record_ui_decision
 
 CODE = "SF-TEST-001"
@@ -117,7 +119,8 @@ def survey_gate(**kw: Any) -> str:
 
 
 def req(gate_id: str, decision: str, signer: Signer, **kw: Any) -> DecisionRequest:
-    return DecisionRequest(gate_id=gate_id, decision=decision, signer=signer, door=Door.CLI, **kw)
+    """`signer` deciding through their own door: customers by their link, staff by their token."""
+    return proven(gate_id, decision, signer, **kw)
 
 
 def site_survey(site_id: str, **overrides: Any) -> dict[str, Any]:
@@ -260,7 +263,7 @@ def test_customer_signoff_approved_writes_signature_attempt_and_audit(project: P
     read = read_gate.fn(gate_id)
     assert read.closed and read.outcome == "approve"
     assert [(s.slot, s.decision, s.signer, s.role, s.door, s.comment) for s in read.signatures] == [
-        ("customer", "approve", str(CHEN), "customer", "cli", "looks right")
+        ("customer", "approve", str(CHEN), "customer", "email", "looks right")
     ]
     snap = snapshot(gate_id)
     assert (snap.decisions, snap.accepted, snap.refused) == (1, 1, 0)
@@ -306,7 +309,7 @@ def test_second_decision_on_decided_gate_refused_naming_first_decider(project: P
     decide(req(gate_id, "approve", CHEN))
     reason = assert_refused(req(gate_id, "reject", HUANG, comment="I disagree"))
     assert reason.startswith("gate survey-report-signoff is already decided: approve by ")
-    assert f"{CHEN} (cli)" in reason
+    assert f"{CHEN} (email)" in reason
     assert "nothing was changed" in reason
     read = read_gate.fn(gate_id)
     assert read.outcome == "approve" and read.signers == [str(CHEN)]
@@ -343,7 +346,11 @@ def test_two_party_gate_needs_two_different_people(project: ProjectIn) -> None:
     assert not first.complete and first.slot == "customer"
     assert first.message.endswith("still waiting for the contractor side")
 
-    # the same person (however the email is spelled) cannot sign a second time
+    # the link signs once; and with a second link (a reminder's) the same person, however the
+    # email is spelled, cannot sign a second time
+    assert "this link was used already" in assert_refused(req(gate_id, "sign", CHEN))
+    with session_scope() as session:
+        issue_link(session, gate_id, CHEN.name, CHEN.email, None)
     reason = assert_refused(req(gate_id, "sign", Signer("C. Jing", "CHEN.JING@customer.example")))
     assert "has already signed gate env-acceptance" in reason
     assert "two different people" in reason
@@ -513,26 +520,24 @@ def test_first_valid_decision_wins_under_concurrency(database_url: str) -> None:
 def test_ui_answer_replayed_with_same_source_ref_records_once(project: ProjectIn) -> None:
     """A flow re-run from the top replays its Prefect UI answer: the replay is a no-op.
 
-    A refused answer is returned as a message (never raised) and recorded once too.
+    The Prefect UI cannot prove who pressed Resume (issue #9): every answer to an open gate is
+    refused, whoever it names, returned as a message (never raised) and recorded once.
     """
     gate_id = signoff_gate()
     bad = {"decision": "approve", "signer_name": "Mallory", "signer_email": STRANGER.email}
     first = record_ui_decision.fn(gate_id, bad, "run-1:pause-1")
-    assert first.startswith("refused: ") and "is not a contact of project" in first
+    assert first.startswith("refused: the Prefect UI cannot prove who pressed Resume")
     assert record_ui_decision.fn(gate_id, bad, "run-1:pause-1") == first
     snap = snapshot(gate_id)
     assert (snap.status, snap.decisions, snap.accepted, snap.refused) == ("open", 0, 0, 1)
     assert len(refused_events(gate_id)) == 1
 
-    good = {"decision": "approve", "signer_name": CHEN.name, "signer_email": CHEN.email.upper()}
-    accepted = record_ui_decision.fn(gate_id, good, "run-1:pause-2")
-    assert accepted.startswith("recorded: approve on survey-report-signoff")
-    events = snapshot(gate_id).events
-    assert record_ui_decision.fn(gate_id, good, "run-1:pause-2").startswith("already recorded")
-    snap = snapshot(gate_id)
-    assert (snap.decisions, snap.accepted, snap.refused, snap.events) == (1, 1, 1, events)
+    named = {"decision": "approve", "signer_name": CHEN.name, "signer_email": CHEN.email.upper()}
+    refused = record_ui_decision.fn(gate_id, named, "run-1:pause-2")
+    assert refused.startswith("refused: the Prefect UI cannot prove") and f"/gates/{gate_id}" in refused
     with session_scope() as session:
         attempt = session.execute(
-            select(GateAttempt).where(GateAttempt.gate_id == gate_id, GateAttempt.accepted.is_(True))
+            select(GateAttempt).where(GateAttempt.source_ref == "run-1:pause-2")
         ).scalar_one()
-    assert attempt.source_ref == "run-1:pause-2" and attempt.door == "prefect-ui"
+    assert not attempt.accepted and attempt.door == "prefect-ui" and attempt.proof == "unverified"
+    assert snapshot(gate_id).decisions == 0

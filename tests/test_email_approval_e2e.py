@@ -17,9 +17,9 @@ import yaml
 from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 
-from models.gate_spec import Door
 from models.project_input import ProjectIn
-from siteflow.decisions import DecisionRequest, Signer, decide
+from siteflow.decisions import Signer, decide
+from siteflow.stand_in_signers import proven
 from tests.test_engineering_e2e import ROOT, wait_for_open_gate, wait_paused
 from tests.test_prefect_ui_gate import CHROMIUM, CHROMIUM_ARGS
 
@@ -62,11 +62,10 @@ def test_customer_answers_by_email_in_a_browser(stack_factory: Any) -> None:
         r1 = wait_for_open_gate(form.code, "survey-readiness-r1")
         agreed = form.planned_start + timedelta(days=7)
         decide(
-            DecisionRequest(
-                gate_id=r1.id,
-                decision="not-ready",
-                signer=Signer(customer.name, customer.email),
-                door=Door.CLI,
+            proven(
+                r1.id,
+                "not-ready",
+                Signer(customer.name, customer.email),
                 data={"agreed_date": agreed.isoformat()},
             )
         )

@@ -292,20 +292,13 @@ def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_pat
             assert sorted(delivered) == sorted(r.message_id for r in rows)
 
             # a decision on the finished run is refused and changes nothing
-            from models.gate_spec import Door
-            from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
+            from siteflow.decisions import DecisionRefused, Signer, decide
+            from siteflow.stand_in_signers import proven
 
             last = report["gates"][-1]
             customer = forms[backend].contacts[1]
             with pytest.raises(DecisionRefused, match="already decided"):
-                decide(
-                    DecisionRequest(
-                        gate_id=last["id"],
-                        decision="approve",
-                        door=Door.CLI,
-                        signer=Signer(customer.name, customer.email),
-                    )
-                )
+                decide(proven(last["id"], "approve", Signer(customer.name, customer.email)))
             assert audit_report.build(code, with_prefect=False)["chain"]["verified"]
 
     # The CLI on the finished SQLite project, as a user would run it

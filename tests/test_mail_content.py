@@ -23,6 +23,7 @@ from models.project_input import ProjectIn
 from siteflow.db import session_scope
 from siteflow.outbox_relay import relay_once
 from siteflow.settings import Settings
+from siteflow.stand_in_signers import proven
 from tests.test_outbox_relay import Inbox, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,23 +151,14 @@ def test_forbidden_phrase_to_a_customer_is_stopped_and_the_pm_told(database_url:
 
 def test_pm_comment_with_a_forbidden_phrase_is_refused(database_url: str) -> None:
     from flows.signoffs import readiness_check, two_party_signoff
-    from models.gate_spec import Door
-    from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
+    from siteflow.decisions import DecisionRefused, Signer, decide
     from tasks.gates import open_gate
 
     form = project()
     gate = open_gate.fn(form.code, "", readiness_check("survey-readiness-r1", "ENG-1", "Ready?", None))
     customer = form.contacts[0]
     # a customer may say what they like; our staff's words are checked (COM-1)
-    result = decide(
-        DecisionRequest(
-            gate_id=gate.id,
-            decision="ready",
-            signer=Signer(customer.name, customer.email),
-            door=Door.CLI,
-            comment="不可能更早了",
-        )
-    )
+    result = decide(proven(gate.id, "ready", Signer(customer.name, customer.email), comment="不可能更早了"))
     assert result.complete
     gate2 = open_gate.fn(
         form.code, "", two_party_signoff("environment-acceptance-r1", "ENG-10", "Sign", None)
@@ -174,11 +166,7 @@ def test_pm_comment_with_a_forbidden_phrase_is_refused(database_url: str) -> Non
     supervisor = next(c for c in form.contacts if c.role.value == "supervisor")
     with pytest.raises(DecisionRefused, match="「我不知道」"):
         decide(
-            DecisionRequest(
-                gate_id=gate2.id,
-                decision="sign",
-                signer=Signer(supervisor.name, supervisor.email),
-                door=Door.CLI,
-                comment="接地电阻多少？我不知道",
+            proven(
+                gate2.id, "sign", Signer(supervisor.name, supervisor.email), comment="接地电阻多少？我不知道"
             )
         )

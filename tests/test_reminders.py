@@ -22,7 +22,7 @@ from flows.signoffs import CONTRACTOR, CUSTOMER
 from models.approval_link import ApprovalLink
 from models.audit import AuditEvent
 from models.gate import Gate
-from models.gate_spec import Decision, Door, GateKind, GateSpec, Party
+from models.gate_spec import Decision, GateKind, GateSpec, Party
 from models.outbox import OutboxMessage
 from models.project import Project
 from models.project_input import ProjectIn, Role
@@ -30,7 +30,8 @@ from models.service_language import check_service_language
 from siteflow import audit_chain, reminders
 from siteflow.approval_links import LINK_PLACEHOLDER, find_link
 from siteflow.db import session_scope
-from siteflow.decisions import DecisionRequest, Signer, decide
+from siteflow.decisions import Signer, decide
+from siteflow.stand_in_signers import proven
 from tasks.gates import open_gate
 from tests.test_project_form import EXAMPLE
 
@@ -73,7 +74,7 @@ def open_(code: str, key: str, parties: list[Party], deadline: datetime | None =
 
 
 def sign(gate_id: str, signer: Signer, decision: str = "sign") -> None:
-    decide(DecisionRequest(gate_id=gate_id, decision=decision, signer=signer, door=Door.CLI))
+    decide(proven(gate_id, decision, signer))
 
 
 def mails(prefix: str) -> list[OutboxMessage]:

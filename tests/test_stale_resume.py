@@ -17,6 +17,7 @@ from uuid import UUID
 
 import pytest
 
+from siteflow.stand_in_signers import proven
 from tests.test_engineering_e2e import flow_run_state, sample_form, wait_for_open_gate, wait_paused
 
 pytestmark = pytest.mark.e2e
@@ -27,9 +28,8 @@ def test_a_late_resume_for_the_last_gate_is_refused_at_the_next(stack_factory: A
     from sqlalchemy import select
 
     from models.gate import GateAttempt
-    from models.gate_spec import Door
     from siteflow.db import session_scope
-    from siteflow.decisions import DecisionRequest, Signer, decide
+    from siteflow.decisions import Signer, decide
     from siteflow.launch import start_project
     from siteflow.resumer import answer_for
 
@@ -40,14 +40,9 @@ def test_a_late_resume_for_the_last_gate_is_refused_at_the_next(stack_factory: A
         run_id = start_project(form)
         first = wait_for_open_gate(form.code, "survey-readiness-r1")
         wait_paused(run_id)
+        agreed = (date.today() + timedelta(days=3)).isoformat()
         decide(
-            DecisionRequest(
-                gate_id=first.id,
-                decision="not-ready",
-                signer=Signer(name=customer.name, email=customer.email),
-                door=Door.CLI,
-                data={"agreed_date": (date.today() + timedelta(days=3)).isoformat()},
-            )
+            proven(first.id, "not-ready", Signer(customer.name, customer.email), data={"agreed_date": agreed})
         )
         late_answer = answer_for(first.id)  # what a resumer built for round 1
         assert late_answer["gate"] == first.id

@@ -228,12 +228,15 @@ def _decide_in_ui(run_id: str, gate_key: str, decision: str) -> bool:
 
 
 def _decide_by_cli(gate_id: str, decision: str, at: datetime | None = None) -> None:
-    from models.gate_spec import Door as GateDoor
-    from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
+    from siteflow.decisions import DecisionRefused, Signer, decide
+    from siteflow.stand_in_signers import proven
 
-    request = DecisionRequest(gate_id=gate_id, decision=decision, signer=Signer.parse(PM), door=GateDoor.CLI)
     try:
-        decide(request if at is None else DecisionRequest(**{**request.__dict__, "at": at}))
+        decide(
+            proven(gate_id, decision, Signer.parse(PM))
+            if at is None
+            else proven(gate_id, decision, Signer.parse(PM), at=at)
+        )
     except DecisionRefused as refused:
         assert at is not None and "too late" in refused.reason, refused.reason
 

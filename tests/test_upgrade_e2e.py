@@ -55,12 +55,10 @@ def open_gate(window_id: str, key: str) -> Any:
 
 
 def decide(gate_id: str, decision: str, data: dict[str, Any] | None = None) -> Any:
-    from models.gate_spec import Door
-    from siteflow.decisions import DecisionRequest, Signer, decide
+    from siteflow.decisions import Signer, decide
+    from siteflow.stand_in_signers import proven
 
-    return decide(
-        DecisionRequest(gate_id=gate_id, decision=decision, signer=Signer.parse(PM), door=Door.CLI, data=data)
-    )
+    return decide(proven(gate_id, decision, Signer.parse(PM), data=data))
 
 
 def journal_running(window_id: str, element: str, item: str) -> bool:

@@ -15,6 +15,7 @@ import yaml
 from sqlalchemy import func, select
 
 from models.upgrade_plan import DeadlineDay, UpgradePlanIn, WindowIn, local_to_utc, resolve_runbook
+from siteflow.stand_in_signers import proven
 
 ROOT = Path(__file__).resolve().parent.parent
 PM = "Huang Min <huang.min@contractor.example>"
@@ -129,18 +130,10 @@ def prepare_go_gate(p: UpgradePlanIn) -> str:
 
 
 def go(gate_id: str, data: dict[str, Any] | None = None) -> Any:
-    from models.gate_spec import Door
-    from siteflow.decisions import DecisionRequest, Signer, decide
+    from siteflow.decisions import Signer, decide
+    from siteflow.stand_in_signers import proven
 
-    return decide(
-        DecisionRequest(
-            gate_id=gate_id,
-            decision="go",
-            signer=Signer.parse(PM),
-            door=Door.CLI,
-            data=data or {"tools_ready": True},
-        )
-    )
+    return decide(proven(gate_id, "go", Signer.parse(PM), data=data or {"tools_ready": True}))
 
 
 @pytest.mark.parametrize(
@@ -282,17 +275,15 @@ def test_a_person_before_the_deadline_wins_and_the_system_cannot_decide_early(da
                 door=Door.SYSTEM,
             )
         )
-    decide(DecisionRequest(gate_id=gate_id, decision="rollback", signer=Signer.parse(PM), door=Door.CLI))
+    decide(proven(gate_id, "rollback", Signer.parse(PM)))
     assert enforce_deadlines(clock=lambda: deadline + timedelta(seconds=1)) == []
 
 
 def _person(gate_id: str, at: datetime) -> Any:
-    from models.gate_spec import Door
-    from siteflow.decisions import DecisionRequest, Signer, decide
+    from siteflow.decisions import Signer, decide
+    from siteflow.stand_in_signers import proven
 
-    return decide(
-        DecisionRequest(gate_id=gate_id, decision="rollback", signer=Signer.parse(PM), door=Door.CLI, at=at)
-    )
+    return decide(proven(gate_id, "rollback", Signer.parse(PM), at=at))
 
 
 @pytest.mark.parametrize("keeper_first", [True, False])

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import siteflow.resumer  # noqa: F401  (loads Prefect's client at start, not on the first approval)
-from siteflow.web import approvals, signin, subjects
+from siteflow.web import api, approvals, signin, subjects
 from siteflow.web.access import SignInFirst, guard
 from siteflow.web.pages import HEADERS
 
@@ -29,6 +29,7 @@ OPENAPI = "/api/openapi.json"
 app = FastAPI(title="siteflow", docs_url=None, openapi_url=None, dependencies=[Depends(guard)])
 app.include_router(approvals.router)
 app.include_router(signin.router)
+app.include_router(api.router)
 app.include_router(subjects.router)
 
 

@@ -123,6 +123,7 @@ OPEN_ROUTES: dict[str, str] = {
     "/signout": "ends this browser's session, if any (CSRF-checked)",
     "/reset/{token}": "a password link: its single-use token is the credential",
     "/me": "answers 401 itself when nobody is signed in (who am I, for the sign-in page)",
+    "/api/tokens": "`siteflow login`: trades an email and password for a token (throttled like /signin)",
 }
 
 

@@ -2,7 +2,7 @@
 audit exports (issue #9 items 2 and 7).
 
 - ``/projects``, ``/windows``: what the signed-in user may see; ``/projects/{code}`` and
-  ``/windows/{window_id}`` (the addresses of `siteflow.web.links`): phase and state, the gates
+  ``/windows/{window_id}`` (the addresses of `siteflow.links`): phase and state, the gates
   with who signed and how, the documents (viewable in the page, ``/documents/{id}`` on their
   own, ``/documents/{id}/download`` as a file) and the audit trail with the chain's
   verification. The page's address is the link a PM sends a colleague: it carries no
@@ -28,11 +28,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from models.document import Document
 from models.project import Project
 from models.upgrade import UpgradeWindow
-from siteflow import audit_chain, audit_report
+from siteflow import audit_chain, audit_report, links
 from siteflow.db import read_scope, session_scope
 from siteflow.queries import as_json, list_gates, list_projects, list_windows
 from siteflow.subject_view import site_clock, subject_page, subject_zone
-from siteflow.web import links
 from siteflow.web.access import (
     AUDIT_EXPORT,
     Actor,

@@ -35,3 +35,10 @@ def project_page(code: str) -> str:
 
 def window_page(window_id: str) -> str:
     return _url(f"/windows/{quote(window_id, safe='')}")
+
+
+def prefect_run_page(flow_run_id: str) -> str:
+    """The run's page in the Prefect UI (served beside Prefect's API)."""
+    api = get_settings().resolved_prefect_api_url.rstrip("/")
+    base = api[: -len("/api")] if api.endswith("/api") else api
+    return f"{base}/runs/flow-run/{quote(flow_run_id, safe='')}"
