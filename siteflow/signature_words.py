@@ -23,11 +23,10 @@ PROOF_WORDS: dict[Proof, str] = {
 def proof_words(proof: str, signer: str, recorded_by: str | None, scan_sha256: str | None) -> str:
     """One line for a signature's proof; an unknown value reads as not verified."""
     if proof == Proof.PAPER.value:
-        scan = f"; 扫描件 / scan SHA-256 {scan_sha256}" if scan_sha256 else ""
-        return (
-            f"由 {recorded_by or '?'} 根据 {signer} 签署的纸质文件录入 / "
-            f"recorded by {recorded_by or '?'} from a paper signed by {signer}{scan}"
-        )
+        by = recorded_by or "?"
+        scan = f" · 扫描件 / scan SHA-256 {scan_sha256}" if scan_sha256 else ""
+        zh = f"由 {by} 根据 {signer} 签署的纸质文件录入"
+        return f"{zh} / recorded by {by} from a paper signed by {signer}{scan}"
     try:
         return PROOF_WORDS[Proof(proof)]
     except ValueError:

@@ -14,9 +14,11 @@ HTTP (uvicorn) on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -82,6 +84,12 @@ def project(code: str, pm: NewUser) -> ProjectIn:
 
 
 def document(code: str) -> str:
+    """A stored document as `tasks.documents.issue_document` leaves it: hashed, and chained."""
+    html = (
+        "<!DOCTYPE html><html><head><style>body{margin:2em}</style></head>"
+        f"<body><p>勘察 {code} &amp; report</p></body></html>"
+    )
+    digest = hashlib.sha256(html.encode()).hexdigest()
     with session_scope() as session:
         doc = Document(
             subject=code,
@@ -89,13 +97,19 @@ def document(code: str) -> str:
             doc_key="survey-report",
             version=1,
             title="工程勘察报告 / Survey report",
-            content=f"<!DOCTYPE html><html><head><style>body{{margin:2em}}</style></head>"
-            f"<body><p>勘察 {code} &amp; report</p></body></html>",
-            sha256="a" * 64,
+            content=html,
+            sha256=digest,
             body_sha256="b" * 64,
         )
         session.add(doc)
         session.flush()
+        audit_chain.append(
+            session,
+            code,
+            "document.issued",
+            "system:siteflow",
+            {"doc_key": "survey-report", "version": 1, "sha256": digest, "document_id": doc.id},
+        )
         return doc.id
 
 
@@ -157,10 +171,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def signed_in(world: World, user: NewUser) -> httpx.Client:
-    http = browser()
-    assert sign_in(http, world.web, user.email, PASSWORD).status_code == 303
-    return http
+@contextmanager
+def signed_in(world: World, user: NewUser) -> Iterator[httpx.Client]:
+    with browser() as http:
+        assert sign_in(http, world.web, user.email, PASSWORD).status_code == 303
+        yield http
 
 
 def trail(subject: str) -> list[AuditEvent]:
@@ -241,7 +256,7 @@ def test_a_colleague_opens_a_sent_link_signs_in_and_lands_on_the_page(world: Wor
         )
         assert done.status_code == 303 and done.headers["location"] == f"/projects/{A}"
         page = http.get(f"{world.web}/projects/{A}")
-        assert page.status_code == 200 and f"http://127.0.0.1:8470/projects/{A}" in page.text
+        assert page.status_code == 200 and f'value="{world.web}/projects/{A}"' in page.text
         again = http.get(f"{world.web}/signin", params={"next": f"/projects/{A}"})  # signed in already
         assert again.status_code == 303 and again.headers["location"] == f"/projects/{A}"
         for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
@@ -288,14 +303,14 @@ def test_the_project_page_shows_gates_signatures_documents_and_the_verified_trai
         assert f'href="/gates/{world.gate_a}"' in page
         assert (
             f"recorded by {LI_NA.name} &lt;{LI_NA.email}&gt; from a paper signed by "
-            f"{CUSTOMER.name} &lt;{CUSTOMER.email}&gt;; scan SHA-256 {SCAN}" in page
+            f"{CUSTOMER.name} &lt;{CUSTOMER.email}&gt; · 扫描件 / scan SHA-256 {SCAN}" in page
         )
         assert "阶段 / Phase <b>survey</b>" in page
         assert f"<p>勘察 {A} &amp; report</p>" in page and "body{margin:2em}" not in page  # body only
         assert re.search(
             r"开启 / opened \d{4}-\d\d-\d\d \d\d:\d\d:\d\d CST \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)", page
         )
-        assert "哈希链已验证 / Hash chain verified" in page and "gate.decided" in page
+        assert "哈希链已验证 / Hash chain verified" in page and "gate.decision" in page
         assert "/projects/GD-2026-017/audit.json" in page  # a PM may export their own
         own = http.get(f"{world.web}/documents/{world.doc_a}")
         assert own.status_code == 200 and own.text.startswith("<!DOCTYPE html>")
@@ -327,10 +342,9 @@ def test_revoked_expired_and_disabled_credentials_are_refused(world: World) -> N
             assert cli.get(f"{world.web}/api/projects", headers=bearer(token)).status_code == 401
         assert cli.get(f"{world.web}/api/projects", headers=bearer(live)).status_code == 200
     zhou_token = token_for(world.users[ZHOU.email])
-    http = signed_in(world, ZHOU)
-    assert http.get(f"{world.web}/projects/{B}").status_code == 200
-    disable_user(ZHOU.email, ADMIN)
-    with http, httpx.Client() as cli:
+    with signed_in(world, ZHOU) as http, httpx.Client() as cli:
+        assert http.get(f"{world.web}/projects/{B}").status_code == 200
+        disable_user(ZHOU.email, ADMIN)
         assert http.get(f"{world.web}/projects/{B}").status_code == 303  # the session ended at once
         assert cli.get(f"{world.web}/api/projects", headers=bearer(zhou_token)).status_code == 401
         assert sign_in(cli, world.web, ZHOU.email, PASSWORD).status_code == 401
@@ -389,7 +403,7 @@ def test_an_audit_export_is_recorded_in_the_trail_and_needs_an_export_role(world
         refused_json = http.get(f"{world.web}/projects/{A}/audit.json")
         assert refused_html.status_code == refused_json.status_code == 403
         assert "auditor, office or pm role" in refused_json.json()["detail"]
-        assert "gate.decided" not in refused_html.text
+        assert "gate.decision" not in refused_html.text
     with signed_in(world, LI_NA) as http:  # a PM exports their own subject, not another's
         assert http.get(f"{world.web}/projects/{B}/audit.json").status_code == 404
         assert http.get(f"{world.web}/projects/{A}/audit.html").status_code == 200
