@@ -59,6 +59,9 @@ A, B, WINDOW = "GD-2026-017", "GD-2026-099", "UPG-ACCESS-1"
 LI_NA = NewUser(name="李娜 Li Na", email="li.na@siteflow.example", roles=[StaffRole.PM])  # PM of A
 ZHOU = NewUser(name="周明 Zhou Ming", email="zhou.ming@siteflow.example", roles=[StaffRole.PM])  # of B
 AUDITOR = NewUser(name="审计 Auditor", email="audit@siteflow.example", roles=[StaffRole.AUDITOR])
+ADMIN_PM = NewUser(
+    name="管理 Admin", email="admin.pm@siteflow.example", roles=[StaffRole.PM, StaffRole.ADMIN]
+)
 ENGINEER = NewUser(name="张伟 Zhang Wei", email="zhang.wei@siteflow.example", roles=[StaffRole.ENGINEER])
 CUSTOMER = Signer(name="陈静 Chen Jing", email="chen.jing@gd-mobile.example")
 SCAN = "c" * 64
@@ -118,7 +121,9 @@ def world(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]
     """Projects A (PM Li Na) and B (PM Zhou), an upgrade window (PM Huang Min, no account), their
     gates and documents; A's gate signed on paper, B's by a signature from before proofs."""
     monkeypatch.delenv("SITEFLOW_PUBLIC_URL", raising=False)
-    users = {u.email: add_user(u, PASSWORD, ADMIN).user.id for u in (LI_NA, ZHOU, AUDITOR, ENGINEER)}
+    users = {
+        u.email: add_user(u, PASSWORD, ADMIN).user.id for u in (LI_NA, ZHOU, AUDITOR, ENGINEER, ADMIN_PM)
+    }
     gates, docs = {}, {}
     for code, pm in ((A, LI_NA), (B, ZHOU)):
         with session_scope() as session:
@@ -402,11 +407,14 @@ def test_an_audit_export_is_recorded_in_the_trail_and_needs_an_export_role(world
         refused_html = http.get(f"{world.web}/projects/{A}/audit.html")
         refused_json = http.get(f"{world.web}/projects/{A}/audit.json")
         assert refused_html.status_code == refused_json.status_code == 403
-        assert "auditor, office or pm role" in refused_json.json()["detail"]
+        assert "auditor or office role, or the pm role" in refused_json.json()["detail"]
         assert "gate.decision" not in refused_html.text
     with signed_in(world, LI_NA) as http:  # a PM exports their own subject, not another's
         assert http.get(f"{world.web}/projects/{B}/audit.json").status_code == 404
         assert http.get(f"{world.web}/projects/{A}/audit.html").status_code == 200
+    with signed_in(world, ADMIN_PM) as http:  # sees every project (admin), exports none (pm of none)
+        assert http.get(f"{world.web}/projects/{A}").status_code == 200
+        assert http.get(f"{world.web}/projects/{A}/audit.json").status_code == 403
     kinds = [(e.kind, e.actor) for e in trail(A)][before:]
     assert kinds == [("audit.exported", AUDITOR.email), ("audit.exported", LI_NA.email)]
     with session_scope() as session:

@@ -32,6 +32,7 @@ from siteflow.web.csrf import cookie_name
 SESSION_COOKIE = "siteflow_session"
 SEE_ALL = frozenset({StaffRole.OFFICE, StaffRole.AUDITOR, StaffRole.ADMIN})
 AUDIT_EXPORT = frozenset({StaffRole.AUDITOR, StaffRole.OFFICE, StaffRole.PM})
+EXPORT_ANY = frozenset({StaffRole.AUDITOR, StaffRole.OFFICE})  # the pm role: its own subjects only
 
 
 class Via(enum.StrEnum):
@@ -178,12 +179,23 @@ def visible_subjects(actor: Actor) -> set[str] | None:
     return seen
 
 
-def may_see(actor: Actor, subject: str) -> bool:
-    if actor.sees_all:
-        return True
+def is_contact(actor: Actor, subject: str) -> bool:
+    """The actor's email is one of the subject's listed contacts."""
     with read_scope() as session:
         form = roster_of(session, subject)
         return form is not None and form.contact(actor.user.email) is not None
+
+
+def may_see(actor: Actor, subject: str) -> bool:
+    return actor.sees_all or is_contact(actor, subject)
+
+
+def may_export(actor: Actor, subject: str) -> bool:
+    """Audit exports (COM-6): the auditor and office roles for any subject, the pm role for the
+    subjects they are a contact of — not every subject an admin role lets them see."""
+    if actor.has(EXPORT_ANY):
+        return True
+    return actor.has(frozenset({StaffRole.PM})) and is_contact(actor, subject)
 
 
 def forbid_unless_visible(actor: Actor, subject: str) -> None:

@@ -33,8 +33,8 @@ from siteflow.db import read_scope, session_scope
 from siteflow.queries import as_json, list_gates, list_projects, list_windows
 from siteflow.subject_view import site_clock, subject_page, subject_zone
 from siteflow.web.access import (
-    AUDIT_EXPORT,
     Actor,
+    may_export,
     may_see,
     require_actor,
     require_page_actor,
@@ -51,8 +51,8 @@ ApiActor = Annotated[Actor, Depends(require_actor)]
 NOT_FOUND = "没有您可查看的项目或窗口 {subject} / No project or window {subject} that you may see"
 NO_DOCUMENT = "没有您可查看的文件 {subject} / No document {subject} that you may see"
 EXPORT_REFUSED = (
-    "导出审计记录需要审计、办公室或项目经理角色 / Exporting the audit trail needs the auditor, "
-    "office or pm role (COM-6)"
+    "导出审计记录需要审计或办公室角色，或本项目的项目经理 / Exporting the audit trail needs the "
+    "auditor or office role, or the pm role on a subject you are a contact of (COM-6)"
 )
 
 
@@ -139,7 +139,7 @@ def _subject_page(request: Request, actor: Actor, subject: str, kind: str) -> Re
         kind=kind,
         v=view,
         address=address,
-        export_base=f"{base}/audit" if actor.has(AUDIT_EXPORT) else None,
+        export_base=f"{base}/audit" if may_export(actor, subject) else None,
     )
 
 
@@ -206,7 +206,7 @@ def _export(actor: Actor, subject: str, kind: str, fmt: str) -> dict[str, Any]:
     trail says who took it, how, and up to which record)."""
     if _kind_of(subject) != kind or not may_see(actor, subject):
         raise ExportRefused(404, NOT_FOUND.format(subject=subject))
-    if not actor.has(AUDIT_EXPORT):
+    if not may_export(actor, subject):
         raise ExportRefused(403, EXPORT_REFUSED)
     report = audit_report.build(subject)
     with session_scope() as session:
