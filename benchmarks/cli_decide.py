@@ -7,19 +7,21 @@ is how long the command takes from being started to having the decision recorded
 far its stamp (the decision's recorded time) lies behind the moment it was started.
 
 How: a temporary SITEFLOW_HOME with a migrated SQLite database, the sample project
-(examples/project.yaml) and N open customer sign-off gates, opened with `open_gate.fn` as the
-tests do (no document). No Prefect server: the gates have no flow run, or with --with-run a flow run on a
-port where nothing listens, so the command goes on to load Prefect and fail to resume it,
-after "recorded" (that part shows in the exit time only). Each run spawns the real
+(examples/project.yaml), N open gates its PM decides (opened with `open_gate.fn` as the tests
+do, no document) and siteflow's real web service on a free port (uvicorn, in this process).
+The PM's staff account is made and `siteflow login` run once; each `gates decide` then acts
+through the web API with that token (issue #9). No Prefect server: the gates have no flow run,
+or with --with-run a flow run on a port where nothing listens, so the web service goes on to
+try to resume it after answering (that shows in neither number). Each run spawns the real
 `siteflow` console script next to this Python and measures:
 
-- recorded: spawn → the "recorded: …" line on its stdout (printed after the commit);
+- recorded: spawn → the "recorded: …" line on its stdout (printed after the web's commit);
 - exit: spawn → the process has exited;
 - stamp lag: the decision's recorded time (gate_decisions.decided_at) minus the wall-clock
   time just before the spawn.
 
 Baselines, interleaved with the runs so they see the same machine load: `python -c pass`
-and `python -c "import typer, sqlalchemy, pydantic"` (the least a command on this stack pays).
+and `python -c "import typer, httpx, pydantic"` (the least a thin client on this stack pays).
 Prints medians, 95th percentiles and ratios. Not part of the test suite.
 """
 
@@ -43,7 +45,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 SITEFLOW = Path(sys.executable).parent / "siteflow"
 BARE = "pass"
-IMPORTS = "import typer, sqlalchemy, pydantic"
+IMPORTS = "import typer, httpx, pydantic"
+PASSWORD = "benchmark password 12345"
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,9 @@ def free_port() -> int:
 
 
 def prepare(home: Path, n: int, with_run: bool) -> tuple[list[str], str]:
-    """A migrated database with the sample project and N open gates; returns them and the signer."""
+    """A migrated database with the sample project and N open gates; returns them and the PM."""
     os.environ["SITEFLOW_HOME"] = str(home)
-    from flows.signoffs import CUSTOMER
+    from flows.signoffs import CONTRACTOR
     from models.gate_spec import Decision, GateKind, GateSpec
     from models.project import Project
     from models.project_input import ProjectIn, Role
@@ -83,26 +86,55 @@ def prepare(home: Path, n: int, with_run: bool) -> tuple[list[str], str]:
     for i in range(n):
         spec = GateSpec(
             key=f"bench-signoff-{i}",
-            kind=GateKind.CUSTOMER_SIGNOFF,
+            kind=GateKind.PM_DECISION,
             rule="ENG-8",
             title=f"Benchmark sign-off {i}",
-            parties=[CUSTOMER],
+            parties=[CONTRACTOR],
             decisions=[Decision.APPROVE, Decision.REJECT],
         )
         run_id = str(uuid.uuid4()) if with_run else ""  # "": no run, nothing to resume
         gates.append(open_gate.fn(form.code, run_id, spec).id)
-    customer = form.contacts_with(Role.CUSTOMER)[0]
-    return gates, f"{customer.name} <{customer.email}>"
+    pm = form.contacts_with(Role.PM)[0]
+    return gates, f"{pm.name} <{pm.email}>"
 
 
-def decide_once(gate_id: str, signer: str, env: dict[str, str]) -> Run:
+def serve_and_login(signer: str, env: dict[str, str]) -> None:
+    """The real web service in a thread, the PM's account, and `siteflow login` as the PM."""
+    import threading
+
+    import uvicorn
+
+    from siteflow.decisions import Signer
+    from siteflow.identity.roles import StaffRole
+    from siteflow.identity.users import NewUser, add_user
+    from siteflow.web import app
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=int(env["SITEFLOW_WEB_PORT"]), log_level="warning")
+    )
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    pm = Signer.parse(signer)
+    add_user(NewUser(name=pm.name, email=pm.email, roles=[StaffRole.PM]), PASSWORD, "host-admin:benchmark")
+    subprocess.run(
+        [str(SITEFLOW), "login", "--email", pm.email, "--password-stdin"],
+        env=env,
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
+def decide_once(gate_id: str, env: dict[str, str]) -> Run:
     """Spawn the real command; time the "recorded" line and the exit; read back its stamp."""
     from sqlalchemy import select
 
     from models.gate import GateDecision
     from siteflow.db import session_scope
 
-    args = [str(SITEFLOW), "gates", "decide", gate_id, "--decision", "approve", "--by", signer]
+    args = [str(SITEFLOW), "gates", "decide", gate_id, "--decision", "approve"]
     spawned_at = datetime.now(UTC)
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -152,13 +184,19 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="siteflow-bench-cli-"))
     gates, signer = prepare(home, args.runs, args.with_run)
-    env = dict(os.environ) | {"SITEFLOW_HOME": str(home), "SITEFLOW_PREFECT_PORT": str(free_port())}
+    port = str(free_port())
+    os.environ |= {"SITEFLOW_PREFECT_PORT": str(free_port()), "SITEFLOW_WEB_PORT": port}
+    from siteflow.settings import reset_settings
+
+    reset_settings()
+    env = dict(os.environ) | {"SITEFLOW_CONFIG_DIR": str(home / "config"), "SITEFLOW_WEB_PORT": port}
     env.pop("PREFECT_API_URL", None)
+    serve_and_login(signer, env)
     runs: list[Run] = []
     bare: list[float] = []
     imports: list[float] = []
     for gate_id in gates:  # interleaved: all three see the same machine load
-        runs.append(decide_once(gate_id, signer, env))
+        runs.append(decide_once(gate_id, env))
         bare.append(baseline_once(BARE))
         imports.append(baseline_once(IMPORTS))
 

@@ -69,6 +69,20 @@ class GateDecision(Base):
     recorded_by: Mapped[str | None] = mapped_column(String(600))  # door paper: the staff member
     evidence_sha256: Mapped[str | None] = mapped_column(String(64))  # door paper: the scan's hash
 
+    @property
+    def signer(self) -> str:
+        return f"{self.signer_name} <{self.signer_email}>"
+
+    @property
+    def provenance(self) -> str:
+        """How this signature was made, for people: the door and what proved the signer."""
+        if self.proof == "unverified":
+            return f"{self.door}, identity not verified"
+        if self.proof == "paper":
+            scan = f"scan sha256 {self.evidence_sha256}"
+            return f"recorded by {self.recorded_by} from a paper signed by {self.signer} ({scan})"
+        return f"{self.door}, proven by {self.proof}"
+
 
 class GateAttempt(Base):
     __tablename__ = "gate_attempts"

@@ -374,40 +374,41 @@ def upgrade_plan(
 ) -> None:
     """Book an upgrade for its night; overlaps on an element, blackout dates, a passed deadline and a
     window too short for one element are refused."""
+    from siteflow.api_client import ApiError, call, load_credentials
+
     plan = read_plan_file(file)
-    _ready_db()
-    from tasks.upgrade_records import PlanRefused, register_window
-
     try:
-        booking = register_window(plan)
-    except PlanRefused as exc:
-        raise fail(str(exc)) from None
-    console.print(f"{booking.summary()}; {len(plan.elements)} element(s)", markup=False, highlight=False)
-    if start_now:
-        _start_window(booking.window_id)
-
-
-def _start_window(window_id: str) -> None:
-    from siteflow.launch import start_due_windows
-
-    try:
-        started = start_due_windows(until=None, only=window_id)
-    except Exception as exc:
-        raise fail(
-            f"could not start window {window_id} on Prefect ({exc}); is siteflow running (`siteflow up`)?"
-        ) from None
-    if not started:
-        raise fail(
-            f"window {window_id} is not booked (or its deadline has passed); see `siteflow upgrade list`"
+        out = call(
+            "POST",
+            "/api/windows",
+            {"plan": plan.model_dump(mode="json"), "start_now": start_now},
+            load_credentials(),
         )
-    console.print(f"started window {window_id}; follow it with `siteflow upgrade status {window_id} --watch`")
+    except ApiError as exc:
+        problems = "".join(f"\n  - {p}" for p in exc.body.get("problems", []))
+        raise fail(f"not planned: {exc}{problems}") from None
+    console.print(f"{out['summary']}; {out['elements']} element(s)", markup=False, highlight=False)
+    console.print(f"  workspace: {out['workspace_url']}", markup=False, highlight=False, soft_wrap=True)
+    if out["started"]:
+        console.print(
+            f"started window {out['window_id']}; "
+            f"follow it with `siteflow upgrade status {out['window_id']} --watch`",
+            markup=False,
+        )
 
 
 @upgrade_app.command("start")
 def upgrade_start(window: Annotated[str, typer.Argument(help="Window id")]) -> None:
-    """Start a booked window's run now (it still waits for the window's start time)."""
-    _ready_db()
-    _start_window(window)
+    """Start a booked window's run now (it still waits for the window's start time), as its PM."""
+    from siteflow.api_client import ApiError, call, load_credentials
+
+    try:
+        call("POST", f"/api/windows/{window}/start", creds=load_credentials())
+    except ApiError as exc:
+        raise fail(f"not started: {exc}") from None
+    console.print(
+        f"started window {window}; follow it with `siteflow upgrade status {window} --watch`", markup=False
+    )
 
 
 def _window_table(row: Any) -> Table:

@@ -52,10 +52,10 @@ class Signer:
 
     @classmethod
     def parse(cls, text: str) -> Signer:
-        """Parse ``"Name <email>"``; the CLI's ``--by`` takes this form."""
+        """Parse ``"Name <email>"`` (plans and tests name people this way)."""
         m = SIGNER_RE.match(text)
         if not m:
-            raise ValueError(f'--by must look like "Name <name@example.com>", got {text!r}')
+            raise ValueError(f'a signer must look like "Name <name@example.com>", got {text!r}')
         return cls(name=m["name"], email=m["email"].lower())
 
     def __str__(self) -> str:

@@ -86,9 +86,7 @@ def list_gates(project: str | None = None, include_closed: bool = False) -> list
                     title=g.title,
                     status=g.status,
                     outcome=g.outcome,
-                    decided_by=[
-                        f"{s.signer_name} <{s.signer_email}> ({s.party}: {s.decision})" for s in sigs
-                    ],
+                    decided_by=[f"{s.signer} ({s.party}: {s.decision}; {s.provenance})" for s in sigs],
                     waiting_for=[
                         f"{p['slot']} ({'/'.join(p['roles'])})"
                         for p in g.parties

@@ -2,9 +2,10 @@
 
 The page is the audit report (`siteflow.audit_report.build`: phases, gates, signatures,
 documents, the hash chain and its verification) shaped for people: every time on the site's
-clock with the UTC instant beside it, every signature with the words of its proof, every
-document with its stored HTML to view in the page and to download. It is only a read model:
-who may see it is decided by the web layer (COM-6, `siteflow.web.access`).
+clock with the UTC instant beside it, every signature with how it was made (its door and
+proof, `GateDecision.provenance`: "identity not verified", "recorded by X from a paper signed
+by Y"), every document with its stored HTML to view in the page and to download. It is only a
+read model: who may see it is decided by the web layer (COM-6, `siteflow.web.access`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from models.roster import roster_of
 from siteflow import audit_report
 from siteflow.db import read_scope
 from siteflow.queries import list_windows
-from siteflow.signature_words import proof_words
 
 BODY_RE = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
 
@@ -76,14 +76,7 @@ def subject_page(subject: str) -> dict[str, Any]:
             "opened": when(g["opened_at"]),
             "decided": when(g["decided_at"]),
             "due": when(g["deadline"]),
-            "signatures": [
-                {
-                    **s,
-                    "when": when(s["at"]),
-                    "proof_words": proof_words(s["proof"], s["by"], s["recorded_by"], s["evidence_sha256"]),
-                }
-                for s in g["signatures"]
-            ],
+            "signatures": [{**s, "when": when(s["at"])} for s in g["signatures"]],
             "refused": [{**a, "when": when(a["at"])} for a in g["attempts"] if not a["accepted"]],
         }
         for g in report["gates"]

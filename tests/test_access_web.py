@@ -308,7 +308,7 @@ def test_the_project_page_shows_gates_signatures_documents_and_the_verified_trai
         assert f'href="/gates/{world.gate_a}"' in page
         assert (
             f"recorded by {LI_NA.name} &lt;{LI_NA.email}&gt; from a paper signed by "
-            f"{CUSTOMER.name} &lt;{CUSTOMER.email}&gt; · 扫描件 / scan SHA-256 {SCAN}" in page
+            f"{CUSTOMER.name} &lt;{CUSTOMER.email}&gt; (scan sha256 {SCAN})" in page
         )
         assert "阶段 / Phase <b>survey</b>" in page
         assert f"<p>勘察 {A} &amp; report</p>" in page and "body{margin:2em}" not in page  # body only
@@ -328,7 +328,7 @@ def test_the_project_page_shows_gates_signatures_documents_and_the_verified_trai
             stored = session.get(Document, world.doc_a)
             assert stored is not None and file.content == stored.content.encode()
     with signed_in(world, ZHOU) as http:
-        assert "身份未经核实 / identity not verified" in http.get(f"{world.web}/projects/{B}").text
+        assert "cli, identity not verified" in http.get(f"{world.web}/projects/{B}").text
     with signed_in(world, AUDITOR) as http:
         window = http.get(f"{world.web}/windows/{WINDOW}").text
         assert "2026-12-03 00:30:00 CST (2026-12-02 16:30:00 UTC)" in window  # the site's clock first

@@ -239,7 +239,7 @@ def test_signer_parse_refuses_malformed_by(text: str) -> None:
     with pytest.raises(ValueError) as info:
         Signer.parse(text)
     message = str(info.value)
-    assert message.startswith('--by must look like "Name <name@example.com>"')
+    assert message.startswith('a signer must look like "Name <name@example.com>"')
     assert repr(text) in message
 
 

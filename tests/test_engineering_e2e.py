@@ -26,6 +26,8 @@ import yaml
 from sqlalchemy import func, select
 
 from models.project_input import ProjectIn, Role
+from tests.cli_user import logged_in
+from tests.cli_user import run as user_cli
 from tests.conftest import StackHandle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -312,17 +314,10 @@ def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_pat
     cli(sqlite, "audit", code, "--format", "html", "--output", str(html))
     assert "验收证书" in html.read_text(encoding="utf-8")
     assert cli(sqlite, "audit", "verify", code).returncode == 0
-    refused = cli(
-        sqlite,
-        "gates",
-        "decide",
-        gates[0]["id"],
-        "--decision",
-        "ready",
-        "--by",
-        "陈静 Chen Jing <chen.jing@gd-mobile.example>",
-        check=False,
-    )
+    pm = next(c for c in forms["sqlite"].contacts if c.role.value == "pm")
+    with sqlite.active():  # the PM, logged in on their own machine
+        config = logged_in(tmp_path / "pm", pm.name, pm.email)
+        refused = user_cli(config, "gates", "decide", gates[0]["id"], "--decision", "ready")
     assert refused.returncode == 2 and "already decided" in refused.stderr
 
 

@@ -281,11 +281,11 @@ def test_the_flow_message_states_the_deadline_in_local_time_utc_and_its_dst_note
 
 
 def test_the_cli_booking_line_states_the_deadline_in_local_time_and_utc(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer.testing import CliRunner
-
-    from siteflow.cli import app
+    """The PM books with `siteflow upgrade plan`, logged in, through the web API (issue #9)."""
+    from tests.cli_user import logged_in, run
+    from tests.test_approval_links import serve_web
 
     night = date.today() + timedelta(days=40)
     raw = yaml.safe_load((ROOT / "examples" / "upgrade-plan.yaml").read_text(encoding="utf-8"))
@@ -293,9 +293,20 @@ def test_the_cli_booking_line_states_the_deadline_in_local_time_and_utc(
     raw["runbook"] = str(ROOT / "examples" / raw["runbook"])
     file = tmp_path / "plan.yaml"
     file.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    result = CliRunner().invoke(app, ["upgrade", "plan", str(file)])
-    assert result.exit_code == 0, result.output
-    line = " ".join(result.output.split())  # rich wraps long lines
-    utc = datetime.combine(night, time(4, 0)) - timedelta(hours=8)
-    assert f"window UPG-B-CLI booked: start {night} 00:30 CST" in line
-    assert f"deadline {night} 04:00 CST (Asia/Shanghai) = {utc:%Y-%m-%d %H:%M} UTC; 2 element(s)" in line
+    pm = next(c for c in raw["contacts"] if c["role"] == "pm")
+    operator = next(c for c in raw["contacts"] if c["role"] != "pm")
+    for _ in serve_web(monkeypatch):
+        refused = run(
+            logged_in(tmp_path / "other", operator["name"], operator["email"]), "upgrade", "plan", str(file)
+        )
+        assert (
+            refused.returncode == 1
+            and "is not listed as the PM of upgrade window UPG-B-CLI" in refused.stderr
+        )
+        result = run(logged_in(tmp_path / "pm", pm["name"], pm["email"]), "upgrade", "plan", str(file))
+        assert result.returncode == 0, result.stderr
+        line = " ".join(result.stdout.split())
+        utc = datetime.combine(night, time(4, 0)) - timedelta(hours=8)
+        assert f"window UPG-B-CLI booked: start {night} 00:30 CST" in line
+        assert f"deadline {night} 04:00 CST (Asia/Shanghai) = {utc:%Y-%m-%d %H:%M} UTC; 2 element(s)" in line
+        assert "/windows/UPG-B-CLI" in line

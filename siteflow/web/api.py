@@ -18,12 +18,15 @@ from pydantic import BaseModel, Field, ValidationError
 
 from models.gate_spec import Door, Proof
 from models.project_input import ProjectIn, Role
+from models.roster import window_plan
+from models.upgrade import UpgradeWindow
+from models.upgrade_plan import UpgradePlanIn
 from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
 from siteflow.identity.api_tokens import revoke_token
 from siteflow.identity.audit import StaffAudit, StaffEvent, record
 from siteflow.identity.roles import StaffRole
 from siteflow.identity.signin import SigninResult, token_sign_in
-from siteflow.links import gate_page, prefect_run_page, project_page
+from siteflow.links import gate_page, prefect_run_page, project_page, window_page
 from siteflow.resumer import resume_run
 from siteflow.signature_proof import Evidence
 from siteflow.web.access import Actor, Via, bearer, require_actor
@@ -238,3 +241,93 @@ def start_project(
         workspace_url=project_page(form.code),
         prefect_url=prefect_run_page(run_id),
     )
+
+
+class WindowIn(BaseModel):
+    plan: dict[str, Any]  # an UpgradePlanIn with its runbook resolved (the CLI reads the files)
+    start_now: bool = False
+
+
+class BookedOut(BaseModel):
+    window_id: str
+    summary: str
+    elements: int
+    started: bool
+    workspace_url: str
+
+
+def _may_run_window(actor: Actor, plan: UpgradePlanIn) -> str | None:
+    """Why this actor may not book or start this window, or None. The plan's PM may; office
+    and admins may any."""
+    if actor.has(frozenset({StaffRole.OFFICE, StaffRole.ADMIN})):
+        return None
+    listed = plan.contact(actor.user.email)
+    if not actor.has(STARTS_PROJECTS) or listed is None or listed.role is not Role.PM:
+        return (
+            f"{actor.user.email} is not listed as the PM of upgrade window {plan.id}; list yourself as its pm"
+        )
+    return None
+
+
+@router.post("/windows", status_code=201, response_model=BookedOut)
+def book_window(body: WindowIn, actor: Annotated[Actor, Depends(token_actor)]) -> Response | BookedOut:
+    """Book an upgrade window for its night (`siteflow upgrade plan`), and start it if asked."""
+    from tasks.upgrade_records import PlanRefused, register_window
+
+    try:
+        plan = UpgradePlanIn.model_validate(body.plan)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse({"detail": "the plan is not valid", "problems": problems}, status_code=422)
+    why_not = _may_run_window(actor, plan)
+    if why_not:
+        return JSONResponse({"detail": why_not}, status_code=403)
+    try:
+        booking = register_window(plan)
+    except PlanRefused as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+    started = bool(body.start_now and _start(plan.id))
+    return BookedOut(
+        window_id=booking.window_id,
+        summary=booking.summary(),
+        elements=len(plan.elements),
+        started=started,
+        workspace_url=window_page(plan.id),
+    )
+
+
+@router.post("/windows/{window_id}/start", response_model=BookedOut)
+def start_window(window_id: str, actor: Annotated[Actor, Depends(token_actor)]) -> Response | BookedOut:
+    """Start a booked window's run now (`siteflow upgrade start`)."""
+    from siteflow.db import read_scope
+    from siteflow.web.access import may_see
+
+    with read_scope() as session:
+        window = session.get(UpgradeWindow, window_id)
+        plan = window_plan(window) if window is not None else None
+    if plan is None or not may_see(actor, window_id):
+        return JSONResponse({"detail": f"no upgrade window {window_id!r} that you may see"}, status_code=404)
+    why_not = _may_run_window(actor, plan)
+    if why_not:
+        return JSONResponse({"detail": why_not}, status_code=403)
+    if not _start(window_id):
+        return JSONResponse(
+            {
+                "detail": f"window {window_id} is not booked (or its deadline has passed); "
+                "see `siteflow upgrade list`"
+            },
+            status_code=409,
+        )
+    return BookedOut(
+        window_id=window_id,
+        summary="started",
+        elements=len(plan.elements),
+        started=True,
+        workspace_url=window_page(window_id),
+    )
+
+
+def _start(window_id: str) -> bool:
+    from siteflow.launch import start_due_windows
+
+    return bool(start_due_windows(until=None, only=window_id))
