@@ -74,9 +74,11 @@ def local_to_utc(day: date, at: time, zone: str) -> datetime:
 
 
 def local_and_utc(instant: datetime, zone: str) -> str:
-    """An instant on the site's clock with its zone, and in UTC: both, so nobody converts."""
-    local = instant.astimezone(ZoneInfo(zone))
-    return f"{local:%Y-%m-%d %H:%M} {local:%Z} ({zone}) = {instant.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    """An instant on the site's clock with its zone, and in UTC: both, so nobody converts
+    (written by :mod:`siteflow.site_time`, like every time a person reads)."""
+    from siteflow.site_time import booked_time
+
+    return booked_time(instant, zone)
 
 
 class Ambiguity(enum.StrEnum):

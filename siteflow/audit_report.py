@@ -22,7 +22,7 @@ from models.gate import Gate, GateAttempt, GateDecision
 from models.memo import Memo
 from models.project import Project
 from models.upgrade import UpgradeElement, UpgradeWindow
-from siteflow import audit_chain
+from siteflow import audit_chain, site_time
 from siteflow.db import session_scope
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -240,7 +240,8 @@ def verify(code: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    return site_time.install(env)  # times on the subject's clock, UTC beside
 
 
 def render_html(report: dict[str, Any]) -> str:

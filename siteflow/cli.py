@@ -186,6 +186,21 @@ def _first_gate(code: str, creds: Any, timeout: float) -> str | None:
     return None
 
 
+def _id_column(table: Table, header: str) -> None:
+    """A column of ids a user copies into the next command (window ids, project codes,
+    element names): never wrapped or cut, so on a narrow terminal the other columns wrap."""
+    table.add_column(header, no_wrap=True)
+
+
+def _text_columns(table: Table, *headers: str) -> None:
+    for header in headers:
+        table.add_column(header, overflow="fold")
+
+
+def _widest(values: list[str]) -> int:
+    return max((len(v) for v in values), default=0)
+
+
 @projects_app.command("list")
 def projects_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
@@ -201,7 +216,11 @@ def projects_list(
     if as_json:
         print(json.dumps(dump(rows), ensure_ascii=False, indent=2))
         return
-    table = Table("code", "customer", "phase", "state", "waiting at")
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD)
+    _id_column(table, "code")
+    _text_columns(table, "customer", "phase", "state", "waiting at")
     for r in rows:
         table.add_row(r.code, r.customer, r.phase, r.state, r.waiting_at or "")
     console.print(table)
@@ -224,16 +243,33 @@ def gates_list(
     if as_json:
         print(json.dumps(dump(rows), ensure_ascii=False, indent=2))
         return
-    table = Table("gate id", "project", "gate", "rule", "waiting for / outcome", "decisions", "data")
+    from rich import box
+
+    from siteflow.site_time import site_time, subject_zone
+
+    zones = {p: subject_zone(p) for p in {r.project for r in rows}}
+    table = Table(box=box.SIMPLE_HEAD, show_lines=True)
+    # the gate id heads its cell on a line of its own, whole (the column is at least that
+    # wide); what the gate is goes under it and wraps
+    table.add_column("gate id · gate (rule)", overflow="fold", min_width=_widest([r.id for r in rows]))
+    _id_column(table, "project")
+    _text_columns(table, "waiting for / outcome · answers")
     for r in rows:
+        when = (
+            [f"decide by {site_time(r.deadline, zones[r.project])}"]
+            if r.deadline and r.status == "open"
+            else []
+        )
         table.add_row(
-            r.id,
+            "\n".join([r.id, f"{r.key} ({r.rule})", *when]),
             r.project,
-            r.key,
-            r.rule,
-            ", ".join(r.waiting_for) if r.status == "open" else f"{r.outcome}",
-            " | ".join(r.decisions),
-            r.data_model or "",
+            "\n".join(
+                [
+                    ", ".join(r.waiting_for) if r.status == "open" else f"{r.outcome}",
+                    " | ".join(r.decisions),
+                    *([f"data: {r.data_model}"] if r.data_model else []),
+                ]
+            ),
         )
     console.print(table)
 
@@ -403,27 +439,28 @@ def upgrade_start(window: Annotated[str, typer.Argument(help="Window id")]) -> N
     from siteflow.api_client import ApiError, call, load_credentials
 
     try:
-        call("POST", f"/api/windows/{window}/start", creds=load_credentials())
+        out = call("POST", f"/api/windows/{window}/start", creds=load_credentials())
     except ApiError as exc:
         raise fail(f"not started: {exc}") from None
     console.print(
         f"started window {window}; follow it with `siteflow upgrade status {window} --watch`", markup=False
     )
+    if isinstance(out, dict) and out.get("workspace_url"):
+        console.print(f"  workspace: {out['workspace_url']}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _window_table(row: Any) -> Table:
+    from rich import box
     from rich.table import Table
 
+    from siteflow.site_time import site_time
+
     table = Table(
-        "element",
-        "phase",
-        "decision",
-        "decided by",
-        "outcome",
-        "before",
-        "after",
-        title=(f"{row.id} — {row.title} · {row.state} · deadline {row.deadline}"),
+        box=box.SIMPLE_HEAD,
+        title=f"{row.id} — {row.title} · {row.state} · deadline {site_time(row.deadline, row.timezone)}",
     )
+    _id_column(table, "element")
+    _text_columns(table, "phase", "decision", "decided by", "outcome", "before", "after")
     for e in row.elements:  # a decision shows as soon as it is recorded, before it is carried out
         table.add_row(
             e["element"],
@@ -455,7 +492,8 @@ def upgrade_status(
         table = _window_table(rows[0])
         open_gates = list_gates(window)
         if open_gates:
-            table.caption = "waiting at: " + ", ".join(f"{g.key} ({g.id})" for g in open_gates)
+            # one gate a line: a gate id is copied into `gates decide`, so it must not break
+            table.caption = "waiting at:\n" + "\n".join(f"{g.key} {g.id}" for g in open_gates)
         return table, rows[0]
 
     table, row = render()
@@ -484,9 +522,13 @@ def upgrade_list(
     if as_json:
         print(json.dumps(dump(rows), ensure_ascii=False, indent=2))
         return
-    table = Table("window", "night", "state", "elements")
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD)
+    _id_column(table, "window")
+    _text_columns(table, "night", "state", "elements")
     for r in rows:
-        outcomes = "; ".join(
+        outcomes = "\n".join(  # one element a line
             f"{e['element']}: {e.get('outcome') or e['phase']}"
             + (f" by {e['decided_by']}" if e.get("decided_by") else "")
             for e in r.elements
@@ -690,7 +732,9 @@ def demo_upgrade(
         raise fail(str(exc)) from None
     from rich.table import Table
 
-    table = Table("element", "outcome", "decided by", "before", "after", "comparison after rollback")
+    table = Table()
+    _id_column(table, "element")
+    _text_columns(table, "outcome", "decided by", "before", "after", "comparison after rollback")
     for e in window["elements"]:
         table.add_row(
             e["element"],

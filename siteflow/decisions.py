@@ -277,8 +277,10 @@ def _accept_default(
     session: Session, gate: Gate, signed: list[GateDecision], req: DecisionRequest
 ) -> DecisionResult:
     """The deadline's default (UPG-10): only the system, only the gate's default, never early."""
-    if req.signer.name != DEADLINE_ACTOR or req.evidence.proof is not Proof.SYSTEM:
+    if req.signer.name != DEADLINE_ACTOR:
         raise _Refusal(f"the system door takes only {DEADLINE_ACTOR}, not {req.signer}")
+    if req.evidence.proof is not Proof.SYSTEM:
+        raise _Refusal("the system door is the deadline enforcer's own; a request from outside it is refused")
     if gate.default_decision is None or gate.deadline is None:
         raise _Refusal(f"gate {gate.key} has no deadline default; a person must decide it")
     if req.decision != gate.default_decision:

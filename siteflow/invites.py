@@ -19,6 +19,7 @@ from models.calendar_invite import CalendarInvite
 from models.outbox import OutboxMessage
 from siteflow import audit_chain
 from siteflow.settings import get_settings
+from siteflow.site_time import site_span, zone_of
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,13 @@ def ics(invite: CalendarInvite, method: str) -> str:
     return text
 
 
-def _when(invite: CalendarInvite) -> str:
+def _when(session: Session, invite: CalendarInvite) -> str:
+    """The invite's time on the site's clock with UTC beside it (all-day dates are local)."""
     if invite.all_day:
         last = (invite.ends_at - timedelta(days=1)).date()
         day = invite.starts_at.date()
         return f"{day}" if last == day else f"{day} – {last}"
-    return f"{invite.starts_at:%Y-%m-%d %H:%M} – {invite.ends_at:%Y-%m-%d %H:%M} UTC"
+    return site_span(invite.starts_at, invite.ends_at, zone_of(session, invite.subject))
 
 
 def _queue(session: Session, invite: CalendarInvite, method: str, headline: str, note: str) -> None:
@@ -88,7 +90,7 @@ def _queue(session: Session, invite: CalendarInvite, method: str, headline: str,
                 title=f"[{invite.subject}] {headline}: {invite.summary}",
                 body_text=(
                     f"{person['name']}，您好 / Dear {person['name']},\n\n{note}\n\n"
-                    f"  {invite.summary}\n  时间 / When: {_when(invite)}\n"
+                    f"  {invite.summary}\n  时间 / When: {_when(session, invite)}\n"
                     + (f"  地点 / Where: {invite.location}\n" if invite.location else "")
                     + f"\n{invite.description}\n\n感谢您的支持！/ Thank you for your support."
                 ),
@@ -146,7 +148,7 @@ def schedule(
         "confirmed",
     ):
         return None
-    before = _when(invite)
+    before = _when(session, invite)
     invite.starts_at, invite.ends_at, invite.summary, invite.all_day = start, end, summary, all_day
     invite.description, invite.location, invite.attendees = description, location, people
     invite.status = "confirmed"

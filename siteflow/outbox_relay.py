@@ -37,6 +37,7 @@ from siteflow import audit_chain
 from siteflow.approval_links import LINK_PLACEHOLDER, link_url
 from siteflow.db import session_scope
 from siteflow.identity import password_links
+from siteflow.mail_body import html_fragment, plain_text
 from siteflow.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,9 @@ def message_id(row_id: str, sender: str) -> str:
 
 
 def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
-    """Plain text and HTML (Chinese first, English beside it), the document the mail is
-    about as an attachment, and a calendar invite as a text/calendar part."""
+    """Plain text and HTML (Chinese first, English beside it), both rendered from the row's
+    Markdown (:mod:`siteflow.mail_body`: no ``###`` or ``| --- |`` reaches a reader), the
+    document the mail is about as an attachment, and a calendar invite as a text/calendar part."""
     msg = EmailMessage()
     msg["From"] = settings.mail_sender
     msg["To"] = row.recipient
@@ -72,8 +74,10 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
     if link:
         body = body.replace(placeholder, link)
     document = _document(row.document_id)
-    msg.set_content(body)
-    msg.add_alternative(_html(row.title, body, link, document[0] if document else None), subtype="html")
+    msg.set_content(plain_text(body))
+    msg.add_alternative(
+        _html(row.title, body, link, document[0] if document else None), subtype="html", charset="utf-8"
+    )
     if row.calendar_ics:
         method = "CANCEL" if "METHOD:CANCEL" in row.calendar_ics else "REQUEST"
         msg.add_alternative(row.calendar_ics, subtype="calendar", params={"method": method})
@@ -114,18 +118,14 @@ def _templates() -> Environment:
 
 
 def _html(title: str, body: str, link: str | None, document: str | None) -> str:
-    paragraphs = []
-    for para in body.split("\n\n"):
-        parts: list[dict[str, str | None]] = []
-        for piece in para.split(link) if link else [para]:
-            if parts:
-                parts.append({"text": "打开链接 / Open your link", "link": link})
-            parts.append({"text": piece, "link": None})
-        paragraphs.append(parts)
+    """The HTML part: the body rendered from Markdown, the personal link as a button-like
+    anchor (its text bilingual) instead of a long address."""
+    if link:
+        body = body.replace(link, f"[打开链接 / Open your link](<{link}>)")
     return (
         _templates()
         .get_template("mail.html.j2")
-        .render(title=title, paragraphs=paragraphs, document=document)
+        .render(title=title, body=html_fragment(body), document=document)
     )
 
 

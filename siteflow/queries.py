@@ -40,6 +40,7 @@ class GateRow(BaseModel):
     data_model: str | None
     opened_at: datetime
     not_before: datetime | None
+    deadline: datetime | None = None
 
 
 def list_projects() -> list[ProjectRow]:
@@ -96,6 +97,7 @@ def list_gates(project: str | None = None, include_closed: bool = False) -> list
                     data_model=g.data_model,
                     opened_at=g.opened_at,
                     not_before=g.not_before,
+                    deadline=g.deadline,
                 )
             )
         return rows

@@ -20,9 +20,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +36,7 @@ from siteflow.approval_links import LINK_PLACEHOLDER, issue_link
 from siteflow.clock import Clock, utc_now
 from siteflow.db import session_scope
 from siteflow.settings import get_settings
+from siteflow.site_time import site_time
 
 log = logging.getLogger(__name__)
 ACTOR = "system:gate-keeper"
@@ -154,8 +154,8 @@ def _timezone(form: Roster) -> str:
 
 
 def _when(at: datetime, zone: str) -> str:
-    local = at.astimezone(ZoneInfo(zone))
-    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC（当地时间 / local time {local:%Y-%m-%d %H:%M} {zone}）"
+    """Site time first, the UTC instant beside it (:mod:`siteflow.site_time`)."""
+    return site_time(at, zone)
 
 
 def reminder_text(gate: Gate, name: str, zone: str) -> str:
@@ -192,7 +192,7 @@ def escalation_text(gate: Gate, pm: str, silent: list[ContactIn], waited: timede
         f"{pm}，您好 / Dear {pm},\n\n"
         f"{gate.subject} 的以下事项客户尚未答复 / A customer has not answered this for {gate.subject}:\n"
         f"  {gate.title} ({gate.rule})\n"
-        f"  已等待 / Waiting for: {hours} 小时 / hours (since {gate.opened_at:%Y-%m-%d %H:%M} UTC)\n"
+        f"  已等待 / Waiting for: {hours} 小时 / hours (since {_when(gate.opened_at, zone)})\n"
         f"{deadline}"
         f"  尚未答复的客户 / Customers who have not answered:\n{who}\n\n"
         "请联系客户并跟进到底（首问负责制）/ Please contact them and follow it through (INC-9).\n"

@@ -22,6 +22,7 @@ from models.document import Document, DocumentStatus
 from models.document_body import DOCUMENT_KINDS, DocumentBody
 from siteflow import audit_chain
 from siteflow.db import session_scope
+from siteflow.mail_body import literal
 from tasks import side_effect
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -40,7 +41,9 @@ class DocumentRead(BaseModel):
 
 
 def _md_escape(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """A typed value as literal Markdown text, on one line: what a person typed never becomes
+    a link, a heading or a table cell break in the summary, the Prefect artifact or a mail."""
+    return literal(str(value).replace("\n", " "))
 
 
 @lru_cache(maxsize=1)

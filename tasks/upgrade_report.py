@@ -20,6 +20,7 @@ from models.upgrade_evidence import (
     latest_results,
 )
 from siteflow.db import session_scope
+from siteflow.site_time import clock_time, site_span
 from tasks import side_effect
 from tasks.documents import body_for, issue_document
 
@@ -135,8 +136,7 @@ def upgrade_report(window_id: str) -> DocumentBody:
                     field(
                         "时间",
                         "Time",
-                        f"{plan.window.date} {plan.window.start:%H:%M}–{plan.window.deadline:%H:%M} "
-                        f"{plan.window.timezone}",
+                        site_span(plan.window.starts_at, plan.window.deadline_at, plan.window.timezone),
                     ),
                     field("指导书", "Runbook", plan.runbook.title),
                     field(
@@ -181,8 +181,8 @@ def upgrade_report(window_id: str) -> DocumentBody:
                             j.item,
                             j.attempt,
                             j.operator,
-                            f"{j.started_at:%H:%M:%S}",
-                            f"{j.ended_at:%H:%M:%S}" if j.ended_at else "-",
+                            clock_time(j.started_at, plan.window.timezone),
+                            clock_time(j.ended_at, plan.window.timezone) if j.ended_at else "-",
                             j.result,
                             (j.note or j.output)[:120],
                         ]

@@ -6,12 +6,16 @@ config directory of its own — so it can only act through the web API with its 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import update
+
+from models.staff import StaffUser
+from siteflow.db import session_scope
+from siteflow.identity.passwords import hash_password
 from siteflow.identity.roles import StaffRole
 from siteflow.identity.users import DuplicateEmail, NewUser, add_user
 from siteflow.settings import get_settings
@@ -20,9 +24,17 @@ PASSWORD = "correct horse battery staple 7"
 
 
 def staff(name: str, email: str, role: StaffRole = StaffRole.PM) -> None:
-    """The account, made as `siteflow users add --password-stdin` makes it (once per database)."""
-    with contextlib.suppress(DuplicateEmail):
+    """The account, made as `siteflow users add --password-stdin` makes it (once per database);
+    one the demo signers made earlier without a password gets the test password."""
+    try:
         add_user(NewUser(name=name, email=email, roles=[role]), PASSWORD, "host-admin:test")
+    except DuplicateEmail:
+        with session_scope() as session:
+            session.execute(
+                update(StaffUser)
+                .where(StaffUser.email == email.lower(), StaffUser.password_hash.is_(None))
+                .values(password_hash=hash_password(PASSWORD))
+            )
 
 
 def run(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -150,9 +150,9 @@ def test_reminders_go_once_to_each_undecided_person_inside_the_window(database_u
 
     body = next(r.body_text for r in rows if r.dedup_key.endswith(f"{gate.id}:{CHEN.email}"))
     assert body.index("您好") < body.index("Dear") and body.startswith(CHEN.name)
-    local = deadline.astimezone(ZoneInfo("Asia/Shanghai"))
-    assert f"{deadline:%Y-%m-%d %H:%M} UTC" in body
-    assert f"{local:%Y-%m-%d %H:%M} Asia/Shanghai" in body
+    local = deadline.astimezone(ZoneInfo("Asia/Shanghai"))  # the site's clock first, UTC beside it
+    utc = f"{deadline:%H:%M}" if local.date() == deadline.date() else f"{deadline:%Y-%m-%d %H:%M}"
+    assert f"Deadline: {local:%Y-%m-%d %H:%M} CST ({utc} UTC)" in body
     assert "Sign three-signatures" in body and "sign / refuse" in body
     assert check_service_language(body) == []  # COM-1: it goes to customers
 
@@ -207,7 +207,8 @@ def test_an_upgrade_window_reminds_its_pm_in_the_window_time_zone(database_url: 
         f"gate-reminder:{gate.id}:{pm.email}"
     ]
     body = mails("gate-reminder:")[0].body_text
-    assert "Europe/Berlin" in body and "the default applies: no-go" in body
+    local = deadline.astimezone(ZoneInfo("Europe/Berlin"))  # the window's clock, not the project's
+    assert f"Deadline: {local:%Y-%m-%d %H:%M %Z} (" in body and "the default applies: no-go" in body
 
 
 # --- escalation -------------------------------------------------------------------------

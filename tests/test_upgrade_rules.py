@@ -261,18 +261,22 @@ def test_a_person_before_the_deadline_wins_and_the_system_cannot_decide_early(da
         DecisionRefused,
         DecisionRequest,
         Signer,
+        deadline_request,
         decide,
     )
 
     deadline = datetime.now(UTC) + timedelta(hours=1)
     gate_id = open_decision_gate("UPG-DL-2", deadline)
     with pytest.raises(DecisionRefused, match="has not passed yet"):
+        decide(deadline_request(gate_id, "rollback", datetime.now(UTC)))
+    with pytest.raises(DecisionRefused, match="a request from outside it is refused"):  # no system proof
         decide(
             DecisionRequest(
                 gate_id=gate_id,
                 decision="rollback",
                 signer=Signer(DEADLINE_ACTOR, DEADLINE_SIGNER_EMAIL),
                 door=Door.SYSTEM,
+                at=deadline + timedelta(seconds=5),
             )
         )
     decide(proven(gate_id, "rollback", Signer.parse(PM)))

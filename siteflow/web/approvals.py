@@ -18,13 +18,14 @@ from sqlalchemy import select
 
 from models.document import Document
 from models.gate import Gate, GateDecision, GateStatus
-from models.gate_spec import Door
+from models.gate_spec import Door, Proof
 from models.service_language import check_service_language
 from siteflow.approval_links import find_link, form_token, form_token_ok
 from siteflow.db import session_scope
 from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
 from siteflow.link_throttle import note_bad_token
 from siteflow.resumer import resume_run
+from siteflow.signature_proof import Evidence
 from siteflow.web.pages import page
 
 router = APIRouter()
@@ -130,7 +131,8 @@ def submit_decision(
     violations = check_service_language(comment)  # COM-1 applies to what the record keeps too
     if violations:
         return again("; ".join(str(v) for v in violations), 422)
-    signer = Signer(name=signer_name.strip() or view["link"]["name"], email=view["link"]["email"])
+    # the signature names the person the link was mailed to, as listed; a typed name changes nothing
+    signer = Signer(name=view["link"]["name"], email=view["link"]["email"])
     try:
         data = {"agreed_date": agreed_date} if agreed_date and view["gate"]["asks_date"] else None
         result = decide(
@@ -141,6 +143,7 @@ def submit_decision(
                 signer=signer,
                 door=Door.EMAIL,
                 comment=comment.strip(),
+                evidence=Evidence(Proof.MAILBOX, link=view["link_id"]),  # the link proves the mailbox
             ),
             resume=False,
         )
@@ -149,10 +152,6 @@ def submit_decision(
         if fresh is not None and not fresh["gate"]["open"]:
             return page("link_recorded.html.j2", **fresh)
         return again(refused.reason, 409)
-    with session_scope() as session:
-        link = find_link(session, token)
-        if link is not None and link.used_at is None:
-            link.used_at = datetime.now(UTC)
     if result.complete and result.flow_run_id:
         # After the page is sent: the signer sees the record at once, not after Prefect's answer.
         background.add_task(resume_run, result.flow_run_id, wait_seconds=result.pause_wait)

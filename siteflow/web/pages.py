@@ -13,6 +13,9 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from siteflow import site_time
+from siteflow.mail_body import html_fragment
+
 TEMPLATES = Path(__file__).parent / "templates"
 HEADERS = {
     "Cache-Control": "no-store",
@@ -26,7 +29,16 @@ HEADERS = {
 
 @lru_cache(maxsize=1)
 def env() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    """Templates with the filters every page shares: ``site_time`` (a time on the site's clock,
+    UTC beside it), ``site_zone`` (a project's or window's zone, from its code) and ``markdown``
+    (a gate's description, which carries a document summary, as HTML — raw HTML escaped)."""
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"])
+    )
+    site_time.install(environment)
+    environment.filters["site_zone"] = site_time.subject_zone
+    environment.filters["markdown"] = html_fragment
+    return environment
 
 
 def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
