@@ -11,48 +11,18 @@ read model: who may see it is decided by the web layer (COM-6, `siteflow.web.acc
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
 from models.document import Document
-from models.project_input import ProjectIn
-from models.roster import roster_of
 from siteflow import audit_report
 from siteflow.db import read_scope
 from siteflow.queries import list_windows
+from siteflow.site_time import site_time, subject_zone
 
 BODY_RE = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
-
-
-def subject_zone(subject: str) -> str | None:
-    """The IANA zone people at the subject's site read: a project's ``ProjectIn.timezone``, an
-    upgrade window's ``plan.window.timezone``; None for an unknown subject."""
-    with read_scope() as session:
-        form = roster_of(session, subject)
-    if form is None:
-        return None
-    return form.timezone if isinstance(form, ProjectIn) else form.window.timezone
-
-
-def site_clock(value: datetime | str | None, zone: str | None) -> str:
-    """``2026-12-03 04:00:05 CST (2026-12-02 20:00:05 UTC)``: the site's clock first, the UTC
-    instant beside it (issue #9 item 8); UTC alone when the zone is unknown. Stored times are
-    UTC; text without an offset is read as UTC."""
-    if value is None or value == "":
-        return ""
-    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
-    instant = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
-    utc = instant.strftime("%Y-%m-%d %H:%M:%S UTC")
-    try:
-        local = instant.astimezone(ZoneInfo(zone)) if zone else None
-    except (ZoneInfoNotFoundError, ValueError):
-        local = None
-    if local is None:
-        return utc
-    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname() or zone} ({utc})"
 
 
 def document_body(html: str) -> str:
@@ -68,7 +38,7 @@ def subject_page(subject: str) -> dict[str, Any]:
     zone = subject_zone(subject)
 
     def when(value: datetime | str | None) -> str:
-        return site_clock(value, zone)
+        return site_time(value, zone, seconds=True)  # the trail's records come seconds apart
 
     gates = [
         {

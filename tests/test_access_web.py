@@ -313,7 +313,8 @@ def test_the_project_page_shows_gates_signatures_documents_and_the_verified_trai
         assert "阶段 / Phase <b>survey</b>" in page
         assert f"<p>勘察 {A} &amp; report</p>" in page and "body{margin:2em}" not in page  # body only
         assert re.search(
-            r"开启 / opened \d{4}-\d\d-\d\d \d\d:\d\d:\d\d CST \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)", page
+            r"开启 / opened \d{4}-\d\d-\d\d \d\d:\d\d:\d\d CST \((\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d UTC\)",
+            page,
         )
         assert "哈希链已验证 / Hash chain verified" in page and "gate.decision" in page
         assert "/projects/GD-2026-017/audit.json" in page  # a PM may export their own

@@ -31,7 +31,8 @@ from models.upgrade import UpgradeWindow
 from siteflow import audit_chain, audit_report, links
 from siteflow.db import read_scope, session_scope
 from siteflow.queries import as_json, list_gates, list_projects, list_windows
-from siteflow.subject_view import site_clock, subject_page, subject_zone
+from siteflow.site_time import site_time, subject_zone
+from siteflow.subject_view import subject_page
 from siteflow.web.access import (
     Actor,
     may_export,
@@ -82,7 +83,7 @@ def _page(request: Request, actor: Actor, template: str, status: int = 200, **co
 def projects_page(request: Request, actor: PageActor) -> Response:
     seen = visible_subjects(actor)
     rows = [
-        {**p.model_dump(), "updated": site_clock(p.updated_at, subject_zone(p.code))}
+        {**p.model_dump(), "updated": site_time(p.updated_at, subject_zone(p.code))}
         for p in list_projects()
         if seen is None or p.code in seen
     ]
@@ -93,7 +94,7 @@ def projects_page(request: Request, actor: PageActor) -> Response:
 def windows_page(request: Request, actor: PageActor) -> Response:
     seen = visible_subjects(actor)
     rows = [
-        {**w.model_dump(), "starts": site_clock(w.starts_at, w.timezone)}
+        {**w.model_dump(), "starts": site_time(w.starts_at, w.timezone)}
         for w in list_windows()
         if seen is None or w.id in seen
     ]
