@@ -31,7 +31,6 @@ from siteflow.web.csrf import cookie_name
 
 SESSION_COOKIE = "siteflow_session"
 SEE_ALL = frozenset({StaffRole.OFFICE, StaffRole.AUDITOR, StaffRole.ADMIN})
-AUDIT_EXPORT = frozenset({StaffRole.AUDITOR, StaffRole.OFFICE, StaffRole.PM})
 EXPORT_ANY = frozenset({StaffRole.AUDITOR, StaffRole.OFFICE})  # the pm role: its own subjects only
 
 
