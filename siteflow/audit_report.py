@@ -139,6 +139,7 @@ def build(code: str, with_prefect: bool = True) -> dict[str, Any]:
                     "outcome": g.outcome,
                     "opened_at": g.opened_at.isoformat(),
                     "decided_at": g.decided_at.isoformat() if g.decided_at else None,
+                    "deadline": g.deadline.isoformat() if g.deadline else None,
                     "signatures": [
                         {
                             "slot": s.party,

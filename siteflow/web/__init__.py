@@ -1,22 +1,36 @@
 """The siteflow web service (FastAPI): approval pages behind email links, staff sign-in, the
-staff workspace (home, inbox, gate pages), health, JSON views."""
+staff workspace (home, inbox, gate pages, project and window pages), health, JSON views.
+
+COM-6: the app's one dependency, `siteflow.web.access.guard`, closes every route to anyone
+without a session or a personal token — pages redirect to /signin, JSON views answer 401 —
+except the few it names as open (health, approval and password links, sign-in). The API's
+description (/api/openapi.json) and its browser (/api/docs) are closed too: they list no data,
+but this host's address goes out in every mail to customers, and nothing here is for
+someone who cannot sign in; a signed-in user or a token reads them as before.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import siteflow.resumer  # noqa: F401  (loads Prefect's client at start, not on the first approval)
-from siteflow.queries import as_json, list_gates, list_projects
-from siteflow.web import api, approvals, signin, workspace
+from siteflow.web import api, approvals, signin, subjects, workspace
+from siteflow.web.access import SignInFirst, guard
+from siteflow.web.pages import HEADERS
 
-app = FastAPI(title="siteflow", docs_url="/api/docs", openapi_url="/api/openapi.json")
+OPENAPI = "/api/openapi.json"
+
+app = FastAPI(title="siteflow", docs_url=None, openapi_url=None, dependencies=[Depends(guard)])
 app.include_router(approvals.router)
 app.include_router(signin.router)
 app.include_router(api.router)
+app.include_router(subjects.router)
 app.include_router(workspace.router)
 
 
@@ -28,16 +42,22 @@ async def plain_not_found(request: Request, exc: StarletteHTTPException) -> Resp
     return await http_exception_handler(request, exc)
 
 
+@app.exception_handler(SignInFirst)
+async def sign_in_first(request: Request, exc: SignInFirst) -> Response:
+    """A page asked for without a session: to /signin, and back here afterwards (COM-6)."""
+    return RedirectResponse(exc.location, status_code=303, headers=HEADERS)
+
+
 @app.get("/healthz")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.get("/api/projects")
-def projects() -> list[dict[str, Any]]:
-    return as_json(list_projects())
+@app.get(OPENAPI, include_in_schema=False)
+def openapi() -> dict[str, Any]:
+    return app.openapi()
 
 
-@app.get("/api/gates")
-def gates(project: str | None = None, include_closed: bool = False) -> list[dict[str, Any]]:
-    return as_json(list_gates(project, include_closed))
+@app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
+def api_docs() -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url=OPENAPI, title="siteflow API")

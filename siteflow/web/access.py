@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse
 from sqlalchemy import select
+from starlette.routing import compile_path
 
 from models.project import Project
 from models.roster import roster_of
@@ -29,7 +31,7 @@ from siteflow.web.csrf import cookie_name
 
 SESSION_COOKIE = "siteflow_session"
 SEE_ALL = frozenset({StaffRole.OFFICE, StaffRole.AUDITOR, StaffRole.ADMIN})
-AUDIT_EXPORT = frozenset({StaffRole.AUDITOR, StaffRole.OFFICE, StaffRole.PM})
+EXPORT_ANY = frozenset({StaffRole.AUDITOR, StaffRole.OFFICE})  # the pm role: its own subjects only
 
 
 class Via(enum.StrEnum):
@@ -58,7 +60,17 @@ def bearer(request: Request) -> str | None:
 
 def actor_of(request: Request) -> Actor | None:
     """The token's user if the request carries one (a bad token is not overridden by a
-    cookie), else the session cookie's user, else None."""
+    cookie), else the session cookie's user, else None.
+
+    Looked up once per request (the guard and the view both ask), kept on ``request.state``.
+    """
+    if not hasattr(request.state, "actor"):
+        request.state.actor = _look_up(request)
+    found: Actor | None = request.state.actor
+    return found
+
+
+def _look_up(request: Request) -> Actor | None:
     token = bearer(request)
     if token is not None:
         user = token_user(token)
@@ -84,6 +96,65 @@ def require_actor(request: Request) -> Actor:
     return actor
 
 
+class SignInFirst(Exception):
+    """A page asked for by a browser that is not signed in: answered with a redirect to
+    /signin that brings it back (the app's exception handler turns it into a 303)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+def require_page_actor(request: Request) -> Actor:
+    """FastAPI dependency of every protected page: the actor, or off to /signin and back."""
+    actor = actor_of(request)
+    if actor is None:
+        raise SignInFirst(signin_redirect(request))
+    return actor
+
+
+# The only routes anyone may reach without a session or token (COM-6), and why. Every other
+# route of the app is guarded by :func:`guard`; tests/test_access_web.py keeps its own copy of
+# this list, so opening a route is a change made twice, on purpose.
+OPEN_ROUTES: dict[str, str] = {
+    "/healthz": "the stack's and a load balancer's health check; says only ok",
+    "/a/{token}": "an approval link: its single-use token, mailed to one person, is the credential",
+    "/signin": "where credentials are given",
+    "/signout": "ends this browser's session, if any (CSRF-checked)",
+    "/reset/{token}": "a password link: its single-use token is the credential",
+    "/me": "answers 401 itself when nobody is signed in (who am I, for the sign-in page)",
+    "/api/tokens": "`siteflow login`: trades an email and password for a token (throttled like /signin)",
+}
+
+
+_OPEN_PATTERNS = {template: compile_path(template)[0] for template in OPEN_ROUTES}
+
+
+def is_page(route: object) -> bool:
+    """A route declared with ``response_class=HTMLResponse`` is a page (a browser is sent to
+    sign in); any other answers JSON (a program is told 401)."""
+    response_class = getattr(route, "response_class", None)
+    return isinstance(response_class, type) and issubclass(response_class, HTMLResponse)
+
+
+def guard(request: Request) -> None:
+    """The app-wide dependency (COM-6): every route not in :data:`OPEN_ROUTES` needs a
+    signed-in user or a personal token — a page redirects to /signin, a JSON view answers 401.
+
+    It is the app's default, not each view's duty, so a route added later is closed until it
+    is opened here on purpose. Views that need the actor take :func:`require_actor` or
+    :func:`require_page_actor`, which reuse this request's lookup.
+    """
+    route = request.scope.get("route")
+    template = getattr(route, "path", None)
+    if template in OPEN_ROUTES and _OPEN_PATTERNS[template].match(request.url.path):
+        return  # (the address itself must match too: a router mounted under a prefix is not open)
+    if is_page(route):
+        require_page_actor(request)
+    else:
+        require_actor(request)
+
+
 def signin_redirect(request: Request) -> str:
     """Where a page sends a browser that is not signed in: /signin, then back here."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -107,12 +178,23 @@ def visible_subjects(actor: Actor) -> set[str] | None:
     return seen
 
 
-def may_see(actor: Actor, subject: str) -> bool:
-    if actor.sees_all:
-        return True
+def is_contact(actor: Actor, subject: str) -> bool:
+    """The actor's email is one of the subject's listed contacts."""
     with read_scope() as session:
         form = roster_of(session, subject)
         return form is not None and form.contact(actor.user.email) is not None
+
+
+def may_see(actor: Actor, subject: str) -> bool:
+    return actor.sees_all or is_contact(actor, subject)
+
+
+def may_export(actor: Actor, subject: str) -> bool:
+    """Audit exports (COM-6): the auditor and office roles for any subject, the pm role for the
+    subjects they are a contact of — not every subject an admin role lets them see."""
+    if actor.has(EXPORT_ANY):
+        return True
+    return actor.has(frozenset({StaffRole.PM})) and is_contact(actor, subject)
 
 
 def forbid_unless_visible(actor: Actor, subject: str) -> None:

@@ -1,8 +1,5 @@
 """Staff sign-in pages: /signin, /signout, /reset/{token} (set a password) and /me.
 
-/signin?next=/path sends the browser back to the workspace page that asked for a sign-in
-(only a path on this site; see :func:`safe_next`).
-
 Chinese first with English beside it, like the approval pages, with the same headers (never
 cached). A wrong email and a wrong password get the same message, and the email stays filled
 in. Every form is CSRF-protected (`siteflow.web.csrf`). The session cookie is random,
@@ -68,34 +65,34 @@ def _form(request: Request, template: str, status: int = 200, **context: Any) ->
 
 
 def safe_next(target: str | None) -> str | None:
-    """Where to go after signing in, if it is a path on this site; anything else (another
-    host, ``//host``, ``/\\host``, a scheme, control characters) is dropped, so the sign-in
-    page never sends a browser to another site (no open redirect)."""
-    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith("//"):
+    """Where to go after signing in: a path of this site only (``/projects/P1``), never another
+    host (``//evil.example``, ``/\\evil.example``, ``https://…``) — an open redirect would turn
+    our sign-in page into a phishing tool."""
+    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith(("//", "/\\")):
         return None
-    if "\\" in target or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+    if any(c in target for c in "\r\n\\") or target.startswith("/signin"):
         return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target) or urlsplit(target).netloc:
+        return None  # no control characters, and nothing a browser could read as a host
     return target
 
 
 def _signin_form(
-    request: Request, status: int = 200, email: str = "", error: str | None = None, next_: str | None = None
+    request: Request, status: int = 200, email: str = "", error: str | None = None, next: str | None = None
 ) -> Response:
-    return _form(request, "signin.html.j2", status=status, email=email, error=error, next=next_ or "")
+    return _form(request, "signin.html.j2", status=status, email=email, error=error, next=safe_next(next))
 
 
 @router.get("/signin", response_class=HTMLResponse)
-def signin_page(request: Request, next: str = "") -> Response:  # noqa: A002 (the query's name)
-    target = safe_next(next)
+def signin_page(request: Request, next: str | None = None) -> Response:
+    """The sign-in form; `next` (set by a protected page's redirect) is where it goes after."""
     who = current_user(request)
+    target = safe_next(next)
     if who is not None:
-        if target is not None:
+        if target is not None:  # a link sent by a colleague, opened while signed in
             return RedirectResponse(target, status_code=303, headers=HEADERS)
         return _form(request, "signed_in.html.j2", who=who)
-    return _signin_form(request, next_=target)
+    return _signin_form(request, next=target)
 
 
 @router.post("/signin", response_class=HTMLResponse)
@@ -104,26 +101,25 @@ def signin_submit(
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form(alias=FIELD)] = "",
-    next_field: Annotated[str, Form(alias="next")] = "",
+    next: Annotated[str, Form()] = "",
 ) -> Response:
     email = email.strip()[:320]
-    target = safe_next(next_field)
     if not form_ok(request, csrf):
-        return _signin_form(request, 403, email, Say.FORM_EXPIRED, target)
+        return _signin_form(request, 403, email, Say.FORM_EXPIRED, next)
     outcome = sign_in(email, password, _address(request))
     if outcome.result is SigninResult.THROTTLED:
         wait = outcome.retry_after_seconds or 60
         response = _signin_form(
-            request, 429, email, Say.TOO_MANY.format(minutes=max(1, -(-wait // 60))), target
+            request, 429, email, Say.TOO_MANY.format(minutes=max(1, -(-wait // 60))), next
         )
         response.headers["Retry-After"] = str(wait)
         return response
     if outcome.result is SigninResult.WRONG or outcome.session is None:
-        return _signin_form(request, 401, email, Say.WRONG, target)
+        return _signin_form(request, 401, email, Say.WRONG, next)
     previous = _session_token(request)
     if previous:  # this browser's earlier session, if any, ends: one browser, one session
         sign_out(previous, _address(request))
-    response = RedirectResponse(target or "/signin", status_code=303, headers=HEADERS)
+    response = RedirectResponse(safe_next(next) or "/signin", status_code=303, headers=HEADERS)
     s = get_settings()
     response.set_cookie(
         cookie_name(SESSION_COOKIE),
