@@ -105,13 +105,11 @@ def _first_decision(session: Session, gate: Gate) -> GateDecision | None:
 
 
 def _answer(first: GateDecision, gate_field: str | None) -> dict[str, Any]:
-    """The form answer built from our record (never raw input). The forms require a decision
-    and a signer (so the Prefect UI shows a proper form) and Prefect validates against them."""
-    answer: dict[str, Any] = {
-        "decision": first.decision,
-        "signer_name": first.signer_name,
-        "signer_email": first.signer_email,
-    }
+    """The form answer built from our record (never raw input): the recorded decision, which
+    Prefect validates against the form. No signer: the forms ask for none (the Prefect UI
+    cannot prove one), and the resumed run takes the answer as the gate's recorded decision
+    (`record_ui_decision`: "already recorded"), never as a new attempt."""
+    answer: dict[str, Any] = {"decision": first.decision}
     if gate_field is not None:
         answer["gate"] = gate_field  # Prefect refuses it unless the pause waits at this gate
     return answer

@@ -21,7 +21,7 @@ def workspace_home() -> str:
 
 
 def inbox() -> str:
-    """"Waiting on me": the gates the signed-in person may decide."""
+    """ "Waiting on me": the gates the signed-in person may decide."""
     return _url("/inbox")
 
 
