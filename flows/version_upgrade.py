@@ -39,6 +39,7 @@ from models.upgrade_plan import UpgradePlanIn
 from siteflow.settings import get_settings
 from siteflow.web.links import gate_page
 from tasks.gates import GateRead, open_gate
+from tasks.run_labels import tag_run, window_tags
 from tasks.upgrade_decisions import ElementState, read_window_state, watch_decisions
 from tasks.upgrade_records import (
     element_rows,
@@ -154,13 +155,20 @@ class Progress:
         )
 
 
-@flow(name="upgrade-window", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=160))  # type: ignore[arg-type]
+@flow(
+    name="upgrade-window",
+    flow_run_name="{window_id}",  # the run list names each window
+    log_prints=True,
+    task_runner=ThreadPoolTaskRunner(max_workers=160),  # type: ignore[arg-type]
+)
 def run_upgrade_window(window_id: str) -> dict[str, str]:
     """One window, PROCESS.md §2 in order (UPG-1 … UPG-11)."""
     log = get_run_logger()
     ctx = FlowRunContext.get()
     assert ctx is not None and ctx.flow_run is not None
     run_id = str(ctx.flow_run.id)
+    if not set(window_tags(window_id)) <= set(ctx.flow_run.tags):
+        tag_run(run_id, window_tags(window_id))
     plan = load_plan(window_id)
     start_window(window_id, run_id)
     names = [e.name for e in plan.elements]
