@@ -4,7 +4,7 @@ On a real stack (Prefect server, served deployments, gate keeper, web service, S
 - the window of two elements that used to stay Suspended for good — both committed by the
   real CLI while the run waits — completes;
 - property-based (hypothesis): windows of 2–6 simulated elements with random step outcomes
-  and a random schedule of decisions — door (CLI, email link, Prefect UI, none), moment (at
+  and a random schedule of decisions — door (CLI, email link, Prefect UI — refused —, none), moment (at
   once, a little later, after the run suspended, racing the deadline just before or just
   after it) — always complete with exactly the decisions that were made (or the deadline
   default), each element concluded soon after its own decision, and no keeper loop.
@@ -43,7 +43,7 @@ SCALE = 0.01  # a 120 s reboot takes 1.2 s
 LINGER = 2.0  # the run suspends 2 s after its last element's work ended
 PM_NAME, PM_EMAIL = "Huang Min", "huang.min@contractor.example"
 EXAMPLES = int(os.environ.get("SITEFLOW_PROPERTY_EXAMPLES", "3"))
-SIGNERS = {"cli": PM, "email": PM, "ui": PM}
+SIGNERS = {"cli": PM, "email": PM}
 
 
 def decisions_stack(stack_factory: Any) -> StackHandle:
@@ -167,8 +167,8 @@ class Plan:
         """(outcome, decided by) this element must end with."""
         if self.health is Health.FAILS_STEP:
             return "rolled-back", "system:step-failed"
-        if self.door is Door.NONE or self.moment is Moment.JUST_AFTER:
-            return "rolled-back", "system:deadline"
+        if self.door in (Door.NONE, Door.UI) or self.moment is Moment.JUST_AFTER:
+            return "rolled-back", "system:deadline"  # the Prefect UI signs nothing (issue #9)
         return ("committed" if self.decision == "commit" else "rolled-back"), PM
 
 
@@ -282,7 +282,7 @@ def _who(decided_by: str) -> str:
 )
 @given(plans=windows)
 def test_any_schedule_of_decisions_completes_the_window(stack_factory: Any, plans: list[Plan]) -> None:
-    from models.gate import Gate, GateDecision
+    from models.gate import Gate, GateAttempt, GateDecision
     from siteflow.db import read_scope
     from siteflow.launch import start_due_windows
     from tasks.upgrade_records import register_window
@@ -362,6 +362,15 @@ def test_any_schedule_of_decisions_completes_the_window(stack_factory: Any, plan
                     .all()
                 )
                 assert len(signatures) == 1  # exactly the decision made, once
+                if p.door is Door.UI:  # the answer in the Prefect UI was refused and recorded
+                    tried = session.execute(
+                        select(GateAttempt).where(
+                            GateAttempt.gate_id == gate.id, GateAttempt.door == "prefect-ui"
+                        )
+                    ).scalars()
+                    assert [(a.accepted, a.reason.split(",")[0]) for a in tried] == [
+                        (False, "the Prefect UI cannot prove who pressed Resume")
+                    ], (name, plans)
                 if p.expected()[1] == "system:deadline":
                     assert gate.decided_at >= deadline  # late rather than early
                 started = _conclusion_started(window_id, name)
