@@ -70,6 +70,15 @@ def pick(page: Page, dialog: Any, label: str, value: str) -> None:
     assert control.inner_text().strip() == value
 
 
+def submit(page: Page, dialog: Any) -> None:
+    dialog.get_by_role("button", name="Submit").click()
+    try:
+        dialog.wait_for(state="hidden", timeout=60_000)
+    except Exception:
+        page.screenshot(path="/tmp/siteflow-ui-submit.png", full_page=True)
+        raise AssertionError(f"the Resume dialog stayed open: {dialog.inner_text()[-1500:]}") from None
+
+
 def pause_key(run_id: str) -> str:
     from prefect.client.orchestration import get_client
 
@@ -147,8 +156,7 @@ def test_an_answer_in_the_prefect_ui_is_refused_and_shown_there(stack_factory: A
                 assert "ENG-1" in shown and "Can the site be surveyed?" in shown
                 assert "Signer" not in dialog.inner_text()  # the form asks for no signature
                 pick(page, dialog, "Decision", "ready")
-                dialog.get_by_role("button", name="Submit").click()
-                dialog.wait_for(state="hidden", timeout=60_000)
+                submit(page, dialog)
 
                 # Refused: recorded, the gate still open, the run paused again, told in the UI.
                 refused = wait_for("the refusal", lambda: attempts(form.code, "survey-readiness-r1"))
