@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from siteflow.web.links import gate_page
 from sqlalchemy import select
 
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
@@ -17,7 +16,6 @@ from siteflow import audit_chain
 from siteflow.approval_links import LINK_PLACEHOLDER, issue_link
 from siteflow.db import session_scope
 from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
-from siteflow.decisions import _record_refusal as record_refusal
 from tasks import side_effect
 
 
@@ -195,16 +193,6 @@ def read_gate(gate_id: str) -> GateRead:
 UNKNOWN_UI_SIGNER = Signer(name="unknown (Prefect UI)", email="nobody@prefect-ui.invalid")
 
 
-def ui_refusal(gate_key: str, gate_id: str) -> str:
-    """Why the Prefect UI takes no signature (DESIGN.md "Identity"): the reason recorded for
-    every answer to an open gate from there, and shown at the top of the form it re-opens."""
-    return (
-        f"the Prefect UI cannot prove who pressed Resume, so gate {gate_key} takes no signature there; "
-        f"decide it signed in at {gate_page(gate_id)}, or with `siteflow gates decide {gate_id}`; "
-        "nothing was signed"
-    )
-
-
 class UiAnswer(BaseModel):
     """What became of one Prefect-UI answer: `refused` with its `reason`, or taken (a resume
     that carried a decision recorded through a proven door). `replayed` when an earlier
@@ -264,16 +252,12 @@ def record_ui_decision(
         signatures = list(
             session.execute(select(GateDecision).where(GateDecision.gate_id == gate_id)).scalars()
         )
-        key, is_open = gate.key, gate.status == GateStatus.OPEN.value
+        is_open = gate.status == GateStatus.OPEN.value
     if not is_open and any(s.decision == decision for s in signatures):
         by = ", ".join(f"{s.signer_name} <{s.signer_email}> ({s.door})" for s in signatures)
         return UiAnswer(message=f"already recorded: {decision} by {by}")
-    if is_open:  # the UI proves nobody: refused before any check of the person it names
-        reason = ui_refusal(key, gate_id)
-        record_refusal(request, reason)
-        return UiAnswer(message=f"refused: {reason}", refused=True, reason=reason)
-    try:
+    try:  # decide refuses the Prefect UI on an open gate before any check of the person named
         result = decide(request, resume=False)  # the run that would be resumed is this one
     except DecisionRefused as refused:
         return UiAnswer(message=f"refused: {refused.reason}", refused=True, reason=refused.reason)
-    return UiAnswer(message=result.message)  # not reached: decide refuses a decided gate
+    return UiAnswer(message=result.message)  # not reached: decide refuses the door on any gate
