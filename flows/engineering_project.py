@@ -12,6 +12,7 @@ from itertools import count
 
 from prefect import flow
 from prefect.context import FlowRunContext
+from prefect.runtime import flow_run
 
 from flows.replay import Ledger
 from flows.signoffs import customer_signoff, data_entry, readiness_check, two_party_signoff
@@ -43,6 +44,7 @@ from tasks.project_records import (
     register_project,
     set_project_state,
 )
+from tasks.run_labels import project_tags, tag_run
 
 OURS = [Role.SUPERVISOR, Role.ENGINEER]
 SURVEY_NOTE = (
@@ -575,8 +577,16 @@ def completion(ledger: Ledger) -> None:
     )
 
 
+def project_run_name() -> str:
+    """A project's run is named after its code, e.g. P-2026-001 (the run list says which is which)."""
+    project = flow_run.parameters.get("project")
+    code = project.code if isinstance(project, ProjectIn) else dict(project or {}).get("code")
+    return str(code or "engineering-project")
+
+
 @flow(
     name="engineering-project",
+    flow_run_name=project_run_name,
     persist_result=True,
     log_prints=True,
     on_failure=[mark_project_failed],
@@ -587,6 +597,9 @@ def run_engineering_project(project: ProjectIn) -> str:
     ctx = FlowRunContext.get()
     assert ctx is not None and ctx.flow_run is not None
     register_project(project, str(ctx.flow_run.id))
+    tags = project_tags(project.code, project.customer)
+    if not set(tags) <= set(ctx.flow_run.tags):
+        tag_run(str(ctx.flow_run.id), tags)
     ledger = Ledger.load(project)
     survey_data = survey(ledger)
     installation(ledger, survey_data)

@@ -40,7 +40,13 @@ class Ledger:
 
     def gate(self, spec: GateSpec, document_md: str = "") -> GateRead:
         done = self.progress.closed_gates.get(spec.key)
-        return done if done is not None else await_gate(self.code, spec, document_md)
+        if done is not None:
+            return done
+        choices = {  # the gate's form offers the project's own sites and contract items
+            "site_id": tuple(s.site_id for s in self.project.sites),
+            "item_code": tuple(i.item_code for i in self.project.contract_items),
+        }
+        return await_gate(self.code, spec, document_md, choices)
 
     def issue(self, doc_key: str, body: DocumentBody) -> DocumentRead:
         body_sha = body_digest(body)

@@ -29,6 +29,7 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact, u
 from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
+from siteflow.web.links import gate_page
 
 from flows.gate_wait import await_any_gate, await_gate, take_open_gates_answers
 from models.gate_spec import Decision, GateKind, GateSpec, Party
@@ -38,6 +39,7 @@ from models.upgrade_evidence import gate_key_for
 from models.upgrade_plan import UpgradePlanIn
 from siteflow.settings import get_settings
 from tasks.gates import GateRead, open_gate
+from tasks.run_labels import tag_run, window_tags
 from tasks.upgrade_decisions import ElementState, read_window_state, watch_decisions
 from tasks.upgrade_records import (
     element_rows,
@@ -153,13 +155,20 @@ class Progress:
         )
 
 
-@flow(name="upgrade-window", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=160))  # type: ignore[arg-type]
+@flow(
+    name="upgrade-window",
+    flow_run_name="{window_id}",  # the run list names each window
+    log_prints=True,
+    task_runner=ThreadPoolTaskRunner(max_workers=160),  # type: ignore[arg-type]
+)
 def run_upgrade_window(window_id: str) -> dict[str, str]:
     """One window, PROCESS.md §2 in order (UPG-1 … UPG-11)."""
     log = get_run_logger()
     ctx = FlowRunContext.get()
     assert ctx is not None and ctx.flow_run is not None
     run_id = str(ctx.flow_run.id)
+    if not set(window_tags(window_id)) <= set(ctx.flow_run.tags):
+        tag_run(run_id, window_tags(window_id))
     plan = load_plan(window_id)
     start_window(window_id, run_id)
     names = [e.name for e in plan.elements]
@@ -238,6 +247,7 @@ class ElementWork:
         self.watch_failures = 0
         self.finished: queue.SimpleQueue[tuple[Work, str, PrefectFuture[Any]]] = queue.SimpleQueue()
         self.shown_at = 0.0
+        self.refusals: list[str] = []  # Prefect-UI answers just refused: told at the top of the next form
 
     def track(self, kind: Work, element: str, future: PrefectFuture[Any]) -> None:
         future.add_done_callback(lambda f: self.finished.put((kind, element, f)))
@@ -265,7 +275,7 @@ class ElementWork:
 
     def run(self) -> None:
         self.load(read_window_state(self.window_id, self.names))
-        attempt = take_open_gates_answers(list(self.gates.values()))  # also numbers the next pause
+        attempt, self.refusals = take_open_gates_answers(list(self.gates.values()))  # numbers the next pause
         if attempt and self.awaiting:  # answers from the Prefect UI went through the decision path
             self.load(read_window_state(self.window_id, self.names))
         linger = get_settings().window_linger_seconds
@@ -390,17 +400,23 @@ class ElementWork:
         ]
 
     def describe_wait(self) -> str:
+        """The open-gates form's text: the reasons of answers just refused here, then a link to
+        each gate's page in the workspace, where the PM decides signed in (or the CLI)."""
         deadline = f"{self.plan.window.deadline:%H:%M} ({self.plan.window.timezone})"
         lines = "\n".join(
-            f"- **{name}** — gate `{gate.key}` (`siteflow gates decide {gate.id} --decision commit|rollback`)"
+            f"- [**{name}** — decide gate `{gate.key}` in siteflow's workspace]({gate_page(gate.id)}), or "
+            f"`siteflow gates decide {gate.id} --decision commit|rollback`"
             for name, gate in self.awaiting.items()
         )
+        refused = "".join(f"{reason}\n\n" for reason in self.refusals)
         return (
-            f"## Commit or roll back — {len(self.awaiting)} element(s) wait (UPG-8 … UPG-10)\n\n{lines}\n\n"
-            "Pick the gate, then the decision; give your name and the email listed for you on the plan. "
-            f"Commit is refused when an element's success criteria failed. At {deadline} every undecided "
-            "element is rolled back by system:deadline. A decision through the CLI or email resumes this "
-            "run as well."
+            (f"{refused}---\n\n" if refused else "") + f"{lines}\n\n"
+            "The Prefect UI cannot tell who pressed Resume, so it takes no signature: decide each element "
+            "signed in in the workspace, or at the CLI; an answer given here is refused and this form "
+            f"opens again.\n\n## Commit or roll back — {len(self.awaiting)} element(s) wait "
+            f"(UPG-8 … UPG-10)\n\nCommit is refused when an element's success criteria failed. At "
+            f"{deadline} every undecided element is rolled back by system:deadline. Any decision "
+            "recorded in siteflow resumes this run."
         )
 
 

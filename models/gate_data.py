@@ -13,11 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.form_schema import FORM_CONFIG
 from models.project_input import ProjectIn
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, **FORM_CONFIG)
 
     def check_against(self, subject: Any) -> None:
         """Checks that need the subject's form (a project's, an upgrade plan's); raise
@@ -34,13 +35,15 @@ class Occupancy(enum.StrEnum):
 
 
 class CableRunIn(_Data):
-    name: str = Field(min_length=1, description="Cable run, e.g. 'power A to rack 3'")
-    measured_length_m: float = Field(gt=0, description="Measured on site (ENG-5), metres")
+    name: str = Field(min_length=1, title="Cable run", description="e.g. 'power A to rack 3'")
+    measured_length_m: float = Field(
+        gt=0, title="Measured length (m)", description="Measured on site, in metres (ENG-5)"
+    )
 
 
 class TerminalIn(_Data):
-    terminal: str = Field(min_length=1, description="Terminal / port on the distribution frame")
-    occupancy: Occupancy
+    terminal: str = Field(min_length=1, description="Terminal or port on the distribution frame")
+    occupancy: Occupancy = Field(description="Free, occupied, or uncertain (then explain why)")
     explanation: str = Field(default="", description="Required when occupancy is uncertain")
 
     @model_validator(mode="after")
@@ -51,25 +54,39 @@ class TerminalIn(_Data):
 
 
 class ContractDifferenceIn(_Data):
-    item_code: str
-    contract_quantity: int = Field(ge=0)
-    actual_quantity: int = Field(ge=0)
+    """An item whose quantity on site differs from the contract (ENG-6)."""
+
+    item_code: str = Field(title="Contract item", description="The contract configuration item")
+    contract_quantity: int = Field(ge=0, title="Quantity in the contract")
+    actual_quantity: int = Field(ge=0, title="Quantity needed on site")
     note: str = ""
 
 
 class NonComplianceIn(_Data):
+    """Something on site that does not meet the requirements (ENG-7)."""
+
     item: str = Field(min_length=1)
     requirement: str = Field(min_length=1)
     finding: str = Field(min_length=1)
 
 
 class SiteSurveyIn(_Data):
-    site_id: str
-    surveyed_on_site: bool = Field(description="ENG-4: surveys are done on site, never remotely")
-    cable_runs: list[CableRunIn] = Field(min_length=1)
-    terminals: list[TerminalIn] = Field(min_length=1)
-    contract_differences: list[ContractDifferenceIn] = Field(default_factory=list)
-    non_compliances: list[NonComplianceIn] = Field(default_factory=list)
+    """What was found at one site."""
+
+    site_id: str = Field(title="Site", description="One of the project's sites")
+    surveyed_on_site: bool = Field(
+        title="Surveyed on site", description="Surveys are done on site, never remotely (ENG-4)"
+    )
+    cable_runs: list[CableRunIn] = Field(min_length=1, description="Measured cable lengths (ENG-5)")
+    terminals: list[TerminalIn] = Field(min_length=1, description="Terminal occupancy (ENG-4)")
+    contract_differences: list[ContractDifferenceIn] = Field(
+        default_factory=list, description="Items that differ from the contract (ENG-6)"
+    )
+    non_compliances: list[NonComplianceIn] = Field(
+        default_factory=list,
+        title="Not meeting requirements",
+        description="Items that do not meet the requirements (ENG-7)",
+    )
 
     @model_validator(mode="after")
     def _on_site(self) -> SiteSurveyIn:
@@ -81,7 +98,7 @@ class SiteSurveyIn(_Data):
 class SurveyDataIn(_Data):
     """ENG-4 … ENG-7: the survey report's content, one entry per site."""
 
-    sites: list[SiteSurveyIn] = Field(min_length=1)
+    sites: list[SiteSurveyIn] = Field(min_length=1, description="One entry per site of the project")
 
     def check_against(self, project: ProjectIn) -> None:
         wanted = {s.site_id for s in project.sites}
@@ -104,7 +121,9 @@ class SurveyDataIn(_Data):
 class ReadinessIn(_Data):
     """ENG-1 / ENG-9: when the site is not ready, a planned start date is agreed."""
 
-    agreed_date: date | None = Field(default=None, description="Agreed date for the next visit")
+    agreed_date: date | None = Field(
+        default=None, description="When not ready: the date agreed for the next attempt"
+    )
     notes: str = ""
 
     def check_for(self, decision: str) -> None:
@@ -138,7 +157,9 @@ class ProjectPlanIn(_Data):
 
 
 class ShortItemIn(_Data):
-    item_code: str
+    """A contract item missing or damaged."""
+
+    item_code: str = Field(title="Contract item", description="The contract configuration item")
     quantity: int = Field(gt=0)
     note: str = ""
 
@@ -146,11 +167,15 @@ class ShortItemIn(_Data):
 class InspectionIn(_Data):
     """ENG-12 … ENG-14: box count, box-by-box check, shortages."""
 
-    expected_boxes: int = Field(gt=0)
-    counted_boxes: int = Field(ge=0)
-    box1_opened: bool = Field(description="Master packing list taken from box No. 1")
+    expected_boxes: int = Field(gt=0, title="Boxes expected")
+    counted_boxes: int = Field(ge=0, title="Boxes counted")
+    box1_opened: bool = Field(
+        title="Box 1 opened", description="Master packing list taken from box No. 1 (ENG-12)"
+    )
     box_types_verified: bool = Field(
-        default=False, description="Needed when box 1 could not be opened (ENG-12)"
+        default=False,
+        title="Box count and types verified",
+        description="Needed when box 1 could not be opened (ENG-12)",
     )
     missing_items: list[ShortItemIn] = Field(default_factory=list)
     damaged_items: list[ShortItemIn] = Field(default_factory=list)
@@ -176,7 +201,7 @@ class WorkStopIn(_Data):
     """ENG-16: a stop of work and who caused it."""
 
     stopped_on: date
-    caused_by: StopCause
+    caused_by: StopCause = Field(description="Who caused the stop: customer, contractor or external")
     reason: str = Field(min_length=1)
 
 
@@ -188,9 +213,9 @@ class WorkResumeIn(_Data):
 class ConnectionCheckIn(_Data):
     """ENG-17: before power-on."""
 
-    no_short_circuits: bool
-    no_open_circuits: bool
-    anti_static_precautions: bool
+    no_short_circuits: bool = Field(title="No short circuits")
+    no_open_circuits: bool = Field(title="No open circuits")
+    anti_static_precautions: bool = Field(title="Anti-static precautions in place")
     notes: str = ""
 
     @model_validator(mode="after")
@@ -220,7 +245,9 @@ class CommissioningPlanIn(_Data):
     """ENG-18 … ENG-20: data configuration, preparation needs, confirmed software release."""
 
     software_release: str = Field(min_length=1, description="Confirmed with the PM (ENG-20)")
-    parameters: list[ConfigParameterIn] = Field(min_length=1)
+    parameters: list[ConfigParameterIn] = Field(
+        min_length=1, title="Configuration parameters", description="Data configuration (ENG-18)"
+    )
     preparation_needs: list[PreparationNeedIn] = Field(default_factory=list)
 
 
@@ -244,14 +271,14 @@ class TrainingIn(_Data):
     held_on: date
     trainees: list[str] = Field(min_length=1)
     topics: list[str] = Field(min_length=1)
-    hours: float = Field(gt=0)
+    hours: float = Field(gt=0, title="Hours of training")
 
 
 class TestItemIn(_Data):
     item: str = Field(min_length=1)
     expected: str = ""
     result: str = Field(min_length=1)
-    passed: bool
+    passed: bool = Field(description="Tick when the item passed")
 
 
 class LeftoverIssueIn(_Data):
@@ -271,7 +298,9 @@ class TestRecordIn(_Data):
 class CutoverIn(_Data):
     """ENG-30: when the cutover happened (the observation period starts then)."""
 
-    cutover_at: datetime
+    cutover_at: datetime = Field(
+        title="Cutover at", description="Date and time with its zone, e.g. 2026-11-20T02:00:00+08:00"
+    )
     notes: str = ""
 
     @model_validator(mode="after")
@@ -284,7 +313,7 @@ class CutoverIn(_Data):
 
 
 class ObservationIn(_Data):
-    running_normally: bool
+    running_normally: bool = Field(description="The equipment ran normally through the observation")
     notes: str = ""
 
     @model_validator(mode="after")
@@ -314,7 +343,9 @@ class ReplacementIn(_Data):
 class GoNoGoIn(_Data):
     """UPG-1, UPG-3: what people confirm at the go/no-go gate beside the automatic checks."""
 
-    tools_ready: bool = Field(description="Tools and vehicles ready (UPG-1)")
+    model_config = ConfigDict(title="Go / no-go")
+
+    tools_ready: bool = Field(title="Tools and vehicles ready", description="UPG-1")
     replacements: list[ReplacementIn] = Field(
         default_factory=list, description="Qualified operators replacing unqualified ones (UPG-2)"
     )

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.form_schema import field_title, model_title
+
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
@@ -62,7 +64,15 @@ def known_zone(value: str) -> str:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """Base of the forms a PM fills in (the Prefect UI's *Custom run*, YAML files): field titles in
+    plain words ("Planned start", not "Planned Start"; "Size", not the enum's "ProjectSize")."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        field_title_generator=field_title,
+        model_title_generator=model_title,
+    )
 
 
 class SiteIn(Strict):
@@ -77,7 +87,9 @@ class ContractItemIn(Strict):
     item_code: str = Field(min_length=1, max_length=64)
     description: str = Field(min_length=1, max_length=300)
     quantity: int = Field(gt=0)
-    site_id: str | None = Field(default=None, description="Site this item is for, if one")
+    site_id: str | None = Field(
+        default=None, title="Site", description="Site code this item is for, if one (from the sites above)"
+    )
 
 
 class ContactIn(Strict):
@@ -102,7 +114,11 @@ class ProjectIn(Strict):
         description="Project code: capitals, digits and dashes, e.g. GD-2026-017",
     )
     customer: str = Field(min_length=1, max_length=200)
-    size: ProjectSize = ProjectSize.SMALL
+    size: ProjectSize = Field(
+        default=ProjectSize.SMALL,
+        title="Project size",
+        description="Medium and large projects hold a survey coordination meeting (ENG-2)",
+    )
     sites: list[SiteIn] = Field(min_length=1)
     contract_items: list[ContractItemIn] = Field(min_length=1)
     contacts: list[ContactIn] = Field(min_length=2)

@@ -23,6 +23,7 @@ def start_project(form: ProjectIn) -> str:
     from prefect.deployments import run_deployment
 
     from deployments import ENGINEERING_PROJECT
+    from tasks.run_labels import project_tags
 
     with session_scope() as session:
         existing = session.get(Project, form.code)
@@ -36,6 +37,8 @@ def start_project(form: ProjectIn) -> str:
             ENGINEERING_PROJECT,
             parameters={"project": form.model_dump(mode="json")},
             timeout=0,
+            flow_run_name=form.code,
+            tags=project_tags(form.code, form.customer),
         )
     except Exception as exc:
         with session_scope() as session:
@@ -58,6 +61,7 @@ def start_due_windows(until: datetime | None, only: str | None = None) -> list[s
     from prefect.deployments import run_deployment
 
     from deployments import UPGRADE_WINDOW
+    from tasks.run_labels import window_tags
 
     now = datetime.now(UTC)
     with session_scope() as session:
@@ -88,6 +92,8 @@ def start_due_windows(until: datetime | None, only: str | None = None) -> list[s
             parameters={"window_id": window_id},
             timeout=0,
             idempotency_key=f"upgrade-window:{window_id}",
+            flow_run_name=window_id,
+            tags=window_tags(window_id),
         )
         assert not inspect.isawaitable(run)
         started.append(window_id)

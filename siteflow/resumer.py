@@ -51,6 +51,7 @@ class PauseForm:
 
     accepts: frozenset[str] | None
     schema_missing: bool = False
+    asks_signer: bool = False  # a form saved before the Prefect UI stopped taking signers
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,10 @@ def pause_form(client: Any, flow_run_id: str, state: Any) -> PauseForm:
         if exc.response.status_code != 404:
             raise
         return PauseForm(accepts=None, schema_missing=True)  # not cached: it may still be written
-    form = PauseForm(accepts=_gate_values(json.loads(raw)))
+    schema = json.loads(raw)
+    form = PauseForm(
+        accepts=_gate_values(schema), asks_signer="signer_email" in (schema.get("properties") or {})
+    )
     if len(_FORMS) > 10_000:
         _FORMS.clear()
     _FORMS[str(state.id)] = form
@@ -104,14 +108,14 @@ def _first_decision(session: Session, gate: Gate) -> GateDecision | None:
     )
 
 
-def _answer(first: GateDecision, gate_field: str | None) -> dict[str, Any]:
-    """The form answer built from our record (never raw input). The forms require a decision
-    and a signer (so the Prefect UI shows a proper form) and Prefect validates against them."""
-    answer: dict[str, Any] = {
-        "decision": first.decision,
-        "signer_name": first.signer_name,
-        "signer_email": first.signer_email,
-    }
+def _answer(first: GateDecision, gate_field: str | None, asks_signer: bool = False) -> dict[str, Any]:
+    """The form answer built from our record (never raw input): the recorded decision, which
+    Prefect validates against the form. No signer: the forms ask for none (the Prefect UI
+    cannot prove one), and the resumed run takes the answer as the gate's recorded decision
+    (`record_ui_decision`: "already recorded"), never as a new attempt."""
+    answer: dict[str, Any] = {"decision": first.decision}
+    if asks_signer:  # a run paused by an earlier siteflow: its form still requires these
+        answer |= {"signer_name": first.signer_name, "signer_email": first.signer_email}
     if gate_field is not None:
         answer["gate"] = gate_field  # Prefect refuses it unless the pause waits at this gate
     return answer
@@ -153,7 +157,7 @@ def delivery_for(flow_run_id: str, form: PauseForm, paused_at: datetime | None =
         first = _first_decision(session, chosen)
         if first is None:
             return None
-        return Delivery(gate_id=chosen.id, answer=_answer(first, field))
+        return Delivery(gate_id=chosen.id, answer=_answer(first, field, form.asks_signer))
 
 
 def answer_for(gate_id: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from models.gate import Gate, GateDecision, GateStatus
+from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.gate_spec import Door, GateSpec, Proof
 from models.outbox import OutboxMessage
 from models.roster import roster_of
@@ -199,50 +199,74 @@ def read_gate(gate_id: str) -> GateRead:
         return _read(session, gate)
 
 
+UNKNOWN_UI_SIGNER = Signer(name="unknown (Prefect UI)", email="nobody@prefect-ui.invalid")
+
+
+class UiAnswer(BaseModel):
+    """What became of one Prefect-UI answer: `refused` with its `reason`, or taken (a resume
+    that carried a decision recorded through a proven door). `replayed` when an earlier
+    (re-)run already took this very answer: nothing new happened, nothing to tell again."""
+
+    message: str
+    refused: bool = False
+    reason: str = ""
+    replayed: bool = False
+
+
 @side_effect(name="record-ui-decision")
 def record_ui_decision(
     gate_id: str, answer: dict[str, Any], source_ref: str, at: datetime | None = None
-) -> str:
-    """The Prefect UI's Resume button bypasses our checks, so its answer is decided here.
+) -> UiAnswer:
+    """Pass a Prefect-UI answer into the one decision path, where no signature is taken from it.
+
+    Prefect's open-source UI (and its API's resume) cannot say who pressed Resume, so an answer
+    that would decide an open gate is refused and recorded as refused (door prefect-ui) with
+    the reason, whoever it names (COM-6: a signature is made by the person it names). A resume
+    carrying the decision already recorded for the gate through a proven door is what the
+    resumer sends to wake the run: taken as it is, not counted as an attempt. Any other answer
+    to a decided gate goes to :func:`decide`, which refuses it as already decided.
 
     The source_ref (run id and pause key) makes a replay after a re-run a no-op. `at` is when
-    the answer reached siteflow (Prefect's record of it), not when the re-run got to it: an
-    answer given before a deadline is not refused for the time the run took to resume.
-    Returns a message for the flow log; a refusal is recorded, never raised.
+    the answer reached siteflow (Prefect's record of it), not when the re-run got to it.
+    A refusal is recorded and returned, never raised.
     """
-    signer = Signer(
+    named = Signer(
         name=str(answer.get("signer_name") or "").strip(),
         email=str(answer.get("signer_email") or "").strip().lower(),
     )
+    signer = named if named.name or named.email else UNKNOWN_UI_SIGNER
     decision = str(answer.get("decision") or "")
+    request = DecisionRequest(
+        gate_id=gate_id,
+        decision=decision,
+        signer=signer,
+        door=Door.PREFECT_UI,
+        comment=str(answer.get("comment") or ""),
+        data=answer.get("data") if isinstance(answer.get("data"), dict) else None,
+        source_ref=source_ref,
+        at=at or datetime.now(UTC),
+    )
     with session_scope() as session:
         gate = session.get(Gate, gate_id)
-        carried = (
-            gate is not None
-            and gate.status == GateStatus.DECIDED.value
-            and any(
-                s.decision == decision and s.signer_email == signer.email
-                for s in session.execute(
-                    select(GateDecision).where(GateDecision.gate_id == gate_id)
-                ).scalars()
-            )
+        if gate is None:
+            return UiAnswer(message=f"refused: no gate {gate_id}", refused=True, reason=f"no gate {gate_id}")
+        earlier = session.execute(
+            select(GateAttempt).where(GateAttempt.source_ref == source_ref)
+        ).scalar_one_or_none()
+        if earlier is not None:
+            if earlier.accepted:
+                return UiAnswer(message="already recorded", replayed=True)
+            reason = earlier.reason or ""
+            return UiAnswer(message=f"refused: {reason}", refused=True, reason=reason, replayed=True)
+        signatures = list(
+            session.execute(select(GateDecision).where(GateDecision.gate_id == gate_id)).scalars()
         )
-    if carried:  # the resume carried a decision recorded through another door: nothing new
-        return f"already recorded: {decision} by {signer}"
-    try:
-        result = decide(
-            DecisionRequest(
-                gate_id=gate_id,
-                decision=decision,
-                signer=signer,
-                door=Door.PREFECT_UI,
-                comment=str(answer.get("comment") or ""),
-                data=answer.get("data"),
-                source_ref=source_ref,
-                at=at or datetime.now(UTC),
-            ),
-            resume=False,  # this run is the one that would be resumed: it is running already
-        )
+        is_open = gate.status == GateStatus.OPEN.value
+    if not is_open and any(s.decision == decision for s in signatures):
+        by = ", ".join(f"{s.signer_name} <{s.signer_email}> ({s.door})" for s in signatures)
+        return UiAnswer(message=f"already recorded: {decision} by {by}")
+    try:  # decide refuses the Prefect UI on an open gate before any check of the person named
+        result = decide(request, resume=False)  # the run that would be resumed is this one
     except DecisionRefused as refused:
-        return f"refused: {refused.reason}"
-    return result.message
+        return UiAnswer(message=f"refused: {refused.reason}", refused=True, reason=refused.reason)
+    return UiAnswer(message=result.message)  # not reached: decide refuses the door on any gate

@@ -158,10 +158,13 @@ def test_link_from_mail_confirms_then_decides_once(web: str) -> None:
         assert "已记录 / Recorded" in other.text and "approve" in other.text
     with session_scope() as session:
         row = session.execute(select(GateDecision).where(GateDecision.gate_id == gate_id)).scalar_one()
-    assert (row.door, row.signer_email, row.signer_name, row.comment, row.proof) == (
+    listed = next(c.name for c in form.contacts if c.email == customers[0])
+    # signed as listed for the mailbox that was proven; the name typed in the page changes nothing
+    assert (row.door, row.proof, row.signer_email, row.signer_name, row.comment) == (
         "email",
+        "mailbox",
         customers[0],
-        next(c.name for c in form.contacts if c.email == customers[0]),
+        listed,
         "同意",
         "mailbox",
     )

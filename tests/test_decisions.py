@@ -517,27 +517,40 @@ def test_first_valid_decision_wins_under_concurrency(database_url: str) -> None:
     assert kinds.count("gate.refused") == 7
 
 
-def test_ui_answer_replayed_with_same_source_ref_records_once(project: ProjectIn) -> None:
-    """A flow re-run from the top replays its Prefect UI answer: the replay is a no-op.
-
-    The Prefect UI cannot prove who pressed Resume (issue #9): every answer to an open gate is
-    refused, whoever it names, returned as a message (never raised) and recorded once.
-    """
+def test_a_prefect_ui_answer_signs_nothing_whoever_it_names(project: ProjectIn) -> None:
+    """The Prefect UI cannot prove who pressed Resume (issue #9): an answer to an open gate is
+    refused and recorded (door prefect-ui) whoever it names — a stranger, the customer, or
+    nobody — and a flow re-run replaying it records it once. The resumer's answer, carrying
+    the decision recorded through a proven door, is taken as it is and counted as nothing."""
     gate_id = signoff_gate()
-    bad = {"decision": "approve", "signer_name": "Mallory", "signer_email": STRANGER.email}
-    first = record_ui_decision.fn(gate_id, bad, "run-1:pause-1")
-    assert first.startswith("refused: the Prefect UI cannot prove who pressed Resume")
-    assert record_ui_decision.fn(gate_id, bad, "run-1:pause-1") == first
+    answers = [
+        {"decision": "approve", "signer_name": "Mallory", "signer_email": STRANGER.email},
+        {"decision": "approve", "signer_name": CHEN.name, "signer_email": CHEN.email},  # the customer
+        {"gate": gate_id, "decision": "approve", "comment": "typed in the form"},  # as the form sends
+    ]
+    for n, answer in enumerate(answers, 1):
+        first = record_ui_decision.fn(gate_id, answer, f"run-1:pause-{n}")
+        assert first.refused and not first.replayed
+        assert first.reason.startswith("the Prefect UI cannot prove who pressed Resume")
+        assert gate_id in first.reason and "nothing was signed" in first.reason
+        again = record_ui_decision.fn(gate_id, answer, f"run-1:pause-{n}")  # a re-run replays it
+        assert again.refused and again.replayed and again.reason == first.reason
     snap = snapshot(gate_id)
-    assert (snap.status, snap.decisions, snap.accepted, snap.refused) == ("open", 0, 0, 1)
-    assert len(refused_events(gate_id)) == 1
-
-    named = {"decision": "approve", "signer_name": CHEN.name, "signer_email": CHEN.email.upper()}
-    refused = record_ui_decision.fn(gate_id, named, "run-1:pause-2")
-    assert refused.startswith("refused: the Prefect UI cannot prove") and f"/gates/{gate_id}" in refused
+    assert (snap.status, snap.decisions, snap.accepted, snap.refused) == ("open", 0, 0, 3)
+    assert [e["door"] for e in refused_events(gate_id)] == ["prefect-ui"] * 3
     with session_scope() as session:
-        attempt = session.execute(
-            select(GateAttempt).where(GateAttempt.source_ref == "run-1:pause-2")
-        ).scalar_one()
-    assert not attempt.accepted and attempt.door == "prefect-ui" and attempt.proof == "unverified"
-    assert snapshot(gate_id).decisions == 0
+        claimed = session.execute(
+            select(GateAttempt.signer).where(GateAttempt.gate_id == gate_id).order_by(GateAttempt.at)
+        ).scalars()
+        assert list(claimed) == [str(STRANGER), str(CHEN), "unknown (Prefect UI) <nobody@prefect-ui.invalid>"]
+
+    decide(req(gate_id, "approve", CHEN))
+    events = snapshot(gate_id).events
+    from siteflow.resumer import answer_for
+
+    carried = record_ui_decision.fn(gate_id, answer_for(gate_id), "run-1:pause-4")
+    assert not carried.refused and carried.message.startswith("already recorded: approve by Chen Jing")
+    snap = snapshot(gate_id)
+    assert (snap.decisions, snap.accepted, snap.refused, snap.events) == (1, 1, 3, events)
+    other = record_ui_decision.fn(gate_id, {"gate": gate_id, "decision": "reject"}, "run-1:pause-5")
+    assert other.refused and "already decided" in other.reason  # decide refuses it, recorded

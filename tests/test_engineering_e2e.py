@@ -108,9 +108,11 @@ def cli(handle: StackHandle, *args: str, check: bool = True) -> subprocess.Compl
 
 def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_path: Path) -> None:
     from siteflow import audit_report
+    from siteflow.decisions import Signer, decide
     from siteflow.demo import answer_open_gates
     from siteflow.launch import LaunchError, start_project
     from siteflow.queries import list_projects
+    from siteflow.stand_in_signers import proven
 
     handles: dict[str, StackHandle] = {b: stack_factory(b) for b in ("sqlite", "postgresql")}
     forms = {b: sample_form(f"E2E-{b[:2].upper()}-{int(time.time()) % 100000}") for b in handles}
@@ -121,33 +123,30 @@ def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_pat
             with pytest.raises(LaunchError, match="already exists"):
                 start_project(forms[backend])  # a duplicate code is refused before any work
 
-    # The Prefect UI door: a refused answer (wrong role) keeps the gate open; a valid one decides.
+    # The Prefect UI door proves nobody (issue #9): answers naming the engineer, then the customer,
+    # are refused and recorded and the gate stays open; the customer's proven decision decides.
     for backend, handle in handles.items():
         with handle.active():
-            wait_for_open_gate(forms[backend].code, "survey-readiness-r1")
-            wait_paused(runs[backend])
-            engineer = forms[backend].contacts_with(Role.ENGINEER)[0]
-            assert (
-                ui_resume(
-                    runs[backend],
-                    {"decision": "ready", "signer_name": engineer.name, "signer_email": engineer.email},
-                )
-                == "ACCEPT"
-            )
-            time.sleep(0.5)
-            wait_paused(runs[backend])
-            report = audit_report.build(forms[backend].code, with_prefect=False)
-            attempts = next(g for g in report["gates"] if g["key"] == "survey-readiness-r1")["attempts"]
-            assert [a["accepted"] for a in attempts] == [False]
-            assert "is listed as engineer" in attempts[0]["reason"] and attempts[0]["door"] == "prefect-ui"
+            gate = wait_for_open_gate(forms[backend].code, "survey-readiness-r1")
             customer = forms[backend].contacts[0]
-            assert (
-                ui_resume(
-                    runs[backend],
-                    {"decision": "ready", "signer_name": customer.name, "signer_email": customer.email},
-                )
-                == "ACCEPT"
-            )
+            for n, person in enumerate([forms[backend].contacts_with(Role.ENGINEER)[0], customer], 1):
+                wait_paused(runs[backend])
+                answer = {"decision": "ready", "signer_name": person.name, "signer_email": person.email}
+                assert ui_resume(runs[backend], answer) == "ACCEPT"
+                deadline = time.monotonic() + 60
+                while True:
+                    report = audit_report.build(forms[backend].code, with_prefect=False)
+                    attempts = next(g for g in report["gates"] if g["key"] == "survey-readiness-r1")[
+                        "attempts"
+                    ]
+                    if len(attempts) == n or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.3)
+                assert [(a["accepted"], a["door"]) for a in attempts] == [(False, "prefect-ui")] * n
+                assert "cannot prove who pressed Resume" in attempts[-1]["reason"]
+                assert wait_for_open_gate(forms[backend].code, "survey-readiness-r1").id == gate.id
+            wait_paused(runs[backend])
+            decide(proven(gate.id, "ready", Signer(customer.name, customer.email)))  # by their link
             wait_for_open_gate(forms[backend].code, "survey-coordination-meeting")
 
     # Drive both projects; stop and restart the SQLite stack while it waits at a gate.
@@ -294,8 +293,7 @@ def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_pat
             assert sorted(delivered) == sorted(r.message_id for r in rows)
 
             # a decision on the finished run is refused and changes nothing
-            from siteflow.decisions import DecisionRefused, Signer, decide
-            from siteflow.stand_in_signers import proven
+            from siteflow.decisions import DecisionRefused
 
             last = report["gates"][-1]
             customer = forms[backend].contacts[1]

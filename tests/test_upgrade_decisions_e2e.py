@@ -4,7 +4,7 @@ On a real stack (Prefect server, served deployments, gate keeper, web service, S
 - the window of two elements that used to stay Suspended for good — both committed by the
   real CLI while the run waits — completes;
 - property-based (hypothesis): windows of 2–6 simulated elements with random step outcomes
-  and a random schedule of decisions — door (CLI, email link, Prefect UI, none), moment (at
+  and a random schedule of decisions — door (CLI, email link, Prefect UI — refused —, none), moment (at
   once, a little later, after the run suspended, racing the deadline just before or just
   after it) — always complete with exactly the decisions that were made (or the deadline
   default), each element concluded soon after its own decision, and no keeper loop.
@@ -44,7 +44,7 @@ SCALE = 0.01  # a 120 s reboot takes 1.2 s
 LINGER = 2.0  # the run suspends 2 s after its last element's work ended
 PM_NAME, PM_EMAIL = "Huang Min", "huang.min@contractor.example"
 EXAMPLES = int(os.environ.get("SITEFLOW_PROPERTY_EXAMPLES", "3"))
-SIGNERS = {"cli": PM, "email": PM, "ui": PM}
+SIGNERS = {"cli": PM, "email": PM}
 
 
 def decisions_stack(stack_factory: Any) -> StackHandle:
@@ -162,8 +162,7 @@ class Plan:
         if self.health is Health.FAILS_STEP:
             return "rolled-back", "system:step-failed"
         if self.door in (Door.NONE, Door.UI) or self.moment is Moment.JUST_AFTER:
-            # the Prefect UI proves nobody (issue #9): its answer is refused, the deadline decides
-            return "rolled-back", "system:deadline"
+            return "rolled-back", "system:deadline"  # the Prefect UI signs nothing (issue #9)
         return ("committed" if self.decision == "commit" else "rolled-back"), PM
 
 
@@ -280,7 +279,7 @@ def _who(decided_by: str) -> str:
 )
 @given(plans=windows)
 def test_any_schedule_of_decisions_completes_the_window(stack_factory: Any, plans: list[Plan]) -> None:
-    from models.gate import Gate, GateDecision
+    from models.gate import Gate, GateAttempt, GateDecision
     from siteflow.db import read_scope
     from siteflow.launch import start_due_windows
     from tasks.upgrade_records import register_window
@@ -301,6 +300,7 @@ def test_any_schedule_of_decisions_completes_the_window(stack_factory: Any, plan
         decide(go.id, "go", {"tools_ready": True})
         run_id = str(window_row(window_id).flow_run_id)
         opened: dict[str, float] = {}
+        answered_in_ui: dict[str, datetime] = {}
         pending = {
             n: p for n, p in by_name.items() if p.health is not Health.FAILS_STEP and p.door is not Door.NONE
         }
@@ -326,7 +326,8 @@ def test_any_schedule_of_decisions_completes_the_window(stack_factory: Any, plan
                     continue
                 if p.door is Door.UI:
                     if _decide_in_ui(run_id, gate.key, p.decision):
-                        del pending[name]  # refused by the re-run; the run pauses again
+                        del pending[name]
+                        answered_in_ui[name] = datetime.now(UTC)
                     continue
                 del pending[name]
                 if p.door is Door.EMAIL:
@@ -360,6 +361,17 @@ def test_any_schedule_of_decisions_completes_the_window(stack_factory: Any, plan
                     .all()
                 )
                 assert len(signatures) == 1  # exactly the decision made, once
+                given = answered_in_ui.get(name)
+                if given is not None and given + timedelta(seconds=5) < gate.decided_at:
+                    # the answer in the Prefect UI reached the run while the gate was open: refused
+                    tried = session.execute(
+                        select(GateAttempt).where(
+                            GateAttempt.gate_id == gate.id, GateAttempt.door == "prefect-ui"
+                        )
+                    ).scalars()
+                    assert [(a.accepted, a.reason.split(",")[0]) for a in tried] == [
+                        (False, "the Prefect UI cannot prove who pressed Resume")
+                    ], (name, plans)
                 if p.expected()[1] == "system:deadline":
                     assert gate.decided_at >= deadline  # late rather than early
                 started = _conclusion_started(window_id, name)

@@ -33,6 +33,7 @@ PREFIX = "data"
 ROWS = "__rows"  # hidden field: how many rows a repeatable list was shown with
 ADD = "_add"  # the "add a row" button's name; its value is the list's path
 MAX_ROWS = 200
+MODEL = "x-model"  # the model class a (resolved) schema node describes
 
 LABELS: dict[str, str] = {
     "sites": "各站点 / Sites",
@@ -186,14 +187,16 @@ class _Schema:
     """A model's JSON schema with its $refs resolved, and what the roster offers to pick."""
 
     def __init__(self, model: type[BaseModel], roster: Roster | None) -> None:
-        self.root = model.model_json_schema()
+        self.root = {**model.model_json_schema(), MODEL: model.__name__}
         self.defs: dict[str, Any] = self.root.get("$defs", {})
         self.roster = roster
 
     def resolve(self, node: dict[str, Any]) -> dict[str, Any]:
         if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[1]
             return {
-                **self.defs[node["$ref"].rsplit("/", 1)[1]],
+                **self.defs[name],
+                MODEL: name,  # the class name, for labels: a form's titles are for people
                 **{k: v for k, v in node.items() if k != "$ref"},
             }
         if "allOf" in node and len(node["allOf"]) == 1:
@@ -342,7 +345,7 @@ def fields(
     add = values.get(ADD)
 
     def build(node: dict[str, Any], path: str, top: bool) -> list[FieldView]:
-        owner = str(node.get("title", ""))
+        owner = str(node.get(MODEL, ""))
         out = []
         for name, prop, required in _properties(schema, node):
             sub, nullable = schema.unwrap(prop)
