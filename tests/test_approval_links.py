@@ -166,7 +166,6 @@ def test_link_from_mail_confirms_then_decides_once(web: str) -> None:
         customers[0],
         listed,
         "同意",
-        "mailbox",
     )
 
 

@@ -68,3 +68,13 @@ def test_field_errors_point_at_the_field() -> None:
     )
     assert set(errors) == {"data.attendees", "data.scope", "data.division_of_work"}
     assert errors["data.scope"] == gate_form.MESSAGES["missing"]
+
+
+def test_labels_are_plain_and_bilingual() -> None:
+    """Labels come from siteflow's own words per model field (the same field name means
+    different things in different models), never Python's names."""
+    html = render("SurveyDataIn", gate_form.initial_values("SurveyDataIn", PROJECT))
+    assert "线缆名称 / Cable run" in html and "实测长度（米）/ Measured length (m)" in html
+    assert "Measured Length M" not in html and "CableRunIn" not in html
+    config = render("CommissioningPlanIn", gate_form.initial_values("CommissioningPlanIn", PROJECT))
+    assert "参数 / Parameter" in config
