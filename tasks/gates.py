@@ -16,6 +16,7 @@ from siteflow import audit_chain
 from siteflow.approval_links import LINK_PLACEHOLDER, issue_link
 from siteflow.db import session_scope
 from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
+from siteflow.site_time import site_time, zone_of
 from tasks import side_effect
 
 
@@ -99,8 +100,9 @@ def read_gates(session: Any, gates: list[Gate]) -> list[GateRead]:
     return [_as_read(g, by_gate[g.id]) for g in gates]
 
 
-def gate_mail_text(subject: str, spec: GateSpec, name: str) -> str:
-    """Plain-text notice, Chinese first with English beside it; the link is filled in at send."""
+def gate_mail_text(subject: str, spec: GateSpec, name: str, zone: str | None = None) -> str:
+    """Plain-text notice, Chinese first with English beside it; the link is filled in at send.
+    The deadline is on the site's clock with the UTC instant beside it."""
     choices = " / ".join(d.value for d in spec.decisions)
     return (
         f"{name}，您好 / Dear {name},\n\n"
@@ -108,7 +110,7 @@ def gate_mail_text(subject: str, spec: GateSpec, name: str) -> str:
         f"  {spec.title} ({spec.rule})\n  {spec.description}\n"
         f"  可选 / Choices: {choices}\n"
         + (
-            f"  截止 / Decide by: {spec.deadline:%Y-%m-%d %H:%M} UTC"
+            f"  截止 / Decide by: {site_time(spec.deadline, zone) if spec.deadline else ''}"
             + (
                 f" (到期默认 / then by default: {spec.default_decision.value})"
                 if spec.default_decision
@@ -166,7 +168,7 @@ def open_gate(subject: str, flow_run_id: str, spec: GateSpec) -> GateRead:
                         subject_ref=subject,
                         recipient=f"{contact.name} <{contact.email}>",
                         title=f"[{subject}] 待您决定 / Decision needed: {spec.title}",
-                        body_text=gate_mail_text(subject, spec, contact.name),
+                        body_text=gate_mail_text(subject, spec, contact.name, zone_of(session, subject)),
                         secret=token,
                         document_id=spec.document_id,
                     )

@@ -163,3 +163,21 @@ def test_a_pm_starts_a_project_as_themselves(stack_factory: Any, tmp_path: Path)
         assert started.returncode == 0, started.stderr
         assert f"/projects/{raw['code']}" in started.stdout and "/runs/flow-run/" in started.stdout
         assert "waiting at gate survey-readiness-r1" in started.stdout
+
+
+def test_a_token_signs_as_its_owner_whatever_the_request_names(web: str, tmp_path: Path) -> None:
+    """Forgery through the API: a body naming the customer as the signer signs nothing of theirs."""
+    add_project(project_form())
+    staff(WANG.name, WANG.email, StaffRole.SUPERVISOR)
+    gate_id = two_party()
+    config = tmp_path / "wang"
+    assert login(config, WANG.email).returncode == 0
+    token = json.loads((config / "credentials.json").read_text())["token"]
+    body = {"decision": "sign", "signer": str(CHEN), "signer_email": CHEN.email, "signer_name": CHEN.name}
+    answer = httpx.post(
+        f"{web}/api/gates/{gate_id}/decisions", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200 and answer.json()["signed_as"] == str(WANG)
+    with session_scope() as session:
+        row = session.execute(select(GateDecision).where(GateDecision.gate_id == gate_id)).scalar_one()
+        assert (row.signer_email, row.party) == (WANG.email, "contractor")  # never the customer's slot

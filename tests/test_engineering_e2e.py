@@ -300,6 +300,18 @@ def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_pat
             with pytest.raises(DecisionRefused, match="already decided"):
                 decide(proven(last["id"], "approve", Signer(customer.name, customer.email)))
             assert audit_report.build(code, with_prefect=False)["chain"]["verified"]
+            from models.gate import Gate, GateDecision
+            from siteflow.db import session_scope
+
+            with session_scope() as session:  # every signature proven (issue #9)
+                proofs = set(
+                    session.execute(
+                        select(GateDecision.proof)
+                        .join(Gate, Gate.id == GateDecision.gate_id)
+                        .where(Gate.subject == code)
+                    ).scalars()
+                )
+            assert proofs and proofs <= {"token", "mailbox", "session", "paper", "system"}, proofs
 
     # The CLI on the finished SQLite project, as a user would run it
     sqlite = handles["sqlite"]

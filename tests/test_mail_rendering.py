@@ -162,3 +162,25 @@ def test_upgrade_report_shows_the_window_and_its_steps_on_the_window_clock(datab
     assert "2026-12-03 00:30 – 04:00 EST (05:30 – 09:00 UTC)" in html  # the window, as booked
     assert "<td>00:35:00 EST (05:35:00 UTC)</td><td>00:35:42 EST (05:35:42 UTC)</td>" in html
     assert not MICROSECONDS.search(html)
+
+
+def test_the_gate_mail_states_its_deadline_on_the_site_clock() -> None:
+    """The first mail of a gate with a deadline (UPG-10) names it in the site's time, UTC beside."""
+    from datetime import UTC, datetime
+
+    from flows.signoffs import CONTRACTOR
+    from models.gate_spec import Decision, GateKind, GateSpec
+    from tasks.gates import gate_mail_text
+
+    spec = GateSpec(
+        key="decision-ne-1",
+        kind=GateKind.ROLLBACK_DECISION,
+        rule="UPG-8",
+        title="Commit or roll back NE-1",
+        parties=[CONTRACTOR],
+        decisions=[Decision.COMMIT, Decision.ROLLBACK],
+        deadline=datetime(2026, 12, 2, 20, 0, tzinfo=UTC),
+        default_decision=Decision.ROLLBACK,
+    )
+    text = gate_mail_text("UPG-1", spec, "Huang Min", "Asia/Shanghai")
+    assert "Decide by: 2026-12-03 04:00 CST (2026-12-02 20:00 UTC)" in text

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from models.staff import ApiToken, StaffUser
 from siteflow.approval_links import new_token, token_hash
 from siteflow.db import read_scope, session_scope
-from siteflow.identity.roles import StaffRole
 from siteflow.identity.sessions import SignedIn
 from siteflow.settings import get_settings
 
@@ -67,13 +66,7 @@ def token_user(secret: str | None, now: datetime | None = None) -> SignedIn | No
         row, user = found.tuple()
         if row.revoked_at is not None or row.expires_at <= now or user.disabled_at is not None:
             return None
-        who = SignedIn(
-            user_id=user.id,
-            name=user.name,
-            email=user.email,
-            roles=[StaffRole(r) for r in user.roles],
-            session_expires_at=row.expires_at,
-        )
+        who = SignedIn.of(user, row.expires_at)
         stale = row.last_used_at is None or row.last_used_at + TOUCH_EVERY < now
     if stale:
         with session_scope() as session:

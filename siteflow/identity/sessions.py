@@ -42,6 +42,17 @@ class SignedIn(BaseModel):
     roles: list[StaffRole]
     session_expires_at: datetime
 
+    @classmethod
+    def of(cls, user: StaffUser, until: datetime) -> SignedIn:
+        """The account as a request's user, its session or token ending `until`."""
+        return cls(
+            user_id=user.id,
+            name=user.name,
+            email=user.email,
+            roles=[StaffRole(r) for r in user.roles],
+            session_expires_at=until,
+        )
+
 
 def start_session(session: Session, user_id: str, now: datetime | None = None) -> NewSession:
     """A fresh session for a user who has just proven who they are (never reuse an old id)."""
@@ -84,13 +95,7 @@ def signed_in(token: str | None, now: datetime | None = None) -> SignedIn | None
         row, user = found.tuple()
         if not _live(row, user, now):
             return None
-        who = SignedIn(
-            user_id=user.id,
-            name=user.name,
-            email=user.email,
-            roles=[StaffRole(r) for r in user.roles],
-            session_expires_at=min(row.expires_at, now + timedelta(hours=get_settings().session_idle_hours)),
-        )
+        who = SignedIn.of(user, min(row.expires_at, now + timedelta(hours=get_settings().session_idle_hours)))
         stale = row.last_seen_at + TOUCH_EVERY < now
     if stale:
         with session_scope() as session:
