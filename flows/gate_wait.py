@@ -33,11 +33,11 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.input.actions import read_flow_run_input
 from pydantic.fields import FieldInfo
-from siteflow.web.links import gate_page
 
 from models.form_schema import FORM_CONFIG, model_title
 from models.gate_data import GATE_DATA_MODELS
 from models.gate_spec import GateSpec
+from siteflow.links import gate_page
 from tasks import side_effect
 from tasks.gates import GateRead, UiAnswer, open_gate, read_gate, record_ui_decision
 

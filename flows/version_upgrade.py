@@ -29,7 +29,6 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact, u
 from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
-from siteflow.web.links import gate_page
 
 from flows.gate_wait import await_any_gate, await_gate, take_open_gates_answers
 from models.gate_spec import Decision, GateKind, GateSpec, Party
@@ -37,6 +36,7 @@ from models.project_input import Role
 from models.upgrade import ElementOutcome, ElementPhase, UpgradeResult, UpgradeStatus
 from models.upgrade_evidence import gate_key_for
 from models.upgrade_plan import UpgradePlanIn
+from siteflow.links import gate_page
 from siteflow.settings import get_settings
 from tasks.gates import GateRead, open_gate
 from tasks.run_labels import tag_run, window_tags

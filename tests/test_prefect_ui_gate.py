@@ -131,10 +131,9 @@ def wait_for(what: str, check: Any, timeout: float = 60) -> Any:
 
 
 def test_an_answer_in_the_prefect_ui_is_refused_and_shown_there(stack_factory: Any) -> None:
-    from siteflow.web.links import gate_page
-
     from siteflow.decisions import Signer, decide
     from siteflow.launch import start_project
+    from siteflow.links import gate_page
     from siteflow.stand_in_signers import proven
 
     handle = stack_factory("sqlite", "ui")  # a fresh server, not the one the e2e test restarts
