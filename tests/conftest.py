@@ -107,6 +107,11 @@ def _drop_pg_template() -> Iterator[None]:
         _TEMPLATE.clear()
 
 
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+"""For tests of the web and CLI layers: what they store goes through the same decision path and
+tables that the database tests run on both backends, so one backend keeps the suite short."""
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh migrated database, once on SQLite and once on PostgreSQL."""

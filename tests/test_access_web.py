@@ -45,11 +45,14 @@ from siteflow.identity.users import NewUser, add_user, disable_user
 from siteflow.signature_proof import Evidence
 from tasks.gates import open_gate
 from tasks.upgrade_records import register_window
+from tests.conftest import SQLITE_ONLY
 from tests.test_approval_links import serve_web
 from tests.test_project_form import EXAMPLE
 from tests.test_signin_web import browser, sign_in
 from tests.test_staff_identity import ADMIN, PASSWORD
 from tests.test_upgrade_rules import booking_day, plan
+
+pytestmark = SQLITE_ONLY  # the web layer; both backends run in the decision tests
 
 # The routes anyone may reach without signing in — kept here apart from the code's list
 # (`siteflow.web.access.OPEN_ROUTES`), so opening a route takes a change in both places.

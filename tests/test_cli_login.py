@@ -29,6 +29,7 @@ from siteflow.db import session_scope
 from siteflow.identity.roles import StaffRole
 from siteflow.identity.users import disable_user
 from tests.cli_user import login, run, staff
+from tests.conftest import SQLITE_ONLY
 from tests.test_approval_links import serve_web
 from tests.test_decisions import CHEN, LI, WANG, add_document, add_project, open_, project_form
 from tests.test_engineering_e2e import ROOT
@@ -45,6 +46,7 @@ def two_party() -> str:
     )
 
 
+@SQLITE_ONLY  # the web layer; both backends run in the decision tests
 def test_login_keeps_a_private_token_and_decide_signs_as_its_owner(web: str, tmp_path: Path) -> None:
     add_project(project_form())
     staff(WANG.name, WANG.email, StaffRole.SUPERVISOR)
@@ -87,6 +89,7 @@ def test_login_keeps_a_private_token_and_decide_signs_as_its_owner(web: str, tmp
         assert [(a.door, a.proof) for a in refused] == [("cli", "token")]
 
 
+@SQLITE_ONLY  # the web layer; both backends run in the decision tests
 def test_logout_expiry_and_disabling_end_the_token(web: str, tmp_path: Path) -> None:
     add_project(project_form())
     staff(WANG.name, WANG.email, StaffRole.SUPERVISOR)
@@ -120,6 +123,7 @@ def test_logout_expiry_and_disabling_end_the_token(web: str, tmp_path: Path) -> 
         assert session.execute(select(GateDecision)).first() is None
 
 
+@SQLITE_ONLY  # the web layer; both backends run in the decision tests
 def test_credentials_readable_by_others_are_refused(web: str, tmp_path: Path) -> None:
     add_project(project_form())
     staff(WANG.name, WANG.email, StaffRole.SUPERVISOR)
@@ -130,6 +134,7 @@ def test_credentials_readable_by_others_are_refused(web: str, tmp_path: Path) ->
     assert out.returncode == 1 and "readable by others" in out.stderr
 
 
+@SQLITE_ONLY  # the web layer; both backends run in the decision tests
 def test_the_decision_api_needs_a_token(web: str) -> None:
     add_project(project_form())
     gate_id = two_party()
@@ -165,6 +170,7 @@ def test_a_pm_starts_a_project_as_themselves(stack_factory: Any, tmp_path: Path)
         assert "waiting at gate survey-readiness-r1" in started.stdout
 
 
+@SQLITE_ONLY  # the web layer; both backends run in the decision tests
 def test_a_token_signs_as_its_owner_whatever_the_request_names(web: str, tmp_path: Path) -> None:
     """Forgery through the API: a body naming the customer as the signer signs nothing of theirs."""
     add_project(project_form())

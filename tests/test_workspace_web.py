@@ -31,10 +31,13 @@ from siteflow.identity.roles import StaffRole
 from siteflow.identity.users import NewUser, add_user
 from siteflow.settings import get_settings
 from tasks.gates import open_gate, read_gate
+from tests.conftest import SQLITE_ONLY
 from tests.test_approval_links import serve_web
 from tests.test_project_form import EXAMPLE
 from tests.test_signin_web import browser, csrf_of, sign_in
 from tests.test_staff_identity import ADMIN, PASSWORD
+
+pytestmark = SQLITE_ONLY  # the web layer; both backends run in the decision tests
 
 PM = NewUser(name="李娜 Li Na", email="li.na@siteflow.example", roles=[StaffRole.PM])
 OTHER_PM = NewUser(name="周敏 Zhou Min", email="zhou.min@siteflow.example", roles=[StaffRole.PM])
