@@ -217,6 +217,8 @@ def _decide_in_ui(run_id: str, gate_key: str, decision: str) -> bool:
                 "signer_email": PM_EMAIL,
             },
         )
+    if response.status.value == "REJECT" and "schema not found" in str(response.details):
+        return False  # caught between two pauses (the refused answer's re-run): answer again
     assert response.status.value in ("ACCEPT", "ABORT"), response.details
     return bool(response.status.value == "ACCEPT")
 
