@@ -178,7 +178,7 @@ class Stack:
         return {
             "Prefect UI": ui,
             "Approval web service": f"http://{s.web_host}:{s.web_port}",
-            "Staff sign-in": f"http://{s.web_host}:{s.web_port}/signin",
+            "Staff workspace (sign in)": f"{s.resolved_public_url}/signin",
             "SMTP catcher": f"smtp://{s.smtp_host}:{s.smtp_port} → {s.mail_dir}",
             "Database": s.resolved_database_url,
             "Logs": str(self.logs),

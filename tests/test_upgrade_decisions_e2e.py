@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCALE = 0.01  # a 120 s reboot takes 1.2 s
 LINGER = 2.0  # the run suspends 2 s after its last element's work ended
 PM_NAME, PM_EMAIL = "Huang Min", "huang.min@contractor.example"
-EXAMPLES = int(os.environ.get("SITEFLOW_PROPERTY_EXAMPLES", "3"))
+EXAMPLES = int(os.environ.get("SITEFLOW_PROPERTY_EXAMPLES", "2"))
 SIGNERS = {"cli": PM, "email": PM}
 
 
