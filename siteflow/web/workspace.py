@@ -327,6 +327,18 @@ def gate_page(gate_id: str, request: Request, recorded: str = "") -> Response:
     return _gate_page(request, gate_id, actor, notice=notice)
 
 
+def _acting_on_gate(request: Request, gate_id: str) -> tuple[Actor, Gate, Roster | None] | Response:
+    """The signed-in actor and the gate they post to, or the answer to send instead: the
+    sign-in redirect, or 404 for a gate they may not see."""
+    actor = _session_actor(request)
+    if actor is None:
+        return _to_signin(request)
+    found = _visible_gate(actor, gate_id)
+    if found is None:
+        return _not_found()
+    return (actor, *found)
+
+
 def _visible_gate(actor: Actor, gate_id: str) -> tuple[Gate, Roster | None] | None:
     with read_scope() as session:
         gate = session.get(Gate, gate_id)
@@ -339,13 +351,10 @@ def _visible_gate(actor: Actor, gate_id: str) -> tuple[Gate, Roster | None] | No
 def decide_gate(gate_id: str, request: Request, background: BackgroundTasks, posted: Posted) -> Response:
     """Decide as the signed-in person (door web, proof session). Any signer name or email in
     the form is ignored: the account signs for itself."""
-    actor = _session_actor(request)
-    if actor is None:
-        return _to_signin(request)
-    found = _visible_gate(actor, gate_id)
-    if found is None:
-        return _not_found()
-    gate, form = found
+    acting = _acting_on_gate(request, gate_id)
+    if isinstance(acting, Response):
+        return acting
+    actor, gate, form = acting
     values = gate_form.posted_values(posted)
     decision = posted.get("decision", "")
     comment = posted.get("comment", "")
@@ -423,13 +432,10 @@ def record_paper(
     """Record a paper a customer signed and stamped on site (ENG-13), with its scan: door
     paper, recorded by the signed-in contractor contact, signed by the customer contact
     chosen from the project's own list; the scan's SHA-256 goes into the trail."""
-    actor = _session_actor(request)
-    if actor is None:
-        return _to_signin(request)
-    found = _visible_gate(actor, gate_id)
-    if found is None:
-        return _not_found()
-    gate, form = found
+    acting = _acting_on_gate(request, gate_id)
+    if isinstance(acting, Response):
+        return acting
+    actor, gate, form = acting
     kept: dict[str, Any] = {"paper": {"signer": signer, "decision": decision, "comment": comment}}
 
     def again(status: int, error: str) -> Response:
