@@ -20,15 +20,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import siteflow.resumer  # noqa: F401  (loads Prefect's client at start, not on the first approval)
-from siteflow.web import api, approvals, signin, subjects, workspace
+from siteflow.identity.single_sign_on import sso_config
+from siteflow.web import api, approvals, signin, single_sign_on, subjects, workspace
 from siteflow.web.access import SignInFirst, guard
 from siteflow.web.pages import HEADERS
 
 OPENAPI = "/api/openapi.json"
 
+sso_config()  # half a single sign-on configuration stops the web service at start, with its reason
+
 app = FastAPI(title="siteflow", docs_url=None, openapi_url=None, dependencies=[Depends(guard)])
 app.include_router(approvals.router)
 app.include_router(signin.router)
+app.include_router(single_sign_on.router)
 app.include_router(api.router)
 app.include_router(subjects.router)
 app.include_router(workspace.router)
