@@ -13,7 +13,7 @@ import json
 import signal
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -317,12 +317,21 @@ def login(
         bool,
         typer.Option("--password-stdin", help="Read the password from standard input instead of a prompt"),
     ] = False,
+    token_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--token-stdin",
+            help="Read a personal token made on the workspace's Tokens page (/tokens) from standard input "
+            "instead of giving a password — for single sign-on accounts",
+        ),
+    ] = False,
     url: Annotated[str | None, typer.Option(help="siteflow's web address (default: this host's)")] = None,
 ) -> None:
     """Log in: trade your password for a personal API token, kept in your config directory (0600).
 
     Commands that act as you (`gates decide`, `projects start`) send it; it expires after
-    SITEFLOW_TOKEN_DAYS (30) days; `siteflow logout` revokes it.
+    SITEFLOW_TOKEN_DAYS (30) days; `siteflow logout` revokes it. Signed in by single sign-on
+    with no password? Make a token at /tokens in the workspace and pass it with --token-stdin.
     """
     import socket
 
@@ -330,14 +339,28 @@ def login(
     from siteflow.settings import get_settings
 
     base = (url or get_settings().resolved_public_url).rstrip("/")
-    who = email or typer.prompt("Email")
-    secret = _read_password_stdin() if password_stdin else typer.prompt("Password", hide_input=True)
-    try:
-        out = call(
-            "POST", "/api/tokens", {"email": who, "password": secret, "label": socket.gethostname()}, url=base
-        )
-    except ApiError as exc:
-        raise fail(f"not logged in: {exc}") from None
+    if token_stdin:
+        if password_stdin or email:
+            raise fail("--token-stdin takes the token alone: leave out --email and --password-stdin")
+        token = sys.stdin.read().strip()
+        probe = Credentials(url=base, token=token, email="", expires_at=datetime.now(UTC))
+        try:
+            me = call("GET", "/api/me", creds=probe)
+        except ApiError as exc:
+            raise fail(f"not logged in: {exc}") from None
+        out = {"token": token, "name": me["name"], "email": me["email"], "expires_at": me["expires_at"]}
+    else:
+        who = email or typer.prompt("Email")
+        secret = _read_password_stdin() if password_stdin else typer.prompt("Password", hide_input=True)
+        try:
+            out = call(
+                "POST",
+                "/api/tokens",
+                {"email": who, "password": secret, "label": socket.gethostname()},
+                url=base,
+            )
+        except ApiError as exc:
+            raise fail(f"not logged in: {exc}") from None
     path = Credentials(
         url=base, token=out["token"], email=out["email"], expires_at=datetime.fromisoformat(out["expires_at"])
     ).save()

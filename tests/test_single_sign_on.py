@@ -9,9 +9,11 @@ are each refused with words that say what to do — and nothing is signed in.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,12 +26,13 @@ from siteflow.identity.roles import StaffRole
 from siteflow.identity.single_sign_on import CALLBACK_PATH, SsoMisconfigured, sso_config
 from siteflow.identity.users import NewUser, add_user, disable_user, reset_user
 from siteflow.settings import Settings
+from tests.cli_user import run
 from tests.conftest import SQLITE_ONLY
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcProvider, Person
 from tests.test_approval_links import serve_web
 from tests.test_outbox_relay import free_port
 from tests.test_prefect_ui_gate import CHROMIUM, CHROMIUM_ARGS
-from tests.test_signin_web import browser, set_cookies
+from tests.test_signin_web import browser, csrf_of, set_cookies
 from tests.test_staff_identity import ADMIN, staff_events
 
 LI_NA = NewUser(name="李娜 Li Na", email="li.na@siteflow.example", roles=[StaffRole.PM])
@@ -249,3 +252,58 @@ def test_id_tokens_that_prove_nothing_are_refused(sso: Sso) -> None:
         with pytest.raises(sso_module.SsoRejected):
             sso_module._id_token_claims(config, meta, forged, nonce)
             pytest.fail(f"accepted an ID token with {what}")
+
+
+def test_an_sso_account_makes_a_cli_token_on_its_tokens_page(sso: Sso, tmp_path: Path) -> None:
+    """No password to give `siteflow login`: the token comes from /tokens, shown once."""
+    add_user(LI_NA, None, ADMIN)
+    add_user(ZHOU, "correct horse battery staple", ADMIN)
+    config = tmp_path / "li-na"
+    with browser() as http:
+        assert sso_sign_in(http, sso, "li.na").status_code == 303
+        made = http.post(
+            f"{sso.web}/tokens",
+            data={"label": "li-na-laptop", "csrf": csrf_of(http.get(f"{sso.web}/tokens").text)},
+        )
+        assert made.status_code == 201
+        token = re.search(r'<code id="token">(sft_[^<]+)</code>', made.text)
+        assert token, made.text
+        listed = http.get(f"{sso.web}/tokens")
+        assert "li-na-laptop" in listed.text and token.group(1) not in listed.text  # shown once only
+        out = run(config, "login", "--token-stdin", "--url", sso.web, stdin=token.group(1) + "\n")
+        assert out.returncode == 0 and f"logged in as {LI_NA.name} <{LI_NA.email}>" in out.stdout, out.stderr
+        assert LI_NA.email in run(config, "whoami").stdout
+        token_id = re.search(r'action="/tokens/([0-9a-f-]{36})/revoke"', listed.text)
+        assert token_id
+    with browser() as other:  # another signed-in person cannot end Li Na's token by its id
+        csrf = csrf_of(other.get(f"{sso.web}/signin").text)
+        other.post(
+            f"{sso.web}/signin",
+            data={"email": ZHOU.email, "password": "correct horse battery staple", "csrf": csrf},
+        )
+        page = other.get(f"{sso.web}/tokens")
+        assert (
+            other.post(
+                f"{sso.web}/tokens/{token_id.group(1)}/revoke", data={"csrf": csrf_of(page.text)}
+            ).status_code
+            == 404
+        )
+        assert http_me_as(sso.web, token.group(1)) == 200
+    assert (
+        httpx.get(f"{sso.web}/tokens", headers={"Authorization": f"Bearer {token.group(1)}"}).status_code
+        == 303
+    )
+    with browser() as http:  # her own session ends it, and the CLI is refused from then on
+        assert sso_sign_in(http, sso, "li.na").status_code == 303
+        page = http.get(f"{sso.web}/tokens")
+        ended = http.post(f"{sso.web}/tokens/{token_id.group(1)}/revoke", data={"csrf": csrf_of(page.text)})
+        assert ended.status_code == 303
+    assert http_me_as(sso.web, token.group(1)) == 401
+    refused = run(config, "whoami")
+    assert refused.returncode != 0 and "not accepted" in refused.stdout + refused.stderr
+    kinds = [kind for kind, _ in staff_events()]
+    assert kinds.count("token.issued") == 1 and kinds.count("token.revoked") == 1
+
+
+def http_me_as(web: str, token: str) -> int:
+    return httpx.get(f"{web}/api/me", headers={"Authorization": f"Bearer {token}"}).status_code

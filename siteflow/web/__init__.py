@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import siteflow.resumer  # noqa: F401  (loads Prefect's client at start, not on the first approval)
 from siteflow.identity.single_sign_on import sso_config
-from siteflow.web import api, approvals, signin, single_sign_on, subjects, workspace
+from siteflow.web import api, approvals, personal_tokens, signin, single_sign_on, subjects, workspace
 from siteflow.web.access import SignInFirst, guard
 from siteflow.web.pages import HEADERS
 
@@ -36,6 +36,7 @@ app.include_router(single_sign_on.router)
 app.include_router(api.router)
 app.include_router(subjects.router)
 app.include_router(workspace.router)
+app.include_router(personal_tokens.router)
 
 
 @app.exception_handler(StarletteHTTPException)
