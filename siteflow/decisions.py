@@ -211,16 +211,16 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
             f"{req.signer} is not a contact of {_kind_of(form)} {gate.subject}; only its listed contacts "
             "may decide its gates"
         )
+    try:  # proof first: someone who cannot prove they are this contact learns nothing more
+        proven = check(session, gate, req.door, req.evidence, contact.email, contact)
+    except UnprovenSignature as unproven:
+        raise _Refusal(unproven.reason) from None
     if ROLE_SIDE.get(contact.role) is Side.CONTRACTOR and req.comment:
         violations = check_service_language(req.comment)  # COM-1: our people's words reach customers
         if violations:
             raise _Refusal(f"the comment was not recorded: {'; '.join(str(v) for v in violations)}")
     if req.role is not None and req.role != contact.role.value:
         raise _Refusal(f"{req.signer} is listed as {contact.role.value}, not {req.role}")
-    try:
-        proven = check(session, gate, req.door, req.evidence, contact.email, contact)
-    except UnprovenSignature as unproven:
-        raise _Refusal(unproven.reason) from None
 
     if any(d.signer_email == contact.email for d in signed):
         raise _Refusal(
