@@ -15,21 +15,30 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import siteflow.resumer  # noqa: F401  (loads Prefect's client at start, not on the first approval)
 from siteflow.identity.single_sign_on import sso_config
-from siteflow.web import api, approvals, personal_tokens, signin, single_sign_on, subjects, workspace
+from siteflow.web import (
+    api,
+    api_docs,
+    approvals,
+    personal_tokens,
+    signin,
+    single_sign_on,
+    subjects,
+    workspace,
+)
 from siteflow.web.access import SignInFirst, guard
+from siteflow.web.api_docs import OPENAPI
 from siteflow.web.pages import HEADERS
-
-OPENAPI = "/api/openapi.json"
+from siteflow.web.security_headers import SecurityHeaders
 
 sso_config()  # half a single sign-on configuration stops the web service at start, with its reason
 
 app = FastAPI(title="siteflow", docs_url=None, openapi_url=None, dependencies=[Depends(guard)])
+app.add_middleware(SecurityHeaders)
 app.include_router(approvals.router)
 app.include_router(signin.router)
 app.include_router(single_sign_on.router)
@@ -37,6 +46,7 @@ app.include_router(api.router)
 app.include_router(subjects.router)
 app.include_router(workspace.router)
 app.include_router(personal_tokens.router)
+app.include_router(api_docs.router)
 
 
 @app.exception_handler(StarletteHTTPException)
@@ -61,8 +71,3 @@ def healthz() -> dict[str, str]:
 @app.get(OPENAPI, include_in_schema=False)
 def openapi() -> dict[str, Any]:
     return app.openapi()
-
-
-@app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
-def api_docs() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url=OPENAPI, title="siteflow API")

@@ -32,7 +32,7 @@ from siteflow.identity.single_sign_on import (
 )
 from siteflow.settings import get_settings
 from siteflow.web.csrf import cookie_name
-from siteflow.web.pages import HEADERS, page
+from siteflow.web.pages import HEADERS
 from siteflow.web.signin import address_of, safe_next, signed_in_response, signin_form
 
 router = APIRouter()
@@ -90,6 +90,11 @@ UNAVAILABLE = Said(
     "暂时无法连接单点登录服务，请稍后再试或使用密码登录。",
     "The sign-on provider cannot be reached now; try again later or sign in with your password.",
 )
+NOT_CONFIGURED = Said(
+    404,
+    "此处未配置单点登录，请使用密码登录。",
+    "Single sign-on is not configured here; sign in with your password.",
+)
 DENIED = Said(
     401, "单点登录服务未允许登录（{error}）。", "The sign-on provider did not let you sign in ({error})."
 )
@@ -136,7 +141,7 @@ def sso_start(request: Request, next: str | None = None) -> Response:
     """Send the browser to the provider (siteflow's own sign-in page links here)."""
     config = sso_config()
     if config is None:
-        return page("not_found.html.j2", status=404)
+        return _refused(request, NOT_CONFIGURED)
     try:
         url, pending = begin(config, safe_next(next))
     except SsoUnavailable:
@@ -165,7 +170,7 @@ def sso_callback(
     """The provider sends the person back here with a code (or an error)."""
     config = sso_config()
     if config is None:
-        return page("not_found.html.j2", status=404)
+        return _refused(request, NOT_CONFIGURED)
     pending = _unseal(request.cookies.get(cookie_name(COOKIE)))
     if pending is None or not state or not hmac.compare_digest(pending.state, state[:200]):
         return _refused(request, EXPIRED)
