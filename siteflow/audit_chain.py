@@ -167,9 +167,11 @@ def _signature_problem(ev: AuditEvent, keys: audit_keys.Keyring, signed_seen: bo
         began = keys.signing_began
         if signed_seen:
             return "unsigned after signed records: its signature was removed"
-        if began is None or at >= began:
-            when = f" on {began:%Y-%m-%d %H:%M:%S} UTC" if began else ""
-            return f"unsigned, but written after signing began{when}: its signature was removed"
+        if began is not None and at >= began:
+            return (
+                f"unsigned, but written after signing began on {began:%Y-%m-%d %H:%M:%S} UTC: "
+                "its signature was removed"
+            )
         return None  # written before signing existed (see unsigned_before)
     return keys.problem(ev.key_id, signed_message(ev.stream, ev.seq, ev.hash), ev.signature, at)
 

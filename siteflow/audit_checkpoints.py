@@ -277,7 +277,7 @@ def _against_chain(cp: Checkpoint, events: dict[int, AuditEvent], last: int, wha
             ChainProblem(
                 cp.seq,
                 record.kind,
-                f"not the record the {when} holds (hash {cp.hash[:12]}…, now {record.hash[:12]}…): "
+                f"not the record held by the {when} (hash {cp.hash[:12]}…, now {record.hash[:12]}…): "
                 "the chain was rebuilt from here or earlier",
             )
         ]
