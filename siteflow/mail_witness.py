@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from siteflow.audit_checkpoints import Checkpoint
 from siteflow.mail_body import literal
+from siteflow.site_time import site_time
 
 
-def block(witness: Checkpoint) -> str:
-    """The Markdown appended to the mail's body (rendered into both the text and HTML parts)."""
+def block(witness: Checkpoint, zone: str | None) -> str:
+    """The Markdown appended to the mail's body (rendered into both the text and HTML parts);
+    the time on the subject's clock, UTC beside it, as every time in a mail."""
     return (
         "\n\n---\n\n"
         f"审计见证 / Audit witness: {literal(witness.stream)} 记录 / record #{witness.seq}, "
-        f"{witness.signed:%Y-%m-%d %H:%M} UTC  \n"
+        f"{site_time(witness.signed, zone)}  \n"
         f"`{witness.hash}` (签名密钥 / signed by key {witness.key_id})  \n"
         "请保留此邮件，它可证明我们的项目记录此后未被改写。/ "
         "Please keep this mail: it lets anyone check that our records of this project are not rewritten.\n"

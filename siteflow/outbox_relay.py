@@ -36,7 +36,7 @@ from models.outbox import OutboxMessage
 from models.project_input import Role
 from models.roster import roster_of
 from models.service_language import check_service_language
-from siteflow import audit_chain, audit_checkpoints, mail_witness
+from siteflow import audit_chain, audit_checkpoints, mail_witness, site_time
 from siteflow.approval_links import LINK_PLACEHOLDER, link_url
 from siteflow.db import session_scope
 from siteflow.identity import password_links
@@ -79,7 +79,7 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
     witness = _witness(row)
     if witness is not None:
         msg[audit_checkpoints.WITNESS_HEADER] = witness.header_value()
-        body += mail_witness.block(witness)
+        body += mail_witness.block(witness, site_time.subject_zone(row.subject_ref))
     document = _document(row.document_id)
     msg.set_content(plain_text(body))
     msg.add_alternative(

@@ -281,6 +281,12 @@ def test_chains_written_before_signing_still_verify(database_url: str) -> None:
     """Migration 0009 leaves old records unsigned: they verify as "unsigned before <date>", the
     first signed record after them ties them in, and stripping a later record's signature is
     caught."""
+    from alembic import command
+
+    from siteflow.db import alembic_config
+
+    config = alembic_config(database_url)
+    command.downgrade(config, "0008")  # the tables as they were before signing
     long_ago = datetime.now(UTC) - timedelta(days=400)
     prev = audit_chain.GENESIS
     with session_scope() as session:
@@ -299,7 +305,10 @@ def test_chains_written_before_signing_still_verify(database_url: str) -> None:
         session.execute(
             text("INSERT INTO audit_heads (stream, seq, hash) VALUES ('OLD', 3, :h)"), {"h": prev}
         )
+    command.upgrade(config, "head")
     assert not (audit_keys.keys_dir() / audit_keys.KEYRING).exists()  # before signing existed
+    with session_scope() as session:
+        assert audit_chain.verify(session, "OLD") == []  # no key yet: nothing to hold them to
     fill("OLD", 1)  # the first signed record, the key made on the way
     with session_scope() as session:
         assert audit_chain.verify(session, "OLD") == []
