@@ -345,8 +345,12 @@ def test_cli_checkpoint_and_verify_with_a_mailed_witness(database_url: str, tmp_
     env = on(database_url, home)
     published = cli(env, "audit", "checkpoint")
     assert f"{CODE}: record #{len(rows(CODE))} " in published.stdout
-    ok = cli(env, "audit", "verify", CODE, "--witness", str(eml))
+    rotated = cli(env, "audit", "keys", "rotate")
+    assert "retired ed25519-" in rotated.stdout and "signing with ed25519-" in rotated.stdout
+    ok = cli(env, "audit", "verify", CODE, "--witness", str(eml))  # signed by the retired key
     assert f"{CODE}: audit trail verified" in ok.stdout and "witness" in ok.stdout
+    html = audit_report.render_html(audit_report.build(CODE, with_prefect=False))
+    assert "checkpoint(s) published" in html and "records signed by ed25519-" in html
 
     rebuild_from(CODE, 3, "Li Na <li.na@siteflow.example>")
     forget_checkpoints()
