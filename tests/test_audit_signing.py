@@ -278,7 +278,7 @@ def test_rotated_key_verifies_old_records_and_a_retired_key_signs_nothing_new(da
 
 
 def test_chains_written_before_signing_still_verify(database_url: str) -> None:
-    """Migration 0009 leaves old records unsigned: they verify as "unsigned before <date>", the
+    """Migration 0010 leaves old records unsigned: they verify as "unsigned before <date>", the
     first signed record after them ties them in, and stripping a later record's signature is
     caught."""
     from alembic import command
@@ -286,7 +286,7 @@ def test_chains_written_before_signing_still_verify(database_url: str) -> None:
     from siteflow.db import alembic_config
 
     config = alembic_config(database_url)
-    command.downgrade(config, "0008")  # the tables as they were before signing
+    command.downgrade(config, "0009")  # the tables as they were before signing
     long_ago = datetime.now(UTC) - timedelta(days=400)
     prev = audit_chain.GENESIS
     with session_scope() as session:
