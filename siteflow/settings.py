@@ -130,6 +130,16 @@ class Settings(BaseSettings):
     signin_window_minutes: int = Field(
         default=15, ge=1, description="The window over which failed sign-ins are counted."
     )
+    audit_keys_dir: Path | None = Field(
+        default=None,
+        description="Where the Ed25519 keys that sign the audit chain live (keyring.json and the current "
+        "private key, mode 0600); home/audit/keys when unset. Never in the database.",
+    )
+    audit_checkpoints_file: Path | None = Field(
+        default=None,
+        description="Where `siteflow audit checkpoint` and every witnessed mail publish signed chain heads "
+        "(one JSON line each, appended); home/audit/checkpoints.jsonl when unset.",
+    )
 
     sso_issuer: str | None = Field(
         default=None,
