@@ -15,11 +15,13 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import siteflow.resumer  # noqa: F401  (loads Prefect's client at start, not on the first approval)
+from models.text_kinds import problem_lines
 from siteflow.web import api, approvals, signin, subjects, workspace
 from siteflow.web.access import SignInFirst, guard
 from siteflow.web.pages import HEADERS
@@ -40,6 +42,15 @@ async def plain_not_found(request: Request, exc: StarletteHTTPException) -> Resp
     if exc.status_code == 404 and request.url.path.startswith("/a"):
         return approvals.invalid_page(404)
     return await http_exception_handler(request, exc)
+
+
+@app.exception_handler(RequestValidationError)
+async def refused_request(request: Request, exc: RequestValidationError) -> Response:
+    """A request body or form refused, each problem naming its field (issue #10). FastAPI's own
+    answer echoes the input, and an input holding a lone surrogate cannot be encoded: a 500."""
+    return JSONResponse(
+        {"detail": "the request is not valid", "problems": problem_lines(exc.errors())}, status_code=422
+    )
 
 
 @app.exception_handler(SignInFirst)
