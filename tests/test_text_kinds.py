@@ -8,6 +8,8 @@ the same limits, and Prefect's own validator (jsonschema, Python's re) agrees wi
 from __future__ import annotations
 
 import json
+import os
+from datetime import UTC
 from typing import Any
 
 import jsonschema
@@ -154,3 +156,62 @@ def Annotated_of(kind: TextKind) -> Any:  # noqa: N802 (reads as the type it bui
     from typing import Annotated
 
     return Annotated[str, kind]
+
+
+def from_schema(node: dict[str, Any], defs: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Values shaped like a form's JSON schema, every text drawn from any Unicode at all
+    (surrogates, controls, long runs): what a client of the web forms or the API may send."""
+    if "$ref" in node:
+        return from_schema(defs[node["$ref"].split("/")[-1]], defs)
+    if "anyOf" in node:
+        return st.one_of(*(from_schema(choice, defs) for choice in node["anyOf"]))
+    if "enum" in node:
+        return st.sampled_from(node["enum"]) | ANY_TEXT
+    kind = node.get("type")
+    if kind == "object":
+        props = node.get("properties", {})
+        required = set(node.get("required", []))
+        return st.fixed_dictionaries(
+            {k: from_schema(v, defs) for k, v in props.items() if k in required},
+            optional={k: from_schema(v, defs) for k, v in props.items() if k not in required},
+        )
+    if kind == "array":
+        return st.lists(from_schema(node.get("items", {}), defs), max_size=3)
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "integer":
+        return st.integers(-3, 10**6)
+    if kind == "number":
+        return st.floats(-10.0, 1e6, allow_nan=False)
+    if node.get("format") == "date":
+        return st.dates().map(str) | ANY_TEXT
+    if node.get("format") == "date-time":
+        return st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat())
+    return st.one_of(ANY_TEXT, st.sampled_from(["\ud800", "a\x00", "\x1b[31m", "x" * 5000, "ok"]))
+
+
+def gate_data_cases() -> st.SearchStrategy[tuple[str, Any]]:
+    def for_model(name: str) -> st.SearchStrategy[tuple[str, Any]]:
+        schema = GATE_DATA_MODELS[name].model_json_schema()
+        return from_schema(schema, schema.get("$defs", {})).map(lambda data: (name, data))
+
+    return st.sampled_from(sorted(GATE_DATA_MODELS)).flatmap(for_model)
+
+
+@settings(max_examples=int(os.environ.get("SITEFLOW_GATE_DATA_EXAMPLES", "150")), deadline=None)
+@given(case=gate_data_cases())
+def test_generated_gate_data_is_refused_by_field_or_accepted_clean(case: tuple[str, Any]) -> None:
+    """Every gate data model, as the workspace and the mailed link's page check it (the same
+    models the decision path validates for the CLI and the API): refused field by field with
+    messages fit to show and store, or accepted as data that can be stored and sent."""
+    from siteflow.web.gate_form import field_errors
+
+    name, data = case
+    errors = field_errors(name, None, data, "submit")
+    for where, message in errors.items():
+        assert message, where
+        (where + message).encode("utf-8")  # shown on the page, kept in the refusal record
+        assert "\x1b" not in message and "\x00" not in message
+    if not errors:
+        stored = GATE_DATA_MODELS[name].model_validate(data).model_dump(mode="json")
+        json.dumps(stored, ensure_ascii=False).encode("utf-8")  # storable, and Prefect can serialise it
