@@ -130,12 +130,20 @@ class Prefect:
         return str(response.json()["id"])
 
     def create_run(self, deployment: str, parameters: dict[str, Any], **extra: Any) -> httpx.Response:
+        """POST create_flow_run, retrying a 503 as Prefect's own client does: that is Prefect's
+        embedded SQLite answering "database is locked" under load (issue #10 item 5, measured
+        in the soak: 2 of ~85 requests on a shared 2-core machine), not a refused input."""
         payload = {"parameters": parameters, **extra}
-        return self.http.post(
-            f"/deployments/{self.deployment_id(deployment)}/create_flow_run",
-            content=body(payload),
-            headers={"content-type": "application/json"},
-        )
+        for _ in range(5):
+            response = self.http.post(
+                f"/deployments/{self.deployment_id(deployment)}/create_flow_run",
+                content=body(payload),
+                headers={"content-type": "application/json"},
+            )
+            if response.status_code != 503:
+                break
+            time.sleep(1)
+        return response
 
     def count_runs(self, deployment: str) -> int:
         filter_ = {"deployments": {"id": {"any_": [self.deployment_id(deployment)]}}}
