@@ -99,7 +99,11 @@ def load_structured(path: Path) -> Any:
 
 
 def validation_message(exc: ValidationError) -> str:
-    lines = [f"  - {'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors()]
+    """A refused form's problems, each naming its field (escaped: a bad character is not
+    printed to the terminal)."""
+    from models.text_kinds import problems
+
+    lines = [f"  - {line}" for line in problems(exc)]
     return "the form is not valid (nothing was started):\n" + "\n".join(lines)
 
 

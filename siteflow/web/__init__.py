@@ -15,10 +15,12 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import RedirectResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import siteflow.resumer  # noqa: F401  (loads Prefect's client at start, not on the first approval)
+from models.text_kinds import problem_lines
 from siteflow.identity.single_sign_on import sso_config
 from siteflow.web import (
     api,
@@ -55,6 +57,15 @@ async def plain_not_found(request: Request, exc: StarletteHTTPException) -> Resp
     if exc.status_code == 404 and request.url.path.startswith("/a"):
         return approvals.invalid_page(404)
     return await http_exception_handler(request, exc)
+
+
+@app.exception_handler(RequestValidationError)
+async def refused_request(request: Request, exc: RequestValidationError) -> Response:
+    """A request body or form refused, each problem naming its field (issue #10). FastAPI's own
+    answer echoes the input, and an input holding a lone surrogate cannot be encoded: a 500."""
+    return JSONResponse(
+        {"detail": "the request is not valid", "problems": problem_lines(exc.errors())}, status_code=422
+    )
 
 
 @app.exception_handler(SignInFirst)
