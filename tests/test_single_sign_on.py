@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 
 from models.staff import StaffUser
@@ -31,9 +30,9 @@ from tests.conftest import SQLITE_ONLY
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcProvider, Person
 from tests.test_approval_links import serve_web
 from tests.test_outbox_relay import free_port
-from tests.test_prefect_ui_gate import CHROMIUM, CHROMIUM_ARGS
 from tests.test_signin_web import browser, csrf_of, set_cookies
 from tests.test_staff_identity import ADMIN, staff_events
+from tests.test_workspace_browser import chromium
 
 LI_NA = NewUser(name="李娜 Li Na", email="li.na@siteflow.example", roles=[StaffRole.PM])
 ZHOU = NewUser(name="周明 Zhou Ming", email="zhou.ming@siteflow.example", roles=[StaffRole.ENGINEER])
@@ -191,22 +190,18 @@ def test_the_signin_page_offers_sso_only_when_configured(sso: Sso, monkeypatch: 
 
 def test_sso_in_a_real_browser(sso: Sso) -> None:
     add_user(LI_NA, None, ADMIN)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = chromium.new_page()
-            page.goto(f"{sso.web}/inbox")
-            assert "/signin?next=%2Finbox" in page.url
-            page.get_by_role("link", name="单点登录 / Single sign-on").click()
-            page.wait_for_url(f"{sso.idp.issuer}/interaction/**")
-            page.fill("input[name=login]", "li.na")
-            page.fill("input[name=password]", "any")
-            page.get_by_role("button", name="Sign-in").click()
-            page.get_by_role("button", name="Continue").click()
-            page.wait_for_url(f"{sso.web}/inbox")
-            assert LI_NA.name in page.content()
-        finally:
-            chromium.close()
+    with chromium() as browser_:
+        page = browser_.new_page()
+        page.goto(f"{sso.web}/inbox")
+        assert "/signin?next=%2Finbox" in page.url
+        page.get_by_role("link", name="单点登录 / Single sign-on").click()
+        page.wait_for_url(f"{sso.idp.issuer}/interaction/**")
+        page.fill("input[name=login]", "li.na")
+        page.fill("input[name=password]", "any")
+        page.get_by_role("button", name="Sign-in").click()
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_url(f"{sso.web}/inbox")
+        assert LI_NA.name in page.content()
 
 
 def test_id_tokens_that_prove_nothing_are_refused(sso: Sso) -> None:

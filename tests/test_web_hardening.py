@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
-from playwright.sync_api import sync_playwright
 
 from siteflow.identity.roles import StaffRole
 from siteflow.identity.users import NewUser, add_user
@@ -24,9 +23,9 @@ from siteflow.web.security_headers import CROSS_SITE
 from tests.conftest import SQLITE_ONLY
 from tests.test_approval_links import serve_web
 from tests.test_outbox_relay import free_port
-from tests.test_prefect_ui_gate import CHROMIUM, CHROMIUM_ARGS
 from tests.test_signin_web import browser, csrf_of
 from tests.test_staff_identity import ADMIN, PASSWORD
+from tests.test_workspace_browser import chromium
 
 pytestmark = SQLITE_ONLY  # headers and origins are the web layer's; no table differs by backend
 
@@ -119,42 +118,34 @@ def test_a_page_on_another_origin_cannot_post_as_the_signed_in_browser(web: str)
     evil = ThreadingHTTPServer(("127.0.0.1", free_port()), _EvilPage)
     threading.Thread(target=evil.serve_forever, daemon=True).start()
     try:
-        with sync_playwright() as p:
-            chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = chromium.new_page()
-                page.goto(f"{web}/signin")
-                page.fill("#email", LI_NA.email)
-                page.fill("#password", PASSWORD)
-                page.get_by_role("button", name="登录 / Sign in").click()
-                page.get_by_role("heading", name="已登录 / Signed in").wait_for()
-                assert page.request.get(f"{web}/me").status == 200
-                page.goto(f"http://127.0.0.1:{evil.server_address[1]}/")
-                page.wait_for_url(f"{web}/signout")
-                assert CROSS_SITE in page.content()
-                assert page.request.get(f"{web}/me").status == 200  # still signed in
-            finally:
-                chromium.close()
+        with chromium() as browser_:
+            page = browser_.new_page()
+            page.goto(f"{web}/signin")
+            page.fill("#email", LI_NA.email)
+            page.fill("#password", PASSWORD)
+            page.get_by_role("button", name="登录 / Sign in").click()
+            page.get_by_role("heading", name="已登录 / Signed in").wait_for()
+            assert page.request.get(f"{web}/me").status == 200
+            page.goto(f"http://127.0.0.1:{evil.server_address[1]}/")
+            page.wait_for_url(f"{web}/signout")
+            assert CROSS_SITE in page.content()
+            assert page.request.get(f"{web}/me").status == 200  # still signed in
     finally:
         evil.shutdown()
 
 
 def test_the_api_browser_runs_from_this_host_under_its_policy(web: str) -> None:
     add_user(LI_NA, PASSWORD, ADMIN)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = chromium.new_page()
-            problems: list[str] = []
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("request", lambda r: None if r.url.startswith(web) else problems.append(r.url))
-            page.goto(f"{web}/api/docs")
-            page.fill("#email", LI_NA.email)
-            page.fill("#password", PASSWORD)
-            page.get_by_role("button", name="登录 / Sign in").click()
-            page.wait_for_url(f"{web}/api/docs")
-            page.wait_for_selector(".opblock-summary-path")  # the operations, read from /api/openapi.json
-            assert "/api/gates/{gate_id}/decisions" in page.content()
-            assert problems == []  # no CSP violation, nothing fetched from another host
-        finally:
-            chromium.close()
+    with chromium() as browser_:
+        page = browser_.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r: None if r.url.startswith(web) else problems.append(r.url))
+        page.goto(f"{web}/api/docs")
+        page.fill("#email", LI_NA.email)
+        page.fill("#password", PASSWORD)
+        page.get_by_role("button", name="登录 / Sign in").click()
+        page.wait_for_url(f"{web}/api/docs")
+        page.wait_for_selector(".opblock-summary-path")  # the operations, read from /api/openapi.json
+        assert "/api/gates/{gate_id}/decisions" in page.content()
+        assert problems == []  # no CSP violation, nothing fetched from another host

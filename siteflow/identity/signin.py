@@ -63,15 +63,23 @@ def token_sign_in(email: str, password: str, address: str, label: str) -> Signin
     user = check_password(email, password, address)
     if isinstance(user, SigninOutcome):
         return user
+    return SigninOutcome(
+        result=SigninResult.SIGNED_IN, token=grant_token(user.id, user.email, label, address)
+    )
+
+
+def grant_token(user_id: str, email: str, label: str, address: str) -> NewToken:
+    """A personal token for a user already proven (by password, or a signed-in session on the
+    tokens page), recorded in the staff trail with the token's id — never the token."""
     with session_scope() as session:
-        new = issue_token(session, user.id, label)
+        new = issue_token(session, user_id, label)
         record(
             session,
             StaffEvent.TOKEN_ISSUED,
-            user.email,
-            StaffAudit(user_id=user.id, email=user.email, address=address, token_id=new.id),
+            email,
+            StaffAudit(user_id=user_id, email=email, address=address, token_id=new.id),
         )
-    return SigninOutcome(result=SigninResult.SIGNED_IN, token=new)
+    return new
 
 
 def sign_in(email: str, password: str, address: str) -> SigninOutcome:

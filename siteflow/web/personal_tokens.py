@@ -18,8 +18,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from siteflow.db import session_scope
-from siteflow.identity.api_tokens import NewToken, issue_token, revoke_own_token, tokens_of
+from siteflow.identity.api_tokens import NewToken, revoke_own_token, tokens_of
 from siteflow.identity.audit import StaffAudit, StaffEvent, record
+from siteflow.identity.signin import grant_token
 from siteflow.settings import get_settings
 from siteflow.site_time import site_time
 from siteflow.web.access import Actor, Via, actor_of, signin_redirect
@@ -91,15 +92,7 @@ def make_token(
     if not form_ok(request, csrf):
         return _page(request, actor, 403, error=FORM_EXPIRED)
     name = " ".join(label.split())[:LABEL_MAX] or "web"
-    user = actor.user
-    with session_scope() as session:
-        new = issue_token(session, user.user_id, name)
-        record(
-            session,
-            StaffEvent.TOKEN_ISSUED,
-            user.email,
-            StaffAudit(user_id=user.user_id, email=user.email, address=address_of(request), token_id=new.id),
-        )
+    new = grant_token(actor.user.user_id, actor.user.email, name, address_of(request))
     return _page(request, actor, 201, new=new)
 
 
