@@ -17,13 +17,8 @@ time. Not part of the test suite.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.pytest_soak import run_soak
 
 
 def main() -> int:
@@ -31,32 +26,18 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=5000, help="generated inputs per property")
     parser.add_argument("--seed", type=int, default=None, help="hypothesis seed, to replay a soak")
     args = parser.parse_args()
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "tests/test_input_guard_e2e.py",
-        "tests/test_text_kinds.py",
-        "-k",
+    code, wall = run_soak(
+        ["tests/test_input_guard_e2e.py", "tests/test_text_kinds.py"],
         "generated",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--hypothesis-show-statistics",
-    ]
-    if args.seed is not None:
-        command.append(f"--hypothesis-seed={args.seed}")
-    env = {
-        **os.environ,
-        "SITEFLOW_INPUT_FUZZ_EXAMPLES": str(args.examples),
-        "SITEFLOW_GATE_DATA_EXAMPLES": str(args.examples),
-    }
-    t0 = time.monotonic()
-    done = subprocess.run(command, cwd=ROOT, env=env)
-    wall = time.monotonic() - t0
-    verdict = "every input refused with a message or run" if done.returncode == 0 else "FAILED (see above)"
+        {
+            "SITEFLOW_INPUT_FUZZ_EXAMPLES": str(args.examples),
+            "SITEFLOW_GATE_DATA_EXAMPLES": str(args.examples),
+        },
+        args.seed,
+    )
+    verdict = "every input refused with a message or run" if code == 0 else "FAILED (see above)"
     print(f"\ninput fuzz: {args.examples} examples per property in {wall:.0f} s: {verdict}")
-    return done.returncode
+    return code
 
 
 if __name__ == "__main__":

@@ -17,13 +17,8 @@ per example. Not part of the test suite.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.pytest_soak import run_soak
 
 
 def main() -> int:
@@ -31,28 +26,16 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=30, help="random windows to run (CI runs 3)")
     parser.add_argument("--seed", type=int, default=None, help="hypothesis seed, to replay a soak")
     args = parser.parse_args()
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "tests/test_upgrade_decisions_e2e.py",
-        "-k",
+    code, wall = run_soak(
+        ["tests/test_upgrade_decisions_e2e.py"],
         "any_schedule",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--hypothesis-show-statistics",
-    ]
-    if args.seed is not None:
-        command.append(f"--hypothesis-seed={args.seed}")
-    env = {**os.environ, "SITEFLOW_PROPERTY_EXAMPLES": str(args.examples)}
-    t0 = time.monotonic()
-    done = subprocess.run(command, cwd=ROOT, env=env)
-    wall = time.monotonic() - t0
-    verdict = "every window completed as decided" if done.returncode == 0 else "FAILED (see above)"
+        {"SITEFLOW_PROPERTY_EXAMPLES": str(args.examples)},
+        args.seed,
+    )
+    verdict = "every window completed as decided" if code == 0 else "FAILED (see above)"
     each = wall / max(1, args.examples)
     print(f"\nsoak: {args.examples} random windows in {wall:.0f} s ({each:.1f} s each): {verdict}")
-    return done.returncode
+    return code
 
 
 if __name__ == "__main__":
