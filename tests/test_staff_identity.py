@@ -101,6 +101,24 @@ def test_a_short_password_is_refused_and_no_account_is_made(database_url: str) -
     assert list_users() == []
 
 
+def test_a_name_or_email_that_is_not_clean_text_is_refused_in_plain_words() -> None:
+    """Issue #10: a staff name is shown on every signature and in every mail; control
+    characters, broken Unicode and overlong text never get that far."""
+    from pydantic import ValidationError
+
+    from models.text_kinds import problems
+
+    for name, email, said in (
+        ("Li\x1b[31mNa", "li@example.com", "Name holds the control character ESC (an ANSI escape)"),
+        ("\ud800", "li@example.com", "Name holds a broken character"),
+        ("Li Na", "li@example.com\n", "Email must be one line"),
+        ("x" * 201, "li@example.com", "Name is too long: at most 200 characters"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            NewUser(name=name, email=email, roles=[StaffRole.PM])
+        assert any(said in line for line in problems(refused.value)), problems(refused.value)
+
+
 def test_new_account_without_password_gets_a_single_use_link_by_mail(database_url: str) -> None:
     change = add_user(LI, None, ADMIN)
     assert change.link_mailed and change.user.status is UserStatus.INVITED

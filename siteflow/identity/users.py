@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from models.project_input import EMAIL_RE
 from models.staff import LinkPurpose, StaffUser
+from models.text_kinds import Email, Name
 from siteflow.db import read_scope, session_scope
 from siteflow.identity.api_tokens import revoke_all_tokens
 from siteflow.identity.audit import StaffAudit, StaffEvent, record
@@ -54,8 +55,8 @@ def normalize_email(email: str) -> str:
 class NewUser(BaseModel):
     """A staff account to create (the CLI's options, checked)."""
 
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(max_length=320)
+    name: Name  # issue #10: valid Unicode, one line, no control characters, 200 at most
+    email: Email
     roles: list[StaffRole] = Field(min_length=1)
 
     @field_validator("name")
