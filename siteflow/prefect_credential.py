@@ -18,6 +18,7 @@ and the stack refuses an API that answers without one (:func:`siteflow.stack.Sta
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -41,10 +42,8 @@ def _create(path: Path) -> None:
     try:
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(f"{USER}:{secrets.token_urlsafe(32)}\n")
-        try:
-            os.link(draft, path)  # fails if another process got there first: theirs is kept
-        except FileExistsError:
-            pass
+        with contextlib.suppress(FileExistsError):  # another process got there first: theirs
+            os.link(draft, path)
     finally:
         draft.unlink(missing_ok=True)
 

@@ -26,9 +26,7 @@ def prefect_environment(settings: Settings | None = None) -> dict[str, str]:
         if v is not None
     }
     auth = prefect_auth_string(s)
-    credential = (
-        {"PREFECT_API_AUTH_STRING": auth, "PREFECT_SERVER_API_AUTH_STRING": auth} if auth else {}
-    )
+    credential = {"PREFECT_API_AUTH_STRING": auth, "PREFECT_SERVER_API_AUTH_STRING": auth} if auth else {}
     return (
         own
         | {

@@ -34,7 +34,7 @@ class RestartPolicy:
     def delay(self, now: float) -> float:
         """How long to wait before the next start: 1, 2, 4 … seconds, at most max_delay."""
         self._forget_old(now)
-        return min(self.max_delay, self.first_delay * 2 ** len(self._recent))
+        return min(self.max_delay, self.first_delay * 2.0 ** len(self._recent))
 
     def record(self, now: float) -> int:
         """Count a restart; returns how many there were within the window, this one included."""

@@ -12,6 +12,7 @@ requires it and every process started here sends it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -141,9 +142,7 @@ class Stack:
                 [
                     sys.executable,
                     "-m",
-                    "prefect",
-                    "server",
-                    "start",
+                    "siteflow.prefect_server",  # `prefect server start`, its SQLite writes queued
                     "--host",
                     s.prefect_host,
                     "--port",
@@ -294,15 +293,26 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        stopped_any = bool(self.processes)
         self.processes.clear()
         self.restart_due.clear()
+        if stopped_any:
+            self._erase_wal()
+
+    def _erase_wal(self) -> None:
+        """Nobody holds siteflow.db now: empty its WAL, the last place erased tokens could be
+        read from after a stop (services killed mid-way never close their connections)."""
+        from siteflow.db import engine_for
+        from siteflow.sqlite_erasure import truncate_wal
+
+        url = self.settings.resolved_database_url
+        if url.startswith("sqlite") and not truncate_wal(engine_for(url)):
+            self.say("siteflow.db's write-ahead log is still held by another process; not emptied")
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def supervise(stack: Stack) -> None:
