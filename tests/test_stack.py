@@ -9,6 +9,8 @@ and restarted, secrets issued while it runs, then SIGTERM and a scan of every fi
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import os
 import re
 import signal
@@ -18,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -219,9 +222,11 @@ def issue_secrets(up: Up) -> tuple[list[str], list[str]]:
 
         wait_for("every queued mail sent", all_sent, timeout=120)
     links = []
-    for mail in (up.home / "mail").glob("*.eml"):
-        text = mail.read_text(encoding="utf-8", errors="replace")
-        links += re.findall(r"/(?:a|reset)/([A-Za-z0-9_\-]{20,})", text)
+    for path in (up.home / "mail").glob("*.eml"):
+        mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        body = mail.get_body(preferencelist=("plain",))
+        assert isinstance(body, EmailMessage)
+        links += re.findall(r"/(?:a|reset)/([A-Za-z0-9_\-]{20,})", body.get_content())
     assert len(set(links)) >= 3, "expected approval links for the customers and a password link"
     return sorted(set(links)), secrets
 
