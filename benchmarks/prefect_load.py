@@ -81,12 +81,18 @@ def cycle(http: httpx.Client, api: str, run_id: str, tally: Tally) -> None:
 
 
 def make_runs(http: httpx.Client, api: str, n: int) -> list[str]:
-    flow = http.post(f"{api}/flows/", json={"name": "load-probe"}).json()["id"]
-    ids = []
-    for _ in range(n):
-        r = http.post(f"{api}/flow_runs/", json={"flow_id": flow, "state": {"type": "RUNNING"}})
-        r.raise_for_status()
-        ids.append(r.json()["id"])
+    flow = ""
+    while not flow:
+        r = http.post(f"{api}/flows/", json={"name": "load-probe"})
+        flow = r.json()["id"] if r.status_code < 300 else ""
+    ids: list[str] = []
+    while len(ids) < n:  # setup, not measured: a refused create (bare Prefect's 503) is tried again
+        try:
+            r = http.post(f"{api}/flow_runs/", json={"flow_id": flow, "state": {"type": "RUNNING"}})
+        except httpx.HTTPError:
+            continue
+        if r.status_code < 300:
+            ids.append(r.json()["id"])
     return ids
 
 
