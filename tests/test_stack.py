@@ -197,6 +197,7 @@ def issue_secrets(up: Up) -> tuple[list[str], list[str]]:
     raw = yaml.safe_load((ROOT / "examples" / "project.yaml").read_text(encoding="utf-8"))
     raw["code"] = f"SECRET-{int(time.time()) % 1_000_000}"
     form = ProjectIn.model_validate(raw)
+    PROJECT.append(form.code)
     secrets = [PASSWORD]
     with using(up.settings):
         start_project(form)  # through Prefect's API, with the credential (issue #10 item 2)
@@ -232,6 +233,7 @@ def issue_secrets(up: Up) -> tuple[list[str], list[str]]:
 
 
 SECRETS: list[str] = []
+PROJECT: list[str] = []
 
 
 def files_holding(home: Path, secret: str, skip: set[Path]) -> list[str]:
@@ -260,6 +262,26 @@ def test_erased_tokens_leave_the_running_database(up: Up) -> None:
         return [t for t in links if any(t.encode() in data for data in files)]
 
     wait_for("no erased token in siteflow.db*", lambda: not still_readable(), timeout=60)
+
+
+def test_the_cli_reads_prefect_with_the_credential(up: Up) -> None:
+    """`siteflow audit` reads the run's state from Prefect itself: given only the home, the CLI
+    finds the credential there (an unauthorized read would show as an error in the report)."""
+    import json
+
+    assert PROJECT, "the project was not started (see the test before)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SITEFLOW_", "PREFECT_"))}
+    env |= {"SITEFLOW_HOME": str(up.home), "SITEFLOW_PREFECT_PORT": str(PREFECT_PORT), "COLUMNS": "200"}
+    out = subprocess.run(
+        [sys.executable, "-m", "siteflow.cli", "audit", PROJECT[0], "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    run = json.loads(out.stdout)["prefect_run"]
+    assert "error" not in run and run["state"] in {"PAUSED", "RUNNING", "SCHEDULED"}, run
 
 
 def test_sigterm_stops_every_service(up: Up) -> None:
