@@ -48,6 +48,28 @@ def test_a_taken_smtp_port_is_refused_with_the_setting_to_change(tmp_path: Path)
     assert stack.processes == {}  # nothing was started
 
 
+def test_a_service_that_keeps_exiting_is_restarted_with_back_off_then_given_up(tmp_path: Path) -> None:
+    """A service that cannot start must not spin on 2 shared cores: each restart waits twice as
+    long (1, 2, 4 … s), and after 5 within 10 minutes the stack stops, naming it and its code."""
+    exits = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    said: list[str] = []
+    stack = Stack(Settings(home=tmp_path), say=said.append)
+    stack._spawn("relay", exits)
+    stack.processes["relay"].wait()
+    now, delays = 1000.0, []
+    with pytest.raises(StackError, match=r"relay exited with code 3 6 times within 600s.*relay\.log"):
+        for _ in range(10):
+            stack.watch(now)  # notices the exit and schedules the restart
+            due = stack.restart_due["relay"]
+            delays.append(due - now)
+            now = due
+            stack.watch(now)  # starts it again
+            stack.processes["relay"].wait()
+    assert delays == [1, 2, 4, 8, 16]
+    assert sum(f"relay {RESTARTED}" in line for line in said) == 5
+    assert "relay exited with code 3; it is restarted in 1s" in (tmp_path / "logs" / "stack.log").read_text()
+
+
 class Up:
     """A real `siteflow up` in a home of its own; its output is read as it comes."""
 
