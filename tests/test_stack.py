@@ -310,6 +310,7 @@ def test_sigterm_stops_every_service(up: Up) -> None:
     """`siteflow up` stopped as a service manager stops it (SIGTERM) takes its services along;
     by default the signal would end only the parent and leave them running on their ports."""
     assert len(up.services) >= 6  # Prefect server, deployments, keeper, catcher, relay, web
+    service_pid("siteflow.prefect_server", up.services)  # its writes queue (tests/test_prefect_server.py)
     assert up.stop() == 0
     assert "siteflow stopped." in "".join(up.lines)
     still = [pid for pid in up.services if _alive(pid)]
