@@ -146,8 +146,9 @@ def service_pid(name: str, pids: list[int]) -> int:
 
 
 def test_a_service_that_exits_is_restarted_and_the_stack_keeps_serving(up: Up) -> None:
-    """Killing the web service (as the OOM killer would) no longer stops siteflow: the stack
-    says which service exited with which code, starts it again, and it serves again."""
+    """Killing the web service or the deployments process (as the OOM killer would) no longer
+    stops siteflow: the stack says which service exited with which code, starts it again, and
+    it serves again."""
     web = service_pid("uvicorn", up.services)
     os.kill(web, signal.SIGKILL)
     said = up.wait_line(f"web {RESTARTED}")
@@ -165,6 +166,13 @@ def test_a_service_that_exits_is_restarted_and_the_stack_keeps_serving(up: Up) -
     else:
         raise AssertionError("the restarted web service does not answer")
     assert "web exited with code -9" in (up.home / "logs" / "stack.log").read_text(encoding="utf-8")
+
+    # The process that serves every deployment: its runs go with it and are restarted by the
+    # keeper; the next test's project runs to its first gate on the new one.
+    deployments = service_pid("deployments.serve", _children(up.proc.pid))
+    os.kill(deployments, signal.SIGKILL)
+    up.wait_line(f"deployments {RESTARTED}")
+    assert service_pid("deployments.serve", _children(up.proc.pid)) != deployments
     up.services = _children(up.proc.pid)
 
 
