@@ -261,6 +261,12 @@ class Stack:
                 f"{self.restarts[name].limit} within {self.restarts[name].window_seconds:.0f}s)"
             )
 
+    def check(self) -> None:
+        """Raise if a service is not running now (whether or not a restart is on its way)."""
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                raise StackError(f"{name} stopped with code {proc.returncode}; see {self.logs / name}.log")
+
     def _note(self, message: str) -> None:
         """Say it on the console and keep it in logs/stack.log (and in the service's own log)."""
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
