@@ -61,6 +61,13 @@ ensure_chromium() {
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
 }
 
+ensure_node() {
+  # The single sign-on tests run a real OpenID Connect provider (node-oidc-provider) on Node.js.
+  if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then return; fi
+  echo "installing Node.js (Debian packages) for the single sign-on tests …" >&2
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >&2
+}
+
 case "${1:-}" in
   up)
     install base
@@ -76,6 +83,7 @@ case "${1:-}" in
     install dev
     ensure_postgres
     ensure_chromium
+    ensure_node
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   ""|-h|--help)

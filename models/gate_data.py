@@ -2,7 +2,8 @@
 
 Each model validates on its own; `check_against(project)` adds the checks that need the
 project form (every site present, known contract items). The registry maps the name stored
-on a gate row to its model, so every door (UI, CLI, email) validates the same way.
+on a gate row to its model, so every door (UI, CLI, email) validates the same way; every text
+field is one of the kinds of `models.text_kinds` (issue #10).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.form_schema import FORM_CONFIG
 from models.project_input import ProjectIn
+from models.text_kinds import Email, ItemCode, Label, Line, Name, Note, OptionalLabel, SiteCode, Text
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, **FORM_CONFIG)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False, **FORM_CONFIG)
 
     def check_against(self, subject: Any) -> None:
         """Checks that need the subject's form (a project's, an upgrade plan's); raise
@@ -35,16 +37,16 @@ class Occupancy(enum.StrEnum):
 
 
 class CableRunIn(_Data):
-    name: str = Field(min_length=1, title="Cable run", description="e.g. 'power A to rack 3'")
+    name: Name = Field(title="Cable run", description="e.g. 'power A to rack 3'")
     measured_length_m: float = Field(
         gt=0, title="Measured length (m)", description="Measured on site, in metres (ENG-5)"
     )
 
 
 class TerminalIn(_Data):
-    terminal: str = Field(min_length=1, description="Terminal or port on the distribution frame")
+    terminal: Label = Field(description="Terminal or port on the distribution frame")
     occupancy: Occupancy = Field(description="Free, occupied, or uncertain (then explain why)")
-    explanation: str = Field(default="", description="Required when occupancy is uncertain")
+    explanation: Note = Field(default="", description="Required when occupancy is uncertain")
 
     @model_validator(mode="after")
     def _explained(self) -> TerminalIn:
@@ -56,24 +58,24 @@ class TerminalIn(_Data):
 class ContractDifferenceIn(_Data):
     """An item whose quantity on site differs from the contract (ENG-6)."""
 
-    item_code: str = Field(title="Contract item", description="The contract configuration item")
+    item_code: ItemCode = Field(title="Contract item", description="The contract configuration item")
     contract_quantity: int = Field(ge=0, title="Quantity in the contract")
     actual_quantity: int = Field(ge=0, title="Quantity needed on site")
-    note: str = ""
+    note: Note = ""
 
 
 class NonComplianceIn(_Data):
     """Something on site that does not meet the requirements (ENG-7)."""
 
-    item: str = Field(min_length=1)
-    requirement: str = Field(min_length=1)
-    finding: str = Field(min_length=1)
+    item: Line
+    requirement: Line
+    finding: Text
 
 
 class SiteSurveyIn(_Data):
     """What was found at one site."""
 
-    site_id: str = Field(title="Site", description="One of the project's sites")
+    site_id: SiteCode = Field(title="Site", description="One of the project's sites")
     surveyed_on_site: bool = Field(
         title="Surveyed on site", description="Surveys are done on site, never remotely (ENG-4)"
     )
@@ -124,7 +126,7 @@ class ReadinessIn(_Data):
     agreed_date: date | None = Field(
         default=None, description="When not ready: the date agreed for the next attempt"
     )
-    notes: str = ""
+    notes: Note = ""
 
     def check_for(self, decision: str) -> None:
         if decision == "not-ready" and self.agreed_date is None:
@@ -137,9 +139,9 @@ class MeetingIn(_Data):
     """ENG-2, ENG-11, ENG-26: a coordination meeting and what it fixed."""
 
     held_on: date
-    attendees: list[str] = Field(min_length=1)
-    scope: str = Field(min_length=1, description="Network scope / acceptance method agreed")
-    division_of_work: str = Field(min_length=1, description="分工界面: who does what")
+    attendees: list[Name] = Field(min_length=1)
+    scope: Text = Field(description="Network scope / acceptance method agreed")
+    division_of_work: Text = Field(description="分工界面: who does what")
 
 
 class ProjectPlanIn(_Data):
@@ -147,7 +149,7 @@ class ProjectPlanIn(_Data):
 
     installation_start: date
     installation_end: date
-    support_needed: str = ""
+    support_needed: Note = ""
 
     @model_validator(mode="after")
     def _ordered(self) -> ProjectPlanIn:
@@ -159,9 +161,9 @@ class ProjectPlanIn(_Data):
 class ShortItemIn(_Data):
     """A contract item missing or damaged."""
 
-    item_code: str = Field(title="Contract item", description="The contract configuration item")
+    item_code: ItemCode = Field(title="Contract item", description="The contract configuration item")
     quantity: int = Field(gt=0)
-    note: str = ""
+    note: Note = ""
 
 
 class InspectionIn(_Data):
@@ -202,12 +204,12 @@ class WorkStopIn(_Data):
 
     stopped_on: date
     caused_by: StopCause = Field(description="Who caused the stop: customer, contractor or external")
-    reason: str = Field(min_length=1)
+    reason: Text
 
 
 class WorkResumeIn(_Data):
     resumed_on: date
-    notes: str = ""
+    notes: Note = ""
 
 
 class ConnectionCheckIn(_Data):
@@ -216,7 +218,7 @@ class ConnectionCheckIn(_Data):
     no_short_circuits: bool = Field(title="No short circuits")
     no_open_circuits: bool = Field(title="No open circuits")
     anti_static_precautions: bool = Field(title="Anti-static precautions in place")
-    notes: str = ""
+    notes: Note = ""
 
     @model_validator(mode="after")
     def _safe(self) -> ConnectionCheckIn:
@@ -229,22 +231,22 @@ class ConnectionCheckIn(_Data):
 
 
 class ConfigParameterIn(_Data):
-    name: str = Field(min_length=1)
-    value: str
+    name: Label
+    value: Line
 
 
 class PreparationNeedIn(_Data):
-    need: str = Field(min_length=1)
+    need: Line
     due: date
-    responsible: str = Field(min_length=1)
-    supporting: str = ""
-    impact: str = ""
+    responsible: Name
+    supporting: Note = ""
+    impact: Note = ""
 
 
 class CommissioningPlanIn(_Data):
     """ENG-18 … ENG-20: data configuration, preparation needs, confirmed software release."""
 
-    software_release: str = Field(min_length=1, description="Confirmed with the PM (ENG-20)")
+    software_release: Label = Field(description="Confirmed with the PM (ENG-20)")
     parameters: list[ConfigParameterIn] = Field(
         min_length=1, title="Configuration parameters", description="Data configuration (ENG-18)"
     )
@@ -252,16 +254,16 @@ class CommissioningPlanIn(_Data):
 
 
 class FaultyPartIn(_Data):
-    part: str
-    serial: str = ""
-    symptom: str = ""
+    part: Label
+    serial: OptionalLabel = ""
+    symptom: Note = ""
 
 
 class MilestoneIn(_Data):
     """ENG-21 milestone daily report, ENG-23 faulty parts found."""
 
     reached_on: date
-    summary: str = Field(min_length=1)
+    summary: Text
     faulty_parts: list[FaultyPartIn] = Field(default_factory=list)
 
 
@@ -269,22 +271,22 @@ class TrainingIn(_Data):
     """ENG-24."""
 
     held_on: date
-    trainees: list[str] = Field(min_length=1)
-    topics: list[str] = Field(min_length=1)
+    trainees: list[Name] = Field(min_length=1)
+    topics: list[Line] = Field(min_length=1)
     hours: float = Field(gt=0, title="Hours of training")
 
 
 class TestItemIn(_Data):
-    item: str = Field(min_length=1)
-    expected: str = ""
-    result: str = Field(min_length=1)
+    item: Line
+    expected: Note = ""
+    result: Text
     passed: bool = Field(description="Tick when the item passed")
 
 
 class LeftoverIssueIn(_Data):
-    description: str = Field(min_length=1)
+    description: Text
     resolution_date: date
-    owner: str = Field(min_length=1)
+    owner: Name
 
 
 class TestRecordIn(_Data):
@@ -301,7 +303,7 @@ class CutoverIn(_Data):
     cutover_at: datetime = Field(
         title="Cutover at", description="Date and time with its zone, e.g. 2026-11-20T02:00:00+08:00"
     )
-    notes: str = ""
+    notes: Note = ""
 
     @model_validator(mode="after")
     def _not_future(self) -> CutoverIn:
@@ -314,7 +316,7 @@ class CutoverIn(_Data):
 
 class ObservationIn(_Data):
     running_normally: bool = Field(description="The equipment ran normally through the observation")
-    notes: str = ""
+    notes: Note = ""
 
     @model_validator(mode="after")
     def _normal(self) -> ObservationIn:
@@ -328,16 +330,16 @@ class HandoverIn(_Data):
 
     documents_handed_over: bool
     spares_handed_over: bool
-    maintenance_contact: str = Field(min_length=1)
+    maintenance_contact: Line
 
 
 class ReplacementIn(_Data):
     """UPG-2: an operator the guide found unqualified, and who takes their place."""
 
-    replaces: str = Field(min_length=1, description="Name of the operator being replaced")
-    name: str = Field(min_length=1)
-    email: str = Field(min_length=3)
-    qualifications: list[str] = Field(default_factory=list)
+    replaces: Name = Field(description="Name of the operator being replaced")
+    name: Name
+    email: Email
+    qualifications: list[Label] = Field(default_factory=list)
 
 
 class GoNoGoIn(_Data):

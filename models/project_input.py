@@ -1,21 +1,23 @@
 """The engineering-project form: one typed model for the Prefect UI, YAML/JSON files and the CLI.
 
 Validation here is what refuses a bad form before any work starts (issue: no sites,
-unknown role, dates out of order, duplicate sites or contacts).
+unknown role, dates out of order, duplicate sites or contacts). Every text field is one of
+the kinds of `models.text_kinds` (issue #10: checked before it reaches Prefect or the
+database; the deployment's parameter schema carries the same limits, so Prefect refuses too).
 """
 
 from __future__ import annotations
 
 import enum
-import re
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.form_schema import field_title, model_title
+from models.text_kinds import EMAIL_RE, Email, ItemCode, Label, Line, Name, Phone, ProjectCode, SiteCode
 
-EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+__all__ = ["EMAIL_RE"]  # the identity module checks staff emails with the same pattern
 
 
 class ProjectSize(enum.StrEnum):
@@ -70,50 +72,46 @@ class Strict(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         str_strip_whitespace=True,
+        allow_inf_nan=False,
         field_title_generator=field_title,
         model_title_generator=model_title,
     )
 
 
 class SiteIn(Strict):
-    site_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", description="Site code")
-    name: str = Field(min_length=1, max_length=200)
-    address: str = Field(min_length=1, max_length=400, description="Street address of the site")
+    site_id: SiteCode = Field(description="Site code")
+    name: Name
+    address: Line = Field(description="Street address of the site")
 
 
 class ContractItemIn(Strict):
     """One line of the contract configuration (合同配置), checked in the survey (ENG-1, ENG-6)."""
 
-    item_code: str = Field(min_length=1, max_length=64)
-    description: str = Field(min_length=1, max_length=300)
+    item_code: ItemCode
+    description: Line
     quantity: int = Field(gt=0)
-    site_id: str | None = Field(
+    site_id: SiteCode | None = Field(
         default=None, title="Site", description="Site code this item is for, if one (from the sites above)"
     )
 
 
 class ContactIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(max_length=320)
+    name: Name
+    email: Email
     role: Role
-    phone: str = ""
+    phone: Phone = ""
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        if not EMAIL_RE.match(value):
-            raise ValueError(f"{value!r} is not an email address")
         return value.lower()
 
 
 class ProjectIn(Strict):
     """Everything a PM states when starting an engineering project (PROCESS.md §1)."""
 
-    code: str = Field(
-        pattern=r"^[A-Z0-9][A-Z0-9-]{2,31}$",
-        description="Project code: capitals, digits and dashes, e.g. GD-2026-017",
-    )
-    customer: str = Field(min_length=1, max_length=200)
+    code: ProjectCode = Field(description="Project code: capitals, digits and dashes, e.g. GD-2026-017")
+    customer: Name
     size: ProjectSize = Field(
         default=ProjectSize.SMALL,
         title="Project size",
@@ -125,7 +123,7 @@ class ProjectIn(Strict):
     observation_days: int = Field(
         default=2, ge=1, le=3, description="Days the crew observes after cutover (ENG-30)"
     )
-    timezone: str = Field(default="Asia/Shanghai", description="IANA time zone of the sites")
+    timezone: Label = Field(default="Asia/Shanghai", description="IANA time zone of the sites")
     planned_start: date
     planned_end: date
 

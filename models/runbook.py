@@ -12,18 +12,21 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.text_kinds import Command as CommandText
+from models.text_kinds import Label, Name, Pattern, StepId
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True, allow_inf_nan=False)
 
 
 class Command(_Strict):
     """One command on the element and the output that means it worked."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Stable id, used in the journal")
-    title: str = Field(min_length=1)
-    command: str = Field(min_length=1)
-    expect: str = Field(default="", description="Regular expression the output must match ('' = any)")
+    id: StepId = Field(description="Stable id, used in the journal")
+    title: Name
+    command: CommandText
+    expect: Pattern = Field(default="", description="Regular expression the output must match ('' = any)")
     est_seconds: float = Field(default=60, ge=0, description="Estimated duration, for the deadline check")
 
     @field_validator("expect")
@@ -48,27 +51,27 @@ class Step(Command):
 
 
 class Phase(_Strict):
-    name: str = Field(min_length=1)
+    name: Name
     steps: list[Step] = Field(min_length=1)
 
 
 class Runbook(_Strict):
     """The upgrade guide for one element type (版本升级指导书)."""
 
-    element_model: str = Field(min_length=1)
-    title: str = Field(min_length=1)
-    required_qualification: str = Field(
-        min_length=1, description="What every operator must hold (UPG-2), e.g. 'NE40E-upgrade'"
+    element_model: Label
+    title: Name
+    required_qualification: Label = Field(
+        description="What every operator must hold (UPG-2), e.g. 'NE40E-upgrade'"
     )
-    compatibility: dict[str, list[str]] = Field(
+    compatibility: dict[Label, list[Label]] = Field(
         description="Hardware version → software versions it supports (UPG-1)", min_length=1
     )
-    tools: list[str] = Field(default_factory=list, description="Tools that must be ready (UPG-1)")
+    tools: list[Label] = Field(default_factory=list, description="Tools that must be ready (UPG-1)")
     read_version: Command = Field(description="Reads software and hardware versions (UPG-1)")
     backup: Step = Field(description="Takes the data backup; its output carries the checksum (UPG-1)")
     phases: list[Phase] = Field(min_length=1)
     tests: list[Command] = Field(min_length=1, description="Post-upgrade tests (UPG-6)")
-    success_criteria: list[str] = Field(
+    success_criteria: list[StepId] = Field(
         default_factory=list,
         description="Ids of the tests that must pass for success (UPG-8); empty = all of them",
     )

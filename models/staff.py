@@ -39,6 +39,10 @@ class StaffUser(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Single sign-on: "<issuer> <sub>" of the provider identity linked at the first SSO sign-in.
+    # Later sign-ins must come from that identity, so an email re-used at the provider for
+    # someone else does not reach this account.
+    sso_subject: Mapped[str | None] = mapped_column(String(700), unique=True)
 
 
 class StaffSession(Base):

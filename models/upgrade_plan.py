@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from models.project_input import ContactIn, Role, Strict, known_zone
 from models.runbook import Runbook
+from models.text_kinds import ElementName, Email, Label, Name, StepId, WindowId
 
 
 class DriverKind(enum.StrEnum):
@@ -32,29 +33,29 @@ class SimulationIn(Strict):
 
     step_seconds: float = Field(default=0.2, ge=0, description="How long each command takes")
     reboot_seconds: float = Field(default=0.5, ge=0, description="How long a reboot takes (slow reboot)")
-    fail_steps: list[str] = Field(default_factory=list, description="Step ids that fail")
-    fail_tests: list[str] = Field(default_factory=list, description="Test ids whose result is wrong")
-    hang_steps: list[str] = Field(default_factory=list, description="Step ids that never finish")
+    fail_steps: list[StepId] = Field(default_factory=list, description="Step ids that fail")
+    fail_tests: list[StepId] = Field(default_factory=list, description="Test ids whose result is wrong")
+    hang_steps: list[StepId] = Field(default_factory=list, description="Step ids that never finish")
     rollback_fails: bool = False
     unreachable: bool = False
     corrupt_backup: bool = Field(default=False, description="The backup's checksum does not verify")
 
 
 class ElementIn(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="Element name, unique")
-    site: str = Field(min_length=1)
-    model: str = Field(min_length=1, description="Element type; must match the runbook's")
-    hardware_version: str = Field(min_length=1)
-    software_version: str = Field(min_length=1, description="Current software version as planned")
-    address: str = Field(min_length=1, description="Management address, host or host:port")
+    name: ElementName = Field(description="Element name, unique")
+    site: Name
+    model: Label = Field(description="Element type; must match the runbook's")
+    hardware_version: Label
+    software_version: Label = Field(description="Current software version as planned")
+    address: Label = Field(description="Management address, host or host:port")
     driver: DriverKind = DriverKind.SIMULATOR
     simulation: SimulationIn = Field(default_factory=SimulationIn)
 
 
 class OperatorIn(Strict):
-    name: str = Field(min_length=1)
-    email: str
-    qualifications: list[str] = Field(default_factory=list, description="Certificates held (UPG-2)")
+    name: Name
+    email: Email
+    qualifications: list[Label] = Field(default_factory=list, description="Certificates held (UPG-2)")
 
     @field_validator("email")
     @classmethod
@@ -168,7 +169,7 @@ class WindowIn(Strict):
         "(a window across midnight, e.g. 23:00 → 04:00). Empty = same day; the deadline must then "
         "come after the start.",
     )
-    timezone: str = Field(default="Asia/Shanghai", description="IANA time zone of the site")
+    timezone: Label = Field(default="Asia/Shanghai", description="IANA time zone of the site")
 
     @field_validator("timezone")
     @classmethod
@@ -257,12 +258,9 @@ class Booking(BaseModel):
 class UpgradePlanIn(Strict):
     """Everything a PM states when planning one upgrade window (issue #3)."""
 
-    id: str = Field(
-        pattern=r"^[A-Z0-9][A-Z0-9-]{2,39}$",
-        description="Window id: capitals, digits and dashes, e.g. UPG-2026-1127-GZ",
-    )
-    title: str = Field(min_length=1, max_length=200)
-    target_version: str = Field(min_length=1)
+    id: WindowId = Field(description="Window id: capitals, digits and dashes, e.g. UPG-2026-1127-GZ")
+    title: Name
+    target_version: Label
     elements: list[ElementIn] = Field(min_length=1)
     operators: list[OperatorIn] = Field(min_length=1)
     contacts: list[ContactIn] = Field(

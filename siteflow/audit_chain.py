@@ -3,6 +3,18 @@
 Prefect's records can be edited by anyone with API access, so every decision, refusal,
 phase transition and document is also appended here. Each record's hash covers its
 content and the previous record's hash; the per-stream head row catches a deleted tail.
+
+Hashes alone protect only against naive edits: someone who can write the tables can change
+a record and recompute every hash after it and the head (issue #10 item 4; COM-6 asks for
+access control on audit data). So each record's hash is also signed with an Ed25519 key kept
+outside the database (:mod:`siteflow.audit_keys`): a rewritten record no longer carries a
+valid signature, and :func:`verify` names it. A truncated or wholesale rebuilt chain (by
+someone who also holds the key) is caught by the signed heads published outside the
+database — checkpoints and the witnesses in customers' mails (:mod:`siteflow.audit_checkpoints`).
+
+Records written before signing existed carry no signature; they verify as "unsigned, written
+before signing began", and an unsigned record dated after that, or after a signed record, is
+a removed signature.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.audit import AuditEvent, AuditHead
+from siteflow import audit_keys
 
 GENESIS = "0" * 64
 
@@ -28,6 +41,16 @@ def canonical(payload: Any) -> str:
 def record_hash(prev_hash: str, stream: str, seq: int, kind: str, actor: str, at: str, payload: str) -> str:
     body = canonical([prev_hash, stream, seq, kind, actor, at, payload])
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def signed_message(stream: str, seq: int, digest: str) -> bytes:
+    """What a record's signature covers: its hash (which covers its content and everything before
+    it), bound to its place, with a domain tag so it can never pass for a checkpoint's."""
+    return canonical(["siteflow-audit-record/1", stream, seq, digest]).encode("utf-8")
+
+
+def recorded_at(at: str) -> datetime:
+    return datetime.fromisoformat(at).astimezone(UTC)
 
 
 def append(session: Session, stream: str, kind: str, actor: str, payload: dict[str, Any]) -> AuditEvent:
@@ -47,6 +70,7 @@ def append_many(
         head = AuditHead(stream=stream, seq=0, hash=GENESIS)
         session.add(head)
     events = []
+    key = audit_keys.signing_key()
     seq, prev = head.seq, head.hash
     for kind, actor, payload in records:
         seq += 1
@@ -63,6 +87,8 @@ def append_many(
                 payload=body,
                 prev_hash=prev,
                 hash=digest,
+                key_id=key.key_id,
+                signature=key.sign(signed_message(stream, seq, digest)),
             )
         )
         prev = digest
@@ -82,8 +108,10 @@ class ChainProblem:
         return f"record #{self.seq} ({self.kind}): {self.message}"
 
 
-def verify(session: Session, stream: str) -> list[ChainProblem]:
-    """Every way the stored chain differs from an untouched one, in order."""
+def verify(session: Session, stream: str, keyring: audit_keys.Keyring | None = None) -> list[ChainProblem]:
+    """Every way the stored chain differs from an untouched one, in order: links and hashes,
+    then each record's signature against the keyring (outside the database)."""
+    keys = keyring if keyring is not None else audit_keys.load_keyring()
     events = (
         session.execute(select(AuditEvent).where(AuditEvent.stream == stream).order_by(AuditEvent.id))
         .scalars()
@@ -93,6 +121,7 @@ def verify(session: Session, stream: str) -> list[ChainProblem]:
     problems: list[ChainProblem] = []
     prev = GENESIS
     expected_seq = 1
+    signed_seen = False
     for ev in events:
         if ev.seq != expected_seq:
             problems.append(
@@ -108,6 +137,10 @@ def verify(session: Session, stream: str) -> list[ChainProblem]:
             )
         if record_hash(ev.prev_hash, ev.stream, ev.seq, ev.kind, ev.actor, ev.at, ev.payload) != ev.hash:
             problems.append(ChainProblem(ev.seq, ev.kind, "content altered: hash does not match"))
+        signature = _signature_problem(ev, keys, signed_seen)
+        if signature:
+            problems.append(ChainProblem(ev.seq, ev.kind, signature))
+        signed_seen = signed_seen or ev.signature is not None
         prev = ev.hash
         expected_seq = ev.seq + 1
     if head is None:
@@ -123,6 +156,36 @@ def verify(session: Session, stream: str) -> list[ChainProblem]:
             )
         )
     return problems
+
+
+def _signature_problem(ev: AuditEvent, keys: audit_keys.Keyring, signed_seen: bool) -> str | None:
+    try:
+        at = recorded_at(ev.at)
+    except ValueError:
+        return f"its time {ev.at!r} is not a time"
+    if ev.signature is None and ev.key_id is None:
+        began = keys.signing_began
+        if signed_seen:
+            return "unsigned after signed records: its signature was removed"
+        if began is not None and at >= began:
+            return (
+                f"unsigned, but written after signing began on {began:%Y-%m-%d %H:%M:%S} UTC: "
+                "its signature was removed"
+            )
+        return None  # written before signing existed (see unsigned_before)
+    return keys.problem(ev.key_id, signed_message(ev.stream, ev.seq, ev.hash), ev.signature, at)
+
+
+def unsigned_before(events: list[AuditEvent]) -> int:
+    """How many records at the chain's start were written before signing existed (migration
+    0010): they are vouched for only by the hash chain up to the first signed record or a
+    signed checkpoint."""
+    count = 0
+    for ev in events:
+        if ev.signature is not None:
+            break
+        count += 1
+    return count
 
 
 def events_for(session: Session, stream: str) -> list[AuditEvent]:

@@ -2,7 +2,9 @@
 and Prefect's run state.
 
 `siteflow audit CODE` prints it (JSON for machines, HTML for people); `siteflow audit verify
-CODE` checks the chain and every stored document's hash and names the first bad record.
+CODE [--witness FILE]` checks the chain — links, hashes, every record's signature, every
+published checkpoint and given witness (:mod:`siteflow.audit_checkpoints`) — and every stored
+document's hash, and names the first bad record.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from models.gate import Gate, GateAttempt, GateDecision
 from models.memo import Memo
 from models.project import Project
 from models.upgrade import UpgradeElement, UpgradeWindow
-from siteflow import audit_chain, site_time
+from siteflow import audit_chain, audit_checkpoints, audit_keys, site_time
+from siteflow.audit_checkpoints import Checkpoint
 from siteflow.db import session_scope
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -84,8 +87,10 @@ def _window_header(session: Session, window: UpgradeWindow) -> tuple[dict[str, A
     return header, rows
 
 
-def build(code: str, with_prefect: bool = True) -> dict[str, Any]:
-    """The story of a project (by code) or of an upgrade window (by id)."""
+def build(code: str, with_prefect: bool = True, witnesses: tuple[Checkpoint, ...] = ()) -> dict[str, Any]:
+    """The story of a project (by code) or of an upgrade window (by id).
+
+    Raises :class:`audit_checkpoints.WitnessRefused` for a witness that proves nothing."""
     with session_scope() as session:
         project = session.get(Project, code)
         window = session.get(UpgradeWindow, code) if project is None else None
@@ -95,7 +100,11 @@ def build(code: str, with_prefect: bool = True) -> dict[str, Any]:
                 "`siteflow upgrade list` show them"
             )
         events = audit_chain.events_for(session, code)
-        problems = [str(p) for p in audit_chain.verify(session, code)]
+        keyring = audit_keys.load_keyring()
+        problems = [str(p) for p in audit_chain.verify(session, code, keyring)]
+        problems += [str(p) for p in audit_checkpoints.check(session, code, witnesses, keyring)]
+        checkpoints = audit_checkpoints.published(session, code)
+        notes = _chain_notes(events, checkpoints, keyring, len(witnesses))
         phases = []
         if project is not None:
             header = {
@@ -218,6 +227,17 @@ def build(code: str, with_prefect: bool = True) -> dict[str, Any]:
                 "verified": not problems,
                 "problems": problems,
                 "head": events[-1].hash if events else None,
+                "notes": notes,
+                "checkpoints": [
+                    {
+                        "seq": c.seq,
+                        "hash": c.hash,
+                        "signed_at": c.signed_at,
+                        "key_id": c.key_id,
+                        "by": c.published_by,
+                    }
+                    for c in checkpoints
+                ],
             },
             "events": [
                 {
@@ -234,8 +254,45 @@ def build(code: str, with_prefect: bool = True) -> dict[str, Any]:
     return report
 
 
-def verify(code: str) -> list[str]:
-    return list(build(code, with_prefect=False)["chain"]["problems"])
+def _chain_notes(
+    events: list[Any], checkpoints: list[Checkpoint], keyring: audit_keys.Keyring, witnessed: int
+) -> list[str]:
+    """What a verified chain rests on, in words: the keys, the checkpoints, legacy records."""
+    notes = []
+    legacy = audit_chain.unsigned_before(events)
+    began = keyring.signing_began
+    if legacy:
+        covered = any(c.seq >= legacy for c in checkpoints) or len(events) > legacy
+        notes.append(
+            f"records #1–#{legacy} unsigned: written before signing began"
+            + (f" on {began:%Y-%m-%d %H:%M} UTC" if began else "")
+            + (
+                "; the hash chain ties them to signed records after them"
+                if covered
+                else "; run `siteflow audit checkpoint` to sign their head"
+            )
+        )
+    keys = sorted({e.key_id for e in events if e.key_id})
+    if keys:
+        notes.append(f"records signed by {', '.join(keys)}")
+    if checkpoints:
+        last = checkpoints[-1]
+        notes.append(
+            f"{len(checkpoints)} checkpoint(s) published, the last of record #{last.seq} at {last.signed_at}"
+        )
+    if witnessed:
+        notes.append(f"{witnessed} witness(es) given and checked against the chain")
+    return notes
+
+
+def verify(code: str, witnesses: tuple[Checkpoint, ...] = ()) -> list[str]:
+    return list(build(code, with_prefect=False, witnesses=witnesses)["chain"]["problems"])
+
+
+def verify_with_notes(code: str, witnesses: tuple[Checkpoint, ...] = ()) -> tuple[list[str], list[str]]:
+    """Problems (empty when the trail holds) and what the verdict rests on."""
+    chain = build(code, with_prefect=False, witnesses=witnesses)["chain"]
+    return list(chain["problems"]), list(chain["notes"])
 
 
 @lru_cache(maxsize=1)

@@ -13,7 +13,7 @@ import json
 import signal
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -99,7 +99,11 @@ def load_structured(path: Path) -> Any:
 
 
 def validation_message(exc: ValidationError) -> str:
-    lines = [f"  - {'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors()]
+    """A refused form's problems, each naming its field (escaped: a bad character is not
+    printed to the terminal)."""
+    from models.text_kinds import problems
+
+    lines = [f"  - {line}" for line in problems(exc)]
     return "the form is not valid (nothing was started):\n" + "\n".join(lines)
 
 
@@ -317,12 +321,21 @@ def login(
         bool,
         typer.Option("--password-stdin", help="Read the password from standard input instead of a prompt"),
     ] = False,
+    token_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--token-stdin",
+            help="Read a personal token made on the workspace's Tokens page (/tokens) from standard input "
+            "instead of giving a password — for single sign-on accounts",
+        ),
+    ] = False,
     url: Annotated[str | None, typer.Option(help="siteflow's web address (default: this host's)")] = None,
 ) -> None:
     """Log in: trade your password for a personal API token, kept in your config directory (0600).
 
     Commands that act as you (`gates decide`, `projects start`) send it; it expires after
-    SITEFLOW_TOKEN_DAYS (30) days; `siteflow logout` revokes it.
+    SITEFLOW_TOKEN_DAYS (30) days; `siteflow logout` revokes it. Signed in by single sign-on
+    with no password? Make a token at /tokens in the workspace and pass it with --token-stdin.
     """
     import socket
 
@@ -330,14 +343,28 @@ def login(
     from siteflow.settings import get_settings
 
     base = (url or get_settings().resolved_public_url).rstrip("/")
-    who = email or typer.prompt("Email")
-    secret = _read_password_stdin() if password_stdin else typer.prompt("Password", hide_input=True)
-    try:
-        out = call(
-            "POST", "/api/tokens", {"email": who, "password": secret, "label": socket.gethostname()}, url=base
-        )
-    except ApiError as exc:
-        raise fail(f"not logged in: {exc}") from None
+    if token_stdin:
+        if password_stdin or email:
+            raise fail("--token-stdin takes the token alone: leave out --email and --password-stdin")
+        token = sys.stdin.read().strip()
+        probe = Credentials(url=base, token=token, email="", expires_at=datetime.now(UTC))
+        try:
+            me = call("GET", "/api/me", creds=probe)
+        except ApiError as exc:
+            raise fail(f"not logged in: {exc}") from None
+        out = {"token": token, "name": me["name"], "email": me["email"], "expires_at": me["expires_at"]}
+    else:
+        who = email or typer.prompt("Email")
+        secret = _read_password_stdin() if password_stdin else typer.prompt("Password", hide_input=True)
+        try:
+            out = call(
+                "POST",
+                "/api/tokens",
+                {"email": who, "password": secret, "label": socket.gethostname()},
+                url=base,
+            )
+        except ApiError as exc:
+            raise fail(f"not logged in: {exc}") from None
     path = Credentials(
         url=base, token=out["token"], email=out["email"], expires_at=datetime.fromisoformat(out["expires_at"])
     ).save()
@@ -662,31 +689,59 @@ def users_reset(email: Annotated[str, typer.Argument(help="The account's email")
 
 @app.command()
 def audit(
-    first: Annotated[str, typer.Argument(help="Project code or upgrade window id, or 'verify'")],
-    code: Annotated[str | None, typer.Argument(help="Project code or window id after 'verify'")] = None,
+    first: Annotated[
+        str, typer.Argument(help="Project code or upgrade window id, or 'verify', 'checkpoint' or 'keys'")
+    ],
+    code: Annotated[
+        str | None,
+        typer.Argument(
+            help="Project code or window id after 'verify' or 'checkpoint'; 'rotate' after 'keys'"
+        ),
+    ] = None,
     format: Annotated[str, typer.Option("--format", help="json or html")] = "json",
     output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
+    witness: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--witness",
+            help="With verify: a witnessed mail (.eml) or checkpoints file whose signed heads must "
+            "still be in the chain (repeatable)",
+        ),
+    ] = None,
 ) -> None:
-    """`siteflow audit CODE --format json|html` prints the story; `siteflow audit verify CODE` checks it."""
+    """`siteflow audit CODE --format json|html` prints the story; `siteflow audit verify CODE
+    [--witness FILE]` checks it; `siteflow audit checkpoint [CODE]` publishes signed heads;
+    `siteflow audit keys [rotate]` lists or rotates the signing keys."""
     _ready_db()
-    from siteflow import audit_report
+    from siteflow import audit_checkpoints, audit_report
 
     try:
         if first == "verify":
             if not code:
-                raise fail("usage: siteflow audit verify CODE")
-            problems = audit_report.verify(code)
+                raise fail("usage: siteflow audit verify CODE [--witness FILE]")
+            witnesses = tuple(w for path in witness or [] for w in audit_checkpoints.read_witnesses(path))
+            problems, notes = audit_report.verify_with_notes(code, witnesses)
             if problems:
                 for p in problems:
-                    err.print(f"[bold red]TAMPERED[/] {code}: {p}")
+                    err.print(f"[bold red]TAMPERED[/] {code}: {p}", markup=True, highlight=False)
                 raise typer.Exit(3)
-            console.print(f"{code}: audit trail verified")
+            console.print(f"{code}: audit trail verified", markup=False, highlight=False)
+            for note in notes:
+                console.print(f"  {note}", markup=False, highlight=False)
+            return
+        if first == "checkpoint":
+            _audit_checkpoint(code)
+            return
+        if first == "keys":
+            _audit_keys(code)
             return
         if format not in ("json", "html"):
             raise fail("--format must be json or html")
         report = audit_report.build(first)
     except audit_report.UnknownSubject as exc:
         raise fail(str(exc)) from None
+    except audit_checkpoints.WitnessRefused as exc:
+        raise fail(f"witness refused: {exc}") from None
     text = (
         json.dumps(report, ensure_ascii=False, indent=2)
         if format == "json"
@@ -697,6 +752,63 @@ def audit(
         console.print(f"wrote {output}")
     else:
         sys.stdout.write(text + "\n")
+
+
+def _audit_checkpoint(code: str | None) -> None:
+    """Sign and publish the head of each chain (or one) that verifies; a broken one is named and
+    left unsigned, so a checkpoint never vouches for a rewritten chain. Exit 3 if any was broken."""
+    from siteflow import audit_chain, audit_checkpoints, audit_keys
+    from siteflow.db import session_scope
+
+    broken = False
+    with session_scope() as session:
+        streams = [code] if code else audit_checkpoints.streams(session)
+        keyring = audit_keys.load_keyring()
+        for stream in streams:
+            problems = audit_chain.verify(session, stream, keyring) + audit_checkpoints.check(
+                session, stream, (), keyring
+            )
+            if problems:
+                broken = True
+                err.print(
+                    f"TAMPERED {stream}: {problems[0]} — not checkpointed", markup=False, highlight=False
+                )
+                continue
+            cp = audit_checkpoints.sign_head(session, stream, "checkpoint")
+            if cp is None:
+                err.print(f"{stream}: no audit chain", markup=False, highlight=False)
+                continue
+            console.print(
+                f"{stream}: record #{cp.seq} {cp.hash} signed by {cp.key_id} at {cp.signed_at}",
+                markup=False,
+                highlight=False,
+            )
+    console.print(f"published in {audit_checkpoints.checkpoints_file()}", markup=False, highlight=False)
+    if broken:
+        raise typer.Exit(3)
+
+
+def _audit_keys(action: str | None) -> None:
+    """List the keyring (public keys and validity), or rotate: retire the current key, make a new one."""
+    from siteflow import audit_keys
+
+    if action not in (None, "rotate"):
+        raise fail("usage: siteflow audit keys [rotate]")
+    where = audit_keys.keys_dir()
+    if action == "rotate":
+        old, new = audit_keys.rotate(where)
+        if old is not None:
+            console.print(f"retired {old.key_id} (it still verifies what it signed)", markup=False)
+        console.print(f"signing with {new.key_id} from now on", markup=False)
+    keyring = audit_keys.load_keyring(where)
+    if not keyring.keys:
+        console.print("no signing key yet: the first record appended makes one", markup=False)
+    for k in keyring.keys:
+        until = f"retired {k.retired_at.isoformat()}" if k.retired_at else "current"
+        console.print(
+            f"{k.key_id}  valid from {k.valid_from.isoformat()}  {until}", markup=False, highlight=False
+        )
+    console.print(f"keyring: {where / audit_keys.KEYRING}", markup=False, highlight=False)
 
 
 @demo_app.command("engineering")

@@ -25,6 +25,7 @@ from models.gate_spec import Door, GateKind, Proof
 from models.project_input import ROLE_SIDE, Side
 from models.roster import Roster, roster_of
 from models.service_language import check_service_language
+from models.text_kinds import Label, Note, problems, safe_text, text_problem
 from models.upgrade_evidence import blocking_reasons
 from models.upgrade_plan import UpgradePlanIn
 from siteflow import audit_chain
@@ -105,6 +106,10 @@ def decide(request: DecisionRequest, resume: bool = True) -> DecisionResult:
     `resume=False`: the web resumes it after its page is sent, and the Prefect UI door is
     recorded by the resumed run itself.
     """
+    bad_text = _bad_text(request)
+    if bad_text is not None:  # refused before any of it is stored, and recorded made safe
+        _record_refusal(replace(request, decision=safe_text(request.decision, 64), comment=""), bad_text)
+        raise DecisionRefused(bad_text, request.gate_id)
     try:
         with session_scope() as session:
             result = _accept(session, request)
@@ -124,6 +129,21 @@ def decide(request: DecisionRequest, resume: bool = True) -> DecisionResult:
 
         resume_run(result.flow_run_id, wait_seconds=result.pause_wait)
     return result
+
+
+def _bad_text(req: DecisionRequest) -> str | None:
+    """Why the request's own texts cannot be recorded (issue #10): a decision value is one
+    short line, a comment a note; a lone surrogate or a control character would break the
+    database write, the audit chain or Prefect's run state that quote them."""
+    for kind, value, name in (
+        (Label, req.decision, "Decision"),
+        (Note, req.comment, "Comment"),
+        (Label, req.role or "", "Role"),
+    ):
+        problem = text_problem(kind, value, name) if value else None
+        if problem is not None:
+            return f"nothing was decided: {problem}"
+    return None
 
 
 class _Refusal(Exception):
@@ -211,16 +231,16 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
             f"{req.signer} is not a contact of {_kind_of(form)} {gate.subject}; only its listed contacts "
             "may decide its gates"
         )
+    try:  # proof first: someone who cannot prove they are this contact learns nothing more
+        proven = check(session, gate, req.door, req.evidence, contact.email, contact)
+    except UnprovenSignature as unproven:
+        raise _Refusal(unproven.reason) from None
     if ROLE_SIDE.get(contact.role) is Side.CONTRACTOR and req.comment:
         violations = check_service_language(req.comment)  # COM-1: our people's words reach customers
         if violations:
             raise _Refusal(f"the comment was not recorded: {'; '.join(str(v) for v in violations)}")
     if req.role is not None and req.role != contact.role.value:
         raise _Refusal(f"{req.signer} is listed as {contact.role.value}, not {req.role}")
-    try:
-        proven = check(session, gate, req.door, req.evidence, contact.email, contact)
-    except UnprovenSignature as unproven:
-        raise _Refusal(unproven.reason) from None
 
     if any(d.signer_email == contact.email for d in signed):
         raise _Refusal(
@@ -499,10 +519,7 @@ def _validated_data(gate: Gate, req: DecisionRequest, form: Roster) -> dict[str,
         parsed.check_against(form)
         parsed.check_for(req.decision)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or gate.data_model}: {e['msg']}" for e in exc.errors()
-        )
-        raise _Refusal(f"data for gate {gate.key} is not valid: {problems}") from None
+        raise _Refusal(f"data for gate {gate.key} is not valid: {'; '.join(problems(exc))}") from None
     except ValueError as exc:
         raise _Refusal(f"data for gate {gate.key} is not valid: {exc}") from None
     return parsed.model_dump(mode="json")

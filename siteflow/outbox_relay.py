@@ -9,6 +9,9 @@ stable Message-ID derived from its row: a crash after the SMTP server accepted i
 the row was marked sent resends the *same* message, which mail systems de-duplicate by
 Message-ID — delivery is at-least-once on the wire, once in the mailbox. Nothing is lost while
 the server is down: rows simply wait.
+
+Every mail to a customer carries the audit witness (:mod:`siteflow.mail_witness`): the head of
+its subject's audit chain, signed, in a header and a short block at the end of the text.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from models.outbox import OutboxMessage
 from models.project_input import Role
 from models.roster import roster_of
 from models.service_language import check_service_language
-from siteflow import audit_chain
+from siteflow import audit_chain, audit_checkpoints, mail_witness, site_time
 from siteflow.approval_links import LINK_PLACEHOLDER, link_url
 from siteflow.db import get_engine, session_scope
 from siteflow.identity import password_links
@@ -74,6 +77,10 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
     placeholder, link = _link(row) or ("", None)
     if link:
         body = body.replace(placeholder, link)
+    witness = _witness(row)
+    if witness is not None:
+        msg[audit_checkpoints.WITNESS_HEADER] = witness.header_value()
+        body += mail_witness.block(witness, site_time.subject_zone(row.subject_ref))
     document = _document(row.document_id)
     msg.set_content(plain_text(body))
     msg.add_alternative(
@@ -130,13 +137,25 @@ def _html(title: str, body: str, link: str | None, document: str | None) -> str:
     )
 
 
-def stop_reason(row: OutboxMessage) -> str | None:
-    """COM-1: a text to a customer with a forbidden phrase is stopped, with the phrase named."""
+def _to_customer(row: OutboxMessage) -> bool:
     with session_scope() as session:
         roster = roster_of(session, row.subject_ref)
     address = row.recipient.rsplit("<", 1)[-1].rstrip(">").strip()
     contact = roster.contact(address) if roster is not None else None
-    if contact is None or contact.role is not Role.CUSTOMER:
+    return contact is not None and contact.role is Role.CUSTOMER
+
+
+def _witness(row: OutboxMessage) -> audit_checkpoints.Checkpoint | None:
+    """The signed head of the subject's chain, for a mail to a customer (published as a checkpoint)."""
+    if not _to_customer(row):
+        return None
+    with session_scope() as session:
+        return audit_checkpoints.sign_head(session, row.subject_ref, "mail")
+
+
+def stop_reason(row: OutboxMessage) -> str | None:
+    """COM-1: a text to a customer with a forbidden phrase is stopped, with the phrase named."""
+    if not _to_customer(row):
         return None
     violations = check_service_language(f"{row.title}\n{row.body_text}")
     return "; ".join(str(v) for v in violations) or None

@@ -135,6 +135,36 @@ class Settings(BaseSettings):
     signin_window_minutes: int = Field(
         default=15, ge=1, description="The window over which failed sign-ins are counted."
     )
+    audit_keys_dir: Path | None = Field(
+        default=None,
+        description="Where the Ed25519 keys that sign the audit chain live (keyring.json and the current "
+        "private key, mode 0600); home/audit/keys when unset. Never in the database.",
+    )
+    audit_checkpoints_file: Path | None = Field(
+        default=None,
+        description="Where `siteflow audit checkpoint` and every witnessed mail publish signed chain heads "
+        "(one JSON line each, appended); home/audit/checkpoints.jsonl when unset.",
+    )
+
+    sso_issuer: str | None = Field(
+        default=None,
+        description="Single sign-on: the OpenID Connect provider's issuer URL (e.g. "
+        "https://login.example.com/realms/staff). Unset, staff sign in with passwords only.",
+    )
+    sso_client_id: str | None = Field(default=None, description="Single sign-on: siteflow's client id there.")
+    sso_client_secret: SecretStr | None = Field(
+        default=None, description="Single sign-on: siteflow's client secret (confidential client)."
+    )
+    sso_scopes: str = Field(default="openid email profile", description="Single sign-on: scopes asked for.")
+    sso_label: str = Field(
+        default="单点登录 / Single sign-on",
+        description="Single sign-on: the button's text on the sign-in page.",
+    )
+    sso_require_verified_email: bool = Field(
+        default=True,
+        description="Single sign-on: accept an email only when the provider says it is verified "
+        "(email_verified); turn off only for a provider that vouches for every email it sends.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -56,7 +56,17 @@ pytestmark = SQLITE_ONLY  # the web layer; both backends run in the decision tes
 
 # The routes anyone may reach without signing in — kept here apart from the code's list
 # (`siteflow.web.access.OPEN_ROUTES`), so opening a route takes a change in both places.
-OPEN = {"/healthz", "/a/{token}", "/signin", "/signout", "/reset/{token}", "/me", "/api/tokens"}
+OPEN = {
+    "/healthz",
+    "/a/{token}",
+    "/signin",
+    "/signin/sso",
+    "/signin/sso/callback",
+    "/signout",
+    "/reset/{token}",
+    "/me",
+    "/api/tokens",
+}
 
 A, B, WINDOW = "GD-2026-017", "GD-2026-099", "UPG-ACCESS-1"
 LI_NA = NewUser(name="李娜 Li Na", email="li.na@siteflow.example", roles=[StaffRole.PM])  # PM of A

@@ -41,9 +41,9 @@ from tests.test_outbox_relay import Inbox, free_port
 from tests.test_project_form import EXAMPLE
 
 
-def serve_web(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The real web service on a free port, in a thread; yields its base URL."""
-    port = free_port()
+def serve_web(monkeypatch: pytest.MonkeyPatch, port: int | None = None) -> Iterator[str]:
+    """The real web service on a free port (or `port`), in a thread; yields its base URL."""
+    port = port or free_port()
     monkeypatch.setenv("SITEFLOW_WEB_PORT", str(port))
     reset_settings()
     from siteflow.web import app

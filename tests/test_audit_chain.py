@@ -115,9 +115,9 @@ def test_altered_record_is_named(database_url: str) -> None:
         h=forged,
     )
     found = problems("ALTER-AND-REHASH")
-    assert [(p.seq, p.message) for p in found] == [
-        (3, "does not follow the record before it (deleted or reordered)")
-    ]
+    assert [p.seq for p in found] == [2, 3]
+    assert "does not match: rewritten after it was signed" in found[0].message  # its signature
+    assert found[1].message == "does not follow the record before it (deleted or reordered)"
 
     assert problems("UNTOUCHED") == []
 
@@ -173,7 +173,7 @@ def test_reordered_records_are_caught(database_url: str) -> None:
     assert any(p.message.startswith("out of place") for p in found)
 
     # every column but the row id swapped: each record is self-consistent, the order is not
-    columns = ("seq", "kind", "actor", "at", "payload", "prev_hash", "hash")
+    columns = ("seq", "kind", "actor", "at", "payload", "prev_hash", "hash", "key_id", "signature")
     with session_scope() as session:
         two, three = row(session, "SWAP-ROWS", 2), row(session, "SWAP-ROWS", 3)
     assignments = ", ".join(f"{c} = :{c}" for c in columns)

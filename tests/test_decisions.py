@@ -405,8 +405,12 @@ def test_survey_data_is_validated_before_it_is_accepted(project: ProjectIn) -> N
         "fill the form fields or pass --data FILE.json"
     )
 
+    padded = site_survey(" GZ-PY-02 ", terminals=[{"terminal": "DDF-2/7", "occupancy": "free"}])
+    reason = assert_refused(req(gate_id, "submit", ZHANG, data={"sites": [site_survey("GZ-TH-01"), padded]}))
+    assert "sites.1.site_id: Site code: use letters A–Z" in reason  # a code as typed, or refused (#10)
+
     explained = site_survey(
-        " GZ-PY-02 ",
+        "GZ-PY-02",
         terminals=[{"terminal": "DDF-2/7", "occupancy": "uncertain", "explanation": "label missing"}],
     )
     result = decide(req(gate_id, "submit", ZHANG, data={"sites": [site_survey("GZ-TH-01"), explained]}))
@@ -419,7 +423,7 @@ def test_survey_data_is_validated_before_it_is_accepted(project: ProjectIn) -> N
         "explanation": "label missing",
     }
     snap = snapshot(gate_id)
-    assert (snap.decisions, snap.accepted, snap.refused) == (1, 1, 4)
+    assert (snap.decisions, snap.accepted, snap.refused) == (1, 1, 5)
 
 
 def test_readiness_not_ready_needs_data_ready_does_not(project: ProjectIn) -> None:

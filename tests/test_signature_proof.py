@@ -83,6 +83,9 @@ def test_staff_cannot_sign_as_someone_else(project: ProjectIn) -> None:
     # a customer slot is not for a staff account, even one with the customer's email
     reason = assert_refused(as_staff(gate_id, "approve", CHEN))
     assert "is filled only by the customer through their own mailed link" in reason
+    # the forger hears about the proof only, not the named person's role (asked for another)
+    reason = assert_refused(replace(pm_token, signer=CHEN, role="supervisor", at=datetime.now(UTC)))
+    assert reason.startswith("you are signed in as") and "listed as" not in reason
 
 
 def test_a_link_signs_once_for_the_person_and_gate_it_was_mailed_for(project: ProjectIn) -> None:

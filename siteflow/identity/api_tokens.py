@@ -87,6 +87,42 @@ def revoke_token(session: Session, secret: str, now: datetime | None = None) -> 
     return row
 
 
+class TokenView(BaseModel):
+    """One of a user's tokens as their tokens page lists it (never the secret)."""
+
+    id: str
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def live(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.expires_at > now
+
+
+def tokens_of(user_id: str) -> list[TokenView]:
+    """A user's tokens, newest first, the ended ones of the last `token_days` too."""
+    shown_since = datetime.now(UTC) - timedelta(days=get_settings().token_days)
+    with read_scope() as session:
+        rows = session.execute(
+            select(ApiToken)
+            .where(ApiToken.user_id == user_id, ApiToken.expires_at > shown_since)
+            .order_by(ApiToken.created_at.desc())
+        ).scalars()
+        return [TokenView.model_validate(row, from_attributes=True) for row in rows]
+
+
+def revoke_own_token(session: Session, user_id: str, token_id: str, now: datetime | None = None) -> bool:
+    """End one of the user's own tokens by its id (their tokens page); False if it is not
+    theirs or already ended — a user cannot end someone else's token by guessing ids."""
+    row = session.get(ApiToken, token_id[:36])
+    if row is None or row.user_id != user_id or row.revoked_at is not None:
+        return False
+    row.revoked_at = now or datetime.now(UTC)
+    return True
+
+
 def revoke_all_tokens(session: Session, user_id: str, now: datetime | None = None) -> int:
     """End every token of a user (disabled or reset); how many were live."""
     result = session.execute(

@@ -29,6 +29,7 @@ class StaffEvent(enum.StrEnum):
     SIGNED_OUT = "user.signed-out"
     TOKEN_ISSUED = "token.issued"  # `siteflow login`
     TOKEN_REVOKED = "token.revoked"  # `siteflow logout`
+    SSO_LINKED = "sso.linked"  # the first single sign-on linked a provider identity
 
 
 class StaffAudit(BaseModel):
@@ -41,6 +42,8 @@ class StaffAudit(BaseModel):
     address: str | None = None  # of a web request
     sessions_ended: int | None = None
     token_id: str | None = None  # a personal API token's id (never the token)
+    method: str | None = None  # of a sign-in: "sso" (single sign-on); a password sign-in has none
+    sso_subject: str | None = None  # the provider identity ("<issuer> <sub>") an account was linked to
 
 
 def host_admin() -> str:

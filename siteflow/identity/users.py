@@ -209,8 +209,9 @@ def disable_user(email: str, actor: str) -> AccountChange:
 
 
 def reset_user(email: str, actor: str) -> AccountChange:
-    """End the account's sessions and API tokens, forget its password and mail a link to set a
-    new one.
+    """End the account's sessions and API tokens, forget its password and its single sign-on
+    link (the next SSO sign-in links afresh, by verified email), and mail a link to set a new
+    password.
     Raises UnknownUser, AccountDisabled."""
     now = datetime.now(UTC)
     with session_scope() as session:
@@ -219,6 +220,7 @@ def reset_user(email: str, actor: str) -> AccountChange:
             raise AccountDisabled(f"the staff account for {user.email} is disabled; it cannot be reset")
         user.password_hash = None
         user.password_changed_at = now
+        user.sso_subject = None
         ended = end_all_sessions(session, user.id, now) + revoke_all_tokens(session, user.id, now)
         record(
             session,

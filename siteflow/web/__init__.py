@@ -15,23 +15,40 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import siteflow.resumer  # noqa: F401  (loads Prefect's client at start, not on the first approval)
-from siteflow.web import api, approvals, signin, subjects, workspace
+from models.text_kinds import problem_lines
+from siteflow.identity.single_sign_on import sso_config
+from siteflow.web import (
+    api,
+    api_docs,
+    approvals,
+    personal_tokens,
+    signin,
+    single_sign_on,
+    subjects,
+    workspace,
+)
 from siteflow.web.access import SignInFirst, guard
+from siteflow.web.api_docs import OPENAPI
 from siteflow.web.pages import HEADERS
+from siteflow.web.security_headers import SecurityHeaders
 
-OPENAPI = "/api/openapi.json"
+sso_config()  # half a single sign-on configuration stops the web service at start, with its reason
 
 app = FastAPI(title="siteflow", docs_url=None, openapi_url=None, dependencies=[Depends(guard)])
+app.add_middleware(SecurityHeaders)
 app.include_router(approvals.router)
 app.include_router(signin.router)
+app.include_router(single_sign_on.router)
 app.include_router(api.router)
 app.include_router(subjects.router)
 app.include_router(workspace.router)
+app.include_router(personal_tokens.router)
+app.include_router(api_docs.router)
 
 
 @app.exception_handler(StarletteHTTPException)
@@ -40,6 +57,15 @@ async def plain_not_found(request: Request, exc: StarletteHTTPException) -> Resp
     if exc.status_code == 404 and request.url.path.startswith("/a"):
         return approvals.invalid_page(404)
     return await http_exception_handler(request, exc)
+
+
+@app.exception_handler(RequestValidationError)
+async def refused_request(request: Request, exc: RequestValidationError) -> Response:
+    """A request body or form refused, each problem naming its field (issue #10). FastAPI's own
+    answer echoes the input, and an input holding a lone surrogate cannot be encoded: a 500."""
+    return JSONResponse(
+        {"detail": "the request is not valid", "problems": problem_lines(exc.errors())}, status_code=422
+    )
 
 
 @app.exception_handler(SignInFirst)
@@ -56,8 +82,3 @@ def healthz() -> dict[str, str]:
 @app.get(OPENAPI, include_in_schema=False)
 def openapi() -> dict[str, Any]:
     return app.openapi()
-
-
-@app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
-def api_docs() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url=OPENAPI, title="siteflow API")

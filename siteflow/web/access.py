@@ -120,6 +120,9 @@ OPEN_ROUTES: dict[str, str] = {
     "/healthz": "the stack's and a load balancer's health check; says only ok",
     "/a/{token}": "an approval link: its single-use token, mailed to one person, is the credential",
     "/signin": "where credentials are given",
+    "/signin/sso": "sends the browser to the single sign-on provider (nothing to read here)",
+    "/signin/sso/callback": "the provider's answer: it signs in only with the pending-attempt cookie "
+    "of the browser that started",
     "/signout": "ends this browser's session, if any (CSRF-checked)",
     "/reset/{token}": "a password link: its single-use token is the credential",
     "/me": "answers 401 itself when nobody is signed in (who am I, for the sign-in page)",

@@ -19,6 +19,8 @@ from pydantic import BaseModel, Field, ValidationError
 from models.gate_spec import Door, Proof
 from models.project_input import ProjectIn, Role
 from models.roster import window_plan
+from models.text_kinds import Label, Note
+from models.text_kinds import problems as form_problems
 from models.upgrade import UpgradeWindow
 from models.upgrade_plan import UpgradePlanIn
 from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
@@ -59,8 +61,8 @@ class MeOut(BaseModel):
 
 
 class DecisionIn(BaseModel):
-    decision: str = Field(max_length=64)
-    comment: str = Field(default="", max_length=4000)
+    decision: Label
+    comment: Note = ""
     data: dict[str, Any] | None = None
     role: Role | None = Field(default=None, description="Your role on the subject, checked if given")
 
@@ -215,7 +217,7 @@ def start_project(
     try:
         form = ProjectIn.model_validate(body)
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        problems = form_problems(exc)
         return JSONResponse(
             {"detail": "the project form is not valid", "problems": problems}, status_code=422
         )
@@ -277,7 +279,7 @@ def book_window(body: WindowIn, actor: Annotated[Actor, Depends(token_actor)]) -
     try:
         plan = UpgradePlanIn.model_validate(body.plan)
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        problems = form_problems(exc)
         return JSONResponse({"detail": "the plan is not valid", "problems": problems}, status_code=422)
     why_not = _may_run_window(actor, plan)
     if why_not:

@@ -107,7 +107,8 @@ def _view(token: str) -> dict[str, Any] | None:
         }
 
 
-@router.api_route("/a/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@router.head("/a/{token}", response_class=HTMLResponse, include_in_schema=False)  # mail scanners
+@router.get("/a/{token}", response_class=HTMLResponse)
 def confirmation_page(token: str, request: Request) -> HTMLResponse:
     view = _view(token)
     if view is None:

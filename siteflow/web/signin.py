@@ -20,8 +20,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from siteflow.identity.password_links import LinkState, LinkView, look_up, use_link
 from siteflow.identity.passwords import MIN_LENGTH, WeakPassword
-from siteflow.identity.sessions import SignedIn, signed_in
+from siteflow.identity.sessions import NewSession, SignedIn, signed_in
 from siteflow.identity.signin import SigninResult, sign_in, sign_out
+from siteflow.identity.single_sign_on import sso_config
 from siteflow.link_throttle import note_bad_token
 from siteflow.settings import get_settings
 from siteflow.web.access import SESSION_COOKIE
@@ -46,7 +47,7 @@ LINK_PAGES = {
 }
 
 
-def _address(request: Request) -> str:
+def address_of(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
@@ -77,10 +78,40 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _signin_form(
+def signin_form(
     request: Request, status: int = 200, email: str = "", error: str | None = None, next: str | None = None
 ) -> Response:
-    return _form(request, "signin.html.j2", status=status, email=email, error=error, next=safe_next(next))
+    """The sign-in page: the password form, and the single sign-on button when configured."""
+    config = sso_config()
+    return _form(
+        request,
+        "signin.html.j2",
+        status=status,
+        email=email,
+        error=error,
+        next=safe_next(next),
+        sso_label=config.label if config else None,
+    )
+
+
+def signed_in_response(request: Request, new: NewSession, next: str | None) -> Response:
+    """After a proven sign-in (password or single sign-on): the session cookie, and on to
+    `next`. This browser's earlier session, if any, ends: one browser, one session."""
+    previous = _session_token(request)
+    if previous:
+        sign_out(previous, address_of(request))
+    response = RedirectResponse(safe_next(next) or "/signin", status_code=303, headers=HEADERS)
+    s = get_settings()
+    response.set_cookie(
+        cookie_name(SESSION_COOKIE),
+        new.token.get_secret_value(),
+        max_age=int(s.session_max_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=s.secure_cookies,
+        path="/",
+    )
+    return response
 
 
 @router.get("/signin", response_class=HTMLResponse)
@@ -92,7 +123,7 @@ def signin_page(request: Request, next: str | None = None) -> Response:
         if target is not None:  # a link sent by a colleague, opened while signed in
             return RedirectResponse(target, status_code=303, headers=HEADERS)
         return _form(request, "signed_in.html.j2", who=who)
-    return _signin_form(request, next=target)
+    return signin_form(request, next=target)
 
 
 @router.post("/signin", response_class=HTMLResponse)
@@ -105,41 +136,25 @@ def signin_submit(
 ) -> Response:
     email = email.strip()[:320]
     if not form_ok(request, csrf):
-        return _signin_form(request, 403, email, Say.FORM_EXPIRED, next)
-    outcome = sign_in(email, password, _address(request))
+        return signin_form(request, 403, email, Say.FORM_EXPIRED, next)
+    outcome = sign_in(email, password, address_of(request))
     if outcome.result is SigninResult.THROTTLED:
         wait = outcome.retry_after_seconds or 60
-        response = _signin_form(
-            request, 429, email, Say.TOO_MANY.format(minutes=max(1, -(-wait // 60))), next
-        )
+        response = signin_form(request, 429, email, Say.TOO_MANY.format(minutes=max(1, -(-wait // 60))), next)
         response.headers["Retry-After"] = str(wait)
         return response
     if outcome.result is SigninResult.WRONG or outcome.session is None:
-        return _signin_form(request, 401, email, Say.WRONG, next)
-    previous = _session_token(request)
-    if previous:  # this browser's earlier session, if any, ends: one browser, one session
-        sign_out(previous, _address(request))
-    response = RedirectResponse(safe_next(next) or "/signin", status_code=303, headers=HEADERS)
-    s = get_settings()
-    response.set_cookie(
-        cookie_name(SESSION_COOKIE),
-        outcome.session.token.get_secret_value(),
-        max_age=int(s.session_max_hours * 3600),
-        httponly=True,
-        samesite="lax",
-        secure=s.secure_cookies,
-        path="/",
-    )
-    return response
+        return signin_form(request, 401, email, Say.WRONG, next)
+    return signed_in_response(request, outcome.session, next)
 
 
 @router.post("/signout", response_class=HTMLResponse)
 def signout(request: Request, csrf: Annotated[str, Form(alias=FIELD)] = "") -> Response:
     if not form_ok(request, csrf):
-        return _signin_form(request, 403, "", Say.FORM_EXPIRED)
+        return signin_form(request, 403, "", Say.FORM_EXPIRED)
     token = _session_token(request)
     if token:
-        sign_out(token, _address(request))
+        sign_out(token, address_of(request))
     response = RedirectResponse("/signin", status_code=303, headers=HEADERS)
     s = get_settings()
     response.delete_cookie(
@@ -158,7 +173,7 @@ def me(request: Request) -> Response:
 
 def _link_gone(request: Request, view: LinkView) -> Response:
     heading, status = LINK_PAGES[view.state]
-    if view.state is LinkState.UNKNOWN and note_bad_token(_address(request)):
+    if view.state is LinkState.UNKNOWN and note_bad_token(address_of(request)):
         status = 429
     return page("reset_invalid.html.j2", status=status, heading=heading)
 
@@ -191,7 +206,7 @@ def reset_submit(
     if password != confirm:
         return _reset_form(request, view, 422, Say.PASSWORDS_DIFFER)
     try:
-        done = use_link(token, password, _address(request))
+        done = use_link(token, password, address_of(request))
     except WeakPassword as weak:
         return _reset_form(request, view, 422, str(weak))
     if done.state is not LinkState.VALID:
