@@ -518,6 +518,7 @@ def main() -> None:
     os.environ.pop("SITEFLOW_DATABASE_URL", None)
     os.environ.pop("SITEFLOW_PREFECT_API_URL", None)
     os.environ.pop("SITEFLOW_BLACKOUT_CALENDAR", None)
+    from siteflow.prefect_credential import basic_auth_header, prefect_auth_string
     from siteflow.prefect_env import apply_prefect_environment, prefect_environment
     from siteflow.settings import get_settings
 
@@ -542,7 +543,14 @@ def main() -> None:
         )
         wait_until(
             "the bare deployment",
-            lambda: httpx.get(f"{api}/deployments/name/{BARE_DEPLOYMENT}", timeout=2).status_code == 200,
+            lambda: (
+                httpx.get(
+                    f"{api}/deployments/name/{BARE_DEPLOYMENT}",
+                    timeout=2,
+                    headers=basic_auth_header(prefect_auth_string(settings)),  # Prefect wants it (#10)
+                ).status_code
+                == 200
+            ),
             90,
         )
         roots = {name: proc.pid for name, proc in stack.processes.items()}

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from siteflow.settings import get_settings
+from siteflow.sqlite_erasure import overwrite_freed_space
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -41,6 +42,7 @@ def engine_for(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+            overwrite_freed_space(dbapi_conn)  # an erased token is gone from the file (issue #10)
 
         @event.listens_for(engine, "begin")
         def _immediate(conn: Any) -> None:

@@ -38,10 +38,11 @@ from models.roster import roster_of
 from models.service_language import check_service_language
 from siteflow import audit_chain, audit_checkpoints, mail_witness, site_time
 from siteflow.approval_links import LINK_PLACEHOLDER, link_url
-from siteflow.db import session_scope
+from siteflow.db import get_engine, session_scope
 from siteflow.identity import password_links
 from siteflow.mail_body import html_fragment, plain_text
 from siteflow.settings import Settings, get_settings
+from siteflow.sqlite_erasure import truncate_wal
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +211,10 @@ def _finish(row_id: str, *, sent: bool, error: str | None, permanent: bool) -> N
         row = session.get(OutboxMessage, row_id)
         assert row is not None
         row.attempts += 1
+        if sent or permanent:  # the link token now exists only in the recipient's mailbox, or nowhere
+            row.secret = None
         if sent:
             row.status, row.sent_at, row.last_error = "sent", now, None
-            row.secret = None  # the link token now exists only in the recipient's mailbox
             audit_chain.append(
                 session,
                 row.subject_ref,
@@ -241,6 +243,7 @@ def _stop(row: OutboxMessage, reason: str) -> None:
         held = session.get(OutboxMessage, row.id)
         assert held is not None
         held.status, held.last_error = "stopped", reason
+        held.secret = None  # never sent: its link can never be used, so nothing needs the token
         audit_chain.append(
             session,
             held.subject_ref,
@@ -313,9 +316,15 @@ async def relay_once(settings: Settings | None = None, limit: int = 50) -> Relay
 
 
 async def run_forever(poll_seconds: float = 1.0) -> None:
+    """Send, and after any pass that erased tokens empty SQLite's WAL of them (retried each
+    pass until it completes: a reader holding an old snapshot keeps the WAL for a while)."""
+    erased = False
     while True:
         try:
-            await relay_once()
+            done = await relay_once()
+            erased = erased or done.sent > 0 or done.failed > 0
+            if erased:
+                erased = not truncate_wal(get_engine())
         except Exception as exc:  # the database may be briefly gone: keep going
             log.warning("outbox relay pass failed: %s", exc)
         await asyncio.sleep(poll_seconds)

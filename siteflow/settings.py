@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         default=None,
         description="An existing Prefect API to use instead of the embedded server.",
     )
+    prefect_auth_string: SecretStr | None = Field(
+        default=None,
+        description="The credential in front of Prefect's API, `user:password` (what the Prefect UI "
+        "asks for); made and kept in home/prefect-api-auth when unset (siteflow.prefect_credential).",
+    )
     web_host: str = "127.0.0.1"
     web_port: int = 8470
     smtp_host: str = "127.0.0.1"

@@ -78,8 +78,9 @@ def new_database(backend: str, directory: Path) -> str:
 @contextmanager
 def using(settings: Settings) -> Iterator[None]:
     """Point this process (siteflow settings and Prefect's client) at one stack/database."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
+    from siteflow.prefect_credential import prefect_auth_string
     from siteflow.prefect_env import prefect_environment
 
     keys = {k: v for k, v in prefect_environment(settings).items() if k.startswith("SITEFLOW_")}
@@ -88,7 +89,12 @@ def using(settings: Settings) -> Iterator[None]:
     os.environ.update(keys)
     reset_settings()
     try:
-        with temporary_settings({PREFECT_API_URL: settings.resolved_prefect_api_url}):
+        with temporary_settings(
+            {
+                PREFECT_API_URL: settings.resolved_prefect_api_url,
+                PREFECT_API_AUTH_STRING: prefect_auth_string(settings),  # Prefect's API wants it
+            }
+        ):
             yield
     finally:
         for k, v in saved.items():

@@ -122,7 +122,13 @@ class Prefect:
 
     def __init__(self, handle: StackHandle) -> None:
         self.handle = handle
-        self.http = httpx.Client(base_url=handle.settings.resolved_prefect_api_url, timeout=60)
+        from siteflow.prefect_credential import basic_auth_header, prefect_auth_string
+
+        self.http = httpx.Client(  # with the stack's credential: without it Prefect answers 401
+            base_url=handle.settings.resolved_prefect_api_url,
+            timeout=60,
+            headers=basic_auth_header(prefect_auth_string(handle.settings)),
+        )
 
     def deployment_id(self, name: str) -> str:
         response = self.http.get(f"/deployments/name/{name}")

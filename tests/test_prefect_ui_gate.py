@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -37,6 +38,16 @@ def ui_form(prefix: str) -> ProjectIn:
     raw = yaml.safe_load((ROOT / "examples" / "project.yaml").read_text(encoding="utf-8"))
     raw["code"] = f"{prefix}-{int(time.time() * 10) % 10_000_000}"
     return ProjectIn.model_validate(raw)
+
+
+def sign_in_to_prefect_ui(page: Page, ui_url: str, home: Path) -> None:
+    """As the README says: paste the line of SITEFLOW_HOME/prefect-api-auth into the UI's
+    login page (Prefect's API answers 401 without it, issue #10)."""
+    page.goto(ui_url)
+    box = page.get_by_placeholder("admin:pass")
+    box.fill((home / "prefect-api-auth").read_text(encoding="ascii").strip())
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_url(lambda url: "login" not in url)
 
 
 def open_resume_dialog(page: Page, ui_url: str, run_id: str) -> Any:
@@ -146,6 +157,7 @@ def test_an_answer_in_the_prefect_ui_is_refused_and_shown_there(stack_factory: A
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page()
+                sign_in_to_prefect_ui(page, ui_url, handle.settings.home)
                 dialog = open_resume_dialog(page, ui_url, run_id)
                 shown = description_of(dialog)
                 assert shown.startswith("Decide this gate in siteflow's workspace"), shown[:300]

@@ -1,0 +1,51 @@
+"""The embedded Prefect server's transactions take SQLite's write lock when they begin
+(issue #10, item 5): a transaction Prefect begins DEFERRED reads first and may be refused the
+lock later, at once ("database is locked", 503); one begun IMMEDIATE waits its turn instead.
+``benchmarks/prefect_load.py`` measures what that changes under load; this checks the switch,
+on a real SQLite file through Prefect's own configuration class."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from prefect.server.database.configurations import AioSqliteConfiguration
+from sqlalchemy import text
+
+from siteflow.prefect_server import QueuedSqliteConfiguration
+
+
+def another_writer_gets_the_lock(config_class: type[AioSqliteConfiguration], path: Path) -> bool:
+    """While a transaction begun by `config_class` has only read, may another connection write?"""
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    other.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+
+    async def probe() -> bool:
+        config = config_class(connection_url=f"sqlite+aiosqlite:///{path}")
+        engine = await config.engine()
+        try:
+            session = await config.session(engine)
+            async with session, config.begin_transaction(session):
+                await session.execute(text("SELECT count(*) FROM t"))
+                try:
+                    other.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError:
+                    return False
+                other.execute("ROLLBACK")
+                return True
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(probe())
+    finally:
+        other.close()
+
+
+def test_prefects_own_transactions_leave_the_lock_to_be_taken(tmp_path: Path) -> None:
+    assert another_writer_gets_the_lock(AioSqliteConfiguration, tmp_path / "stock.db")
+
+
+def test_siteflows_prefect_server_takes_the_write_lock_up_front(tmp_path: Path) -> None:
+    assert not another_writer_gets_the_lock(QueuedSqliteConfiguration, tmp_path / "queued.db")
