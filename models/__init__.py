@@ -6,6 +6,8 @@ from models.base import Base
 from models.calendar_invite import CalendarInvite
 from models.document import Document, DocumentStatus
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
+from models.incident import Incident, IncidentEventRow, IncidentState, Outage, OutageCause, ProblemReport
+from models.incident_contract import IncidentContract
 from models.memo import Memo
 from models.outbox import OutboxMessage
 from models.project import Project, ProjectState
@@ -25,10 +27,17 @@ __all__ = [
     "GateAttempt",
     "GateDecision",
     "GateStatus",
+    "Incident",
+    "IncidentContract",
+    "IncidentEventRow",
+    "IncidentState",
     "JournalEntry",
     "Memo",
+    "Outage",
+    "OutageCause",
     "OutboxMessage",
     "PasswordLink",
+    "ProblemReport",
     "Project",
     "ProjectState",
     "SigninFailureCount",

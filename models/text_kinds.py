@@ -218,6 +218,34 @@ StepId = Annotated[
         64,
     ),
 ]
+IncidentKey = Annotated[
+    str,
+    code(
+        "Incident key",
+        r"[A-Z][A-Z0-9]{1,9}-[0-9]{4}-[0-9]{1,8}",
+        "use a prefix of capital letters and digits, the year and a number, e.g. INC-2026-0042",
+        24,
+        8,
+    ),
+]
+ContractCode = Annotated[
+    str,
+    code(
+        "Contract code",
+        r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}",
+        "use letters A–Z, digits and '-', '_', '.', '/', 1–64 characters, starting with a letter or digit",
+        64,
+    ),
+]
+ReasonCode = Annotated[
+    str,
+    code(
+        "Reason code",
+        r"[a-z0-9][a-z0-9-]{0,47}",
+        "use lower-case a–z, digits and '-', 1–48 characters (e.g. customer-room-closed)",
+        48,
+    ),
+]
 Phone = Annotated[
     str,
     code(

@@ -35,6 +35,8 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(gates_app, name="gates")
 app.add_typer(demo_app, name="demo")
 app.add_typer(upgrade_app, name="upgrade")
+report_app = typer.Typer(help="Reports from siteflow's records.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 users_app = typer.Typer(
     help="Staff accounts who sign in to siteflow's web. Host-admin commands: they work on siteflow's "
     "database directly, so run them on the host (the first admin is made this way).",
@@ -866,3 +868,45 @@ def demo_upgrade(
 
 if __name__ == "__main__":
     app()
+
+
+@report_app.command("incidents")
+def report_incidents(
+    month: Annotated[str, typer.Option(help="The month, YYYY-MM (e.g. 2026-11)")],
+    fmt: Annotated[str, typer.Option("--format", help="html, csv or json")] = "html",
+    zone: Annotated[str, typer.Option(help="IANA zone of the month's bounds")] = "UTC",
+    output: Annotated[Path | None, typer.Option(help="Write here instead of standard output")] = None,
+) -> None:
+    """The month's incident report (INC-1 … INC-7, TL 9000 SO annualised), from the database."""
+    from siteflow.clock import utc_now
+    from siteflow.db import read_scope
+    from siteflow.incidents import records
+    from siteflow.incidents.report import month_bounds, monthly_report
+    from siteflow.incidents.report_output import ReportFormat, render_report
+    from siteflow.settings import get_settings
+
+    try:
+        chosen = ReportFormat(fmt)
+        start, end = month_bounds(month, zone)
+    except (ValueError, KeyError) as exc:
+        raise fail(f"{exc} (formats: html, csv, json)") from None
+    _ready_db()
+    from datetime import timedelta
+
+    with read_scope() as session:
+        report = monthly_report(
+            month=month,
+            zone=zone,
+            incidents=records.incidents_received(session, start=start, end=end),
+            outages=records.outages_started(session, start=start, end=end),
+            problems=records.problem_reports(session, opened_before=end),
+            contracts=records.contracts(session),
+            as_of=utc_now(),
+            threshold=timedelta(seconds=get_settings().outage_threshold_seconds),
+        )
+    text = render_report(report, chosen)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")

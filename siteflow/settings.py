@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     invite_link_hours: float = Field(
         default=72.0, gt=0, description="The set-password link mailed to a new account expires after this."
     )
+    outage_threshold_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="INC-5: an outage counts when it lasts longer than this (exactly 15 s does not).",
+    )
     signin_failure_limit: int = Field(
         default=10,
         ge=1,

@@ -1,0 +1,398 @@
+"""Incidents in siteflow's tables: contracts, intake, field events, outages, closure, problem reports.
+
+Each function takes the caller's session (keyword-only arguments, one transaction per call site
+— a flow task, a web request, the CLI) and checks everything before it writes anything, so a
+refusal (:class:`~siteflow.incidents.refusals.IncidentRefused`) leaves the database as it was.
+Time comes from the caller's clock (``now``), so tests and the keeper drive it. The rules are
+the pure modules' (timeline, presence, outages, closure, clocks); this module only loads and
+stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.incident import Incident, IncidentEventRow, IncidentState, Outage, OutageCause, ProblemReport
+from models.incident_contract import ContractIn, IncidentContract, Severity
+from models.incident_input import (
+    Cause,
+    CauseSegmentIn,
+    ClosureIn,
+    IncidentEvent,
+    IncidentIn,
+    OutageIn,
+    OutageType,
+    ProblemReportIn,
+    ReclassifiedIn,
+)
+from siteflow.incidents.clocks import IncidentClocks, compute_clocks
+from siteflow.incidents.closure import check_closure
+from siteflow.incidents.refusals import IncidentRefused
+from siteflow.incidents.timeline import IncidentFacts, check_event
+
+
+class IncidentRecord(BaseModel):
+    """One incident as stored, with its events: what the report and the pages read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    contract: str
+    customer: str
+    received_at: datetime
+    reported_severity: Severity
+    severity: Severity
+    emergency: bool
+    affects_operation: bool
+    elements: list[str]
+    state: IncidentState
+    closed_at: datetime | None
+    events: list[IncidentEvent]
+
+    @property
+    def facts(self) -> IncidentFacts:
+        return IncidentFacts(
+            key=self.key,
+            received_at=self.received_at,
+            reported_severity=self.reported_severity,
+            emergency=self.emergency,
+            affects_operation=self.affects_operation,
+            closed=self.state is IncidentState.CLOSED,
+        )
+
+
+class ProblemRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    incident_key: str
+    title: str
+    due: date
+    opened_at: datetime
+    closed_at: datetime | None
+
+    def overdue(self, on: date) -> bool:
+        """Counted overdue from the day after its due date until it is closed."""
+        return self.closed_at is None and on > self.due
+
+
+def save_contract(session: Session, *, contract: ContractIn) -> None:
+    """Store a contract or replace its terms (new SLA versions keep old incidents' targets)."""
+    row = session.get(IncidentContract, contract.code)
+    params = contract.model_dump(mode="json")
+    if row is None:
+        session.add(
+            IncidentContract(
+                code=contract.code,
+                customer=contract.customer,
+                important_customer=contract.important_customer,
+                timezone=contract.timezone,
+                params=params,
+            )
+        )
+    else:
+        row.customer, row.important_customer = contract.customer, contract.important_customer
+        row.timezone, row.params = contract.timezone, params
+    session.flush()
+
+
+def load_contract(session: Session, *, code: str) -> ContractIn:
+    row = session.get(IncidentContract, code)
+    if row is None:
+        raise IncidentRefused("INC-4", f"unknown contract '{code}': record the contract first")
+    return row.terms()
+
+
+def open_incident(session: Session, *, incident: IncidentIn, now: datetime) -> IncidentRecord:
+    """Intake (INC-4, INC-9): refused for an unknown contract, a customer not the contract's, a
+    report received in the future, or a key already used."""
+    contract = load_contract(session, code=incident.contract)
+    if incident.customer != contract.customer:
+        raise IncidentRefused(
+            "INC-4", f"contract {contract.code} is {contract.customer}'s, not {incident.customer}'s"
+        )
+    if incident.received_at > now:
+        raise IncidentRefused(
+            "INC-4", f"received at {incident.received_at.isoformat()} is in the future: give the call's time"
+        )
+    if session.get(Incident, incident.key) is not None:
+        raise IncidentRefused("INC-9", f"incident {incident.key} already exists")
+    session.add(
+        Incident(
+            key=incident.key,
+            contract_code=incident.contract,
+            customer=incident.customer,
+            received_at=incident.received_at,
+            channel=incident.channel.value,
+            caller_name=incident.caller_name,
+            caller_contact=incident.caller_contact,
+            elements=list(incident.elements),
+            reported=incident.reported,
+            severity=incident.severity.value,
+            initial_severity=incident.severity.value,
+            emergency=incident.emergency,
+            affects_operation=incident.affects_operation,
+            owner=incident.owner,
+        )
+    )
+    session.flush()
+    return load_incident(session, key=incident.key)
+
+
+def _row(session: Session, key: str) -> Incident:
+    row = session.get(Incident, key)
+    if row is None:
+        raise IncidentRefused("INC-9", f"unknown incident '{key}'")
+    return row
+
+
+def _events(session: Session, key: str) -> list[IncidentEvent]:
+    rows = session.scalars(
+        select(IncidentEventRow).where(IncidentEventRow.incident_key == key).order_by(IncidentEventRow.seq)
+    )
+    return [r.event() for r in rows]
+
+
+def _record(row: Incident, events: list[IncidentEvent]) -> IncidentRecord:
+    return IncidentRecord(
+        key=row.key,
+        contract=row.contract_code,
+        customer=row.customer,
+        received_at=row.received_at,
+        reported_severity=Severity(row.initial_severity),
+        severity=Severity(row.severity),
+        emergency=row.emergency,
+        affects_operation=row.affects_operation,
+        elements=list(row.elements),
+        state=IncidentState(row.state),
+        closed_at=row.closed_at,
+        events=events,
+    )
+
+
+def load_incident(session: Session, *, key: str) -> IncidentRecord:
+    return _record(_row(session, key), _events(session, key))
+
+
+def record_event(session: Session, *, key: str, event: IncidentEvent, now: datetime) -> IncidentRecord:
+    """Add one field event after the timeline's checks (INC-4, COM-8 …); a reclassification
+    also updates the incident's current severity and emergency (INC-1 … INC-3)."""
+    row = _row(session, key)
+    history = _events(session, key)
+    record = _record(row, history)
+    contract = load_contract(session, code=row.contract_code)
+    check_event(record.facts, history, event, contract, now)
+    seq = (
+        session.scalar(select(func.max(IncidentEventRow.seq)).where(IncidentEventRow.incident_key == key))
+        or 0
+    ) + 1
+    session.add(
+        IncidentEventRow(
+            incident_key=key,
+            seq=seq,
+            kind=event.kind.value,
+            at=event.at,
+            by=event.by,
+            data=event.model_dump(mode="json"),
+            recorded_at=now,
+        )
+    )
+    if isinstance(event, ReclassifiedIn):
+        row.severity, row.emergency = event.severity.value, event.emergency
+    session.flush()
+    return _record(row, [*history, event])
+
+
+def incident_clocks(session: Session, *, key: str, now: datetime) -> IncidentClocks:
+    """The three clocks of one incident as of ``now`` (INC-4)."""
+    record = load_incident(session, key=key)
+    contract = load_contract(session, code=record.contract)
+    return compute_clocks(
+        received_at=record.received_at,
+        reported_severity=record.reported_severity,
+        events=record.events,
+        contract=contract,
+        now=now,
+    )
+
+
+def record_outage(session: Session, *, key: str, outage: OutageIn, now: datetime) -> str:
+    """An outage of the incident (INC-5 … INC-7); short ones are kept too (they just don't count).
+    Returns the outage's id."""
+    row = _row(session, key)
+    if outage.end > now:
+        raise IncidentRefused("INC-7", f"the outage end {outage.end.isoformat()} is in the future")
+    if row.elements and outage.element not in row.elements:
+        raise IncidentRefused(
+            "INC-7", f"{outage.element} is not an affected element of {key} ({', '.join(row.elements)})"
+        )
+    stored = Outage(
+        incident_key=key,
+        element=outage.element,
+        type=outage.type.value,
+        start=outage.start,
+        end=outage.end,
+        affected_units=outage.affected_units,
+        units_in_service=outage.units_in_service,
+        our_work=outage.our_work,
+        work_ref=outage.work_ref,
+        note=outage.note,
+        recorded_at=now,
+    )
+    session.add(stored)
+    session.flush()
+    for segment in outage.causes:
+        session.add(
+            OutageCause(
+                outage_id=stored.id,
+                cause=segment.cause.value,
+                start=segment.start,
+                end=segment.end,
+                agreed_by_customer=segment.agreed_by_customer,
+            )
+        )
+    session.flush()
+    return stored.id
+
+
+class OutageRecord(BaseModel):
+    """An outage as stored, with the incident and customer it belongs to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    incident_key: str
+    customer: str
+    contract: str
+    outage: OutageIn
+
+
+def close_incident(
+    session: Session, *, key: str, closure: ClosureIn | dict[str, object], now: datetime
+) -> None:
+    """INC-8: closed only with description, cause, solution, process and summary."""
+    row = _row(session, key)
+    done = check_closure(
+        dict(closure) if isinstance(closure, dict) else closure,
+        already_closed=row.state == IncidentState.CLOSED.value,
+    )
+    row.description, row.cause, row.solution = done.description, done.cause, done.solution
+    row.process, row.summary, row.closed_by = done.process, done.summary, done.by
+    row.state, row.closed_at = IncidentState.CLOSED.value, now
+    session.flush()
+
+
+def raise_problem_report(session: Session, *, key: str, report: ProblemReportIn, now: datetime) -> str:
+    """A problem report to the office, tracked apart from the incident (TL 9000)."""
+    _row(session, key)
+    row = ProblemReport(
+        incident_key=key,
+        title=report.title,
+        office=report.office,
+        detail=report.detail,
+        due=report.due,
+        opened_by=report.by,
+        opened_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def close_problem_report(session: Session, *, report_id: str, now: datetime) -> None:
+    row = session.get(ProblemReport, report_id)
+    if row is None:
+        raise IncidentRefused("INC-8", f"unknown problem report '{report_id}'")
+    if row.closed_at is not None:
+        raise IncidentRefused("INC-8", "the problem report is already closed")
+    row.closed_at = now
+    session.flush()
+
+
+def incidents_received(session: Session, *, start: datetime, end: datetime) -> list[IncidentRecord]:
+    """Incidents received in [start, end), with their events, in time order."""
+    rows = session.scalars(
+        select(Incident)
+        .where(Incident.received_at >= start, Incident.received_at < end)
+        .order_by(Incident.received_at)
+    ).all()
+    keys = [r.key for r in rows]
+    events: dict[str, list[IncidentEvent]] = {k: [] for k in keys}
+    if keys:
+        for ev in session.scalars(
+            select(IncidentEventRow)
+            .where(IncidentEventRow.incident_key.in_(keys))
+            .order_by(IncidentEventRow.incident_key, IncidentEventRow.seq)
+        ):
+            events[ev.incident_key].append(ev.event())
+    return [_record(r, events[r.key]) for r in rows]
+
+
+def outages_started(session: Session, *, start: datetime, end: datetime) -> list[OutageRecord]:
+    """Outages that started in [start, end), with their cause segments."""
+    rows: Sequence[tuple[Outage, Incident]] = (
+        session.execute(
+            select(Outage, Incident)
+            .join(Incident, Incident.key == Outage.incident_key)
+            .where(Outage.start >= start, Outage.start < end)
+            .order_by(Outage.start)
+        )
+        .tuples()
+        .all()
+    )
+    ids = [o.id for o, _ in rows]
+    causes: dict[str, list[CauseSegmentIn]] = {i: [] for i in ids}
+    if ids:
+        for c in session.scalars(
+            select(OutageCause).where(OutageCause.outage_id.in_(ids)).order_by(OutageCause.start)
+        ):
+            causes[c.outage_id].append(
+                CauseSegmentIn(
+                    cause=Cause(c.cause), start=c.start, end=c.end, agreed_by_customer=c.agreed_by_customer
+                )
+            )
+    return [
+        OutageRecord(
+            id=o.id,
+            incident_key=o.incident_key,
+            customer=i.customer,
+            contract=i.contract_code,
+            outage=OutageIn(
+                element=o.element,
+                type=OutageType(o.type),
+                start=o.start,
+                end=o.end,
+                affected_units=o.affected_units,
+                units_in_service=o.units_in_service,
+                causes=causes[o.id],
+                our_work=o.our_work,
+                work_ref=o.work_ref,
+                note=o.note,
+            ),
+        )
+        for o, i in rows
+    ]
+
+
+def problem_reports(session: Session, *, opened_before: datetime) -> list[ProblemRecord]:
+    rows = session.scalars(select(ProblemReport).where(ProblemReport.opened_at < opened_before))
+    return [
+        ProblemRecord(
+            id=r.id,
+            incident_key=r.incident_key,
+            title=r.title,
+            due=r.due,
+            opened_at=r.opened_at,
+            closed_at=r.closed_at,
+        )
+        for r in rows
+    ]
+
+
+def contracts(session: Session) -> list[ContractIn]:
+    return [r.terms() for r in session.scalars(select(IncidentContract).order_by(IncidentContract.code))]
