@@ -81,12 +81,19 @@ def report_crashed(run_id: str) -> None:
 
 
 def ui_resume(run_id: str, answer: dict[str, Any]) -> str:
-    """What the Prefect UI's Resume button does: resume with the form's input."""
+    """What the Prefect UI's Resume button does: resume with the form's input. Prefect answers
+    REJECT "schema not found" to a press that comes between a re-run's pause and its form being
+    stored (a loaded machine shows it): a person presses again, and so does this."""
     from prefect.client.orchestration import get_client
 
+    deadline = time.monotonic() + 30
     with get_client(sync_client=True) as client:
-        response = client.resume_flow_run(UUID(run_id), run_input=answer)
-    return str(response.status.value)
+        while True:
+            response = client.resume_flow_run(UUID(run_id), run_input=answer)
+            caught = response.status.value == "REJECT" and "schema not found" in str(response.details)
+            if not caught or time.monotonic() > deadline:
+                return str(response.status.value)
+            time.sleep(0.5)
 
 
 def cli(handle: StackHandle, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -48,7 +48,9 @@ def chen(database_url: str) -> str:
 
 def browser(address: str = "127.0.0.1") -> httpx.Client:
     """A client whose connections come from `address` (any 127.x address reaches the server)."""
-    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), follow_redirects=False)
+    return httpx.Client(  # a long timeout: an argon2 check on a loaded 2-core machine takes seconds
+        transport=httpx.HTTPTransport(local_address=address), follow_redirects=False, timeout=60
+    )
 
 
 def csrf_of(page: str) -> str:
