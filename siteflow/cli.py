@@ -868,10 +868,6 @@ def demo_upgrade(
     )
 
 
-if __name__ == "__main__":
-    app()
-
-
 def _incident_call(method: str, path: str, body: Any = None) -> Any:
     """One incidents API call as the logged-in user: exit 2 when refused (nothing changed), 1
     when siteflow could not be asked."""
@@ -1085,3 +1081,7 @@ def report_incidents(
     else:
         output.write_text(text, encoding="utf-8")
         console.print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    app()
