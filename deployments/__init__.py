@@ -16,7 +16,8 @@ ENGINEERING_PROJECT = "engineering-project/engineering-project"
 VERSION_UPGRADE = "version-upgrade/version-upgrade"
 NIGHTLY_UPGRADE_WINDOW = "nightly-upgrade-window/nightly-upgrade-window"
 UPGRADE_WINDOW = "upgrade-window/upgrade-window"
-ALL = [ENGINEERING_PROJECT, VERSION_UPGRADE, NIGHTLY_UPGRADE_WINDOW, UPGRADE_WINDOW]
+INCIDENT = "incident/incident"
+ALL = [ENGINEERING_PROJECT, VERSION_UPGRADE, NIGHTLY_UPGRADE_WINDOW, UPGRADE_WINDOW, INCIDENT]
 
 
 class Served(NamedTuple):
@@ -78,8 +79,24 @@ def version_upgrade() -> list[Served]:
     ]
 
 
+def incident() -> Served:
+    from flows.incident import run_incident
+
+    return _served(
+        run_incident,
+        name="incident",
+        description=(
+            "Open an incident (PROCESS.md §3, INC-1 … INC-10): the time it was actually received, "
+            "channel, customer and contract, caller, affected elements, what was reported and INC-1's "
+            "severity questions; name yourself as the first receiver (owner). Field events, outages "
+            "and closure: `siteflow incidents …`."
+        ),
+        tags=["incident"],
+    )
+
+
 def served() -> list[Served]:
-    return [engineering_project(), *version_upgrade()]
+    return [engineering_project(), *version_upgrade(), incident()]
 
 
 def all_deployments() -> list[RunnerDeployment]:

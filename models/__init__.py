@@ -8,6 +8,7 @@ from models.document import Document, DocumentStatus
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.incident import Incident, IncidentEventRow, IncidentState, Outage, OutageCause, ProblemReport
 from models.incident_contract import IncidentContract
+from models.incident_run import IncidentNotice, IncidentRun
 from models.memo import Memo
 from models.outbox import OutboxMessage
 from models.project import Project, ProjectState
@@ -28,6 +29,8 @@ __all__ = [
     "GateDecision",
     "GateStatus",
     "Incident",
+    "IncidentNotice",
+    "IncidentRun",
     "IncidentContract",
     "IncidentEventRow",
     "IncidentState",

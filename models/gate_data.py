@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.form_schema import FORM_CONFIG
+from models.incident_contract import Severity
 from models.project_input import ProjectIn
 from models.text_kinds import Email, ItemCode, Label, Line, Name, Note, OptionalLabel, SiteCode, Text
 
@@ -357,6 +358,22 @@ class GoNoGoIn(_Data):
             raise ValueError("go needs tools and vehicles ready (UPG-1); answer no-go until they are")
 
 
+class CustomerSeverityIn(_Data):
+    """INC-3: where no level clearly applies, the customer's level, which is final."""
+
+    severity: Severity = Field(title="Severity", description="critical, major or minor (INC-1)")
+
+
+class IncidentClosureIn(_Data):
+    """INC-8: description, cause, solution, process and summary — all five, each filled in."""
+
+    description: Text = Field(title="Description", description="What the fault was")
+    cause: Text = Field(title="Cause", description="Why it happened")
+    solution: Text = Field(title="Solution", description="What fixed it")
+    process: Text = Field(title="Process", description="How it was handled, step by step")
+    summary: Text = Field(title="Summary", description="For the customer: mailed to them on closing")
+
+
 GATE_DATA_MODELS: dict[str, type[_Data]] = {
     cls.__name__: cls
     for cls in (
@@ -376,5 +393,7 @@ GATE_DATA_MODELS: dict[str, type[_Data]] = {
         ObservationIn,
         HandoverIn,
         GoNoGoIn,
+        CustomerSeverityIn,
+        IncidentClosureIn,
     )
 }

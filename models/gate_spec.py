@@ -18,6 +18,8 @@ class GateKind(enum.StrEnum):
     PM_DECISION = "pm-decision"
     GO_NO_GO = "go-no-go"  # UPG-3
     ROLLBACK_DECISION = "rollback-decision"  # UPG-8 … UPG-10
+    INCIDENT_SEVERITY = "incident-severity"  # INC-3: the customer's level where none clearly applies
+    INCIDENT_CLOSURE = "incident-closure"  # INC-8: the owner closes with the five parts
 
 
 class Decision(enum.StrEnum):
@@ -35,6 +37,7 @@ class Decision(enum.StrEnum):
     NO_GO = "no-go"
     COMMIT = "commit"
     ROLLBACK = "rollback"
+    CLOSE = "close"  # INC-8
 
 
 class Party(BaseModel):

@@ -1,6 +1,6 @@
-"""Who may decide a subject's gates: a project's contacts or an upgrade window's.
+"""Who may decide a subject's gates: a project's contacts, an upgrade window's, an incident's.
 
-Gates belong to a subject — a project code or an upgrade window id — and the decision path
+Gates belong to a subject — a project code, an upgrade window id or an incident key — and the decision path
 asks the subject's own form who its contacts are and what role each holds.
 """
 
@@ -11,12 +11,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from models.incident import Incident
+from models.incident_contract import IncidentContract
+from models.incident_run import IncidentContactsIn, IncidentRun
 from models.project import Project
-from models.project_input import ProjectIn
+from models.project_input import ContactIn, ProjectIn, Role
 from models.upgrade import UpgradeWindow
 from models.upgrade_plan import UpgradePlanIn, legacy_deadline_day
 
-Roster = ProjectIn | UpgradePlanIn
+Roster = ProjectIn | UpgradePlanIn | IncidentContactsIn
 
 
 def window_plan(window: UpgradeWindow) -> UpgradePlanIn:
@@ -48,4 +51,25 @@ def roster_of(session: Session, subject: str) -> Roster | None:
     window = session.get(UpgradeWindow, subject)
     if window is not None:
         return window_plan(window)
-    return None
+    return incident_contacts(session, subject)
+
+
+def incident_contacts(session: Session, key: str) -> IncidentContactsIn | None:
+    """An incident's roster: the caller as its customer contact, the owner (INC-9) as the
+    engineer who closes it, the contract's PM (its escalation step of role pm)."""
+    run = session.get(IncidentRun, key)
+    incident = session.get(Incident, key)
+    if run is None or incident is None:
+        return None
+    contract = session.get(IncidentContract, incident.contract_code)
+    terms = contract.terms() if contract is not None else None
+    contacts = [
+        ContactIn(name=run.owner_name, email=run.owner_email, role=Role.ENGINEER),
+        ContactIn(name=run.caller_name, email=run.caller_email, role=Role.CUSTOMER),
+    ]
+    for step in terms.escalation if terms is not None else []:
+        if step.role == Role.PM.value and all(c.email != step.email.lower() for c in contacts):
+            contacts.append(ContactIn(name=step.name, email=step.email, role=Role.PM))
+    return IncidentContactsIn(
+        key=key, timezone=terms.timezone if terms is not None else "UTC", contacts=contacts
+    )

@@ -35,6 +35,8 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(gates_app, name="gates")
 app.add_typer(demo_app, name="demo")
 app.add_typer(upgrade_app, name="upgrade")
+incidents_app = typer.Typer(help="Incidents under SLA (PROCESS.md §3), as yourself.", no_args_is_help=True)
+app.add_typer(incidents_app, name="incidents")
 report_app = typer.Typer(help="Reports from siteflow's records.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 users_app = typer.Typer(
@@ -866,8 +868,177 @@ def demo_upgrade(
     )
 
 
-if __name__ == "__main__":
-    app()
+def _incident_call(method: str, path: str, body: Any = None) -> Any:
+    """One incidents API call as the logged-in user: exit 2 when refused (nothing changed), 1
+    when siteflow could not be asked."""
+    from siteflow.api_client import ApiError, call, load_credentials
+
+    try:
+        return call(method, path, body, load_credentials())
+    except ApiError as exc:
+        problems = "".join(f"\n  - {p}" for p in exc.body.get("problems", []))
+        if exc.status in (404, 409, 422):
+            raise fail(f"refused: {exc}{problems}\nnothing was changed", code=2) from None
+        raise fail(str(exc)) from None
+
+
+def _print_incident(view: dict[str, Any]) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from siteflow.incidents.views import IncidentView, clock_rows
+
+    incident = IncidentView.model_validate(view)
+    console.print(
+        f"{incident.key} · {incident.customer} · contract {incident.contract} · {incident.severity.value}"
+        + (" · emergency" if incident.emergency else "")
+        + f" · {incident.state.value} · owner {incident.owner}",
+        markup=False,
+        highlight=False,
+    )
+    table = Table(box=box.SIMPLE_HEAD)
+    _id_column(table, "clock")
+    _text_columns(table, "state", "elapsed", "remaining", "%", f"due ({incident.zone}, UTC)")
+    for row in clock_rows(incident):
+        table.add_row(*row)
+    console.print(table)
+
+
+@incidents_app.command("open")
+def incidents_open(
+    file: Annotated[Path, typer.Argument(help="Incident form as YAML or JSON (examples/incident.yaml)")],
+) -> None:
+    """Open an incident as its first receiver (INC-9): you own it until it is closed. The rules
+    propose the severity from the questionnaire (INC-1 … INC-3); the customer gets the key."""
+    from models.incident_run import IncidentReportIn
+
+    raw = load_structured(file)
+    try:
+        form = IncidentReportIn.model_validate(raw)
+    except ValidationError as exc:
+        raise fail(validation_message(exc)) from None
+    out = _incident_call("POST", "/api/incidents", form.model_dump(mode="json", exclude_none=True))
+    settled = "" if out["settled"] else " (provisional: the customer is asked, INC-3)"
+    console.print(
+        f"opened incident {out['key']}: {out['severity']}{settled}; owner {out['owner']}",
+        markup=False,
+        highlight=False,
+    )
+    console.print(f"  Prefect UI: {out['prefect_url']}", markup=False, highlight=False, soft_wrap=True)
+
+
+@incidents_app.command("event")
+def incidents_event(
+    key: Annotated[str, typer.Argument(help="Incident key")],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="contacted, on-site-needed, on-my-way, on-site, restored, pause, resume, departure"
+        ),
+    ],
+    reason: Annotated[str | None, typer.Option(help="A pause's reason code (the contract's list)")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="When it happened, ISO 8601 with offset; default now")
+    ] = None,
+    note: Annotated[str, typer.Option(help="A note kept with the event")] = "",
+) -> None:
+    """Record a field event as yourself (INC-4; COM-8: no departure before restoration)."""
+    body = {"kind": kind, "at": at, "reason": reason, "note": note}
+    out = _incident_call("POST", f"/api/incidents/{key}/events", body)
+    console.print(f"recorded {out['kind']} on {out['key']} by {out['by']}", markup=False, highlight=False)
+    _print_incident(out["incident"])
+
+
+@incidents_app.command("show")
+def incidents_show(
+    key: Annotated[str, typer.Argument(help="Incident key")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Each clock's elapsed, remaining, percentage and due time (INC-4), on the contract's clock."""
+    out = _incident_call("GET", f"/api/incidents/{key}")
+    if as_json:
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    _print_incident(out)
+
+
+@incidents_app.command("list")
+def incidents_list(
+    open_: Annotated[bool, typer.Option("--open", help="Only open incidents")] = False,
+    breached: Annotated[bool, typer.Option("--breached", help="Only those with a missed target")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Incidents with their level, state and clocks."""
+    from rich import box
+    from rich.table import Table
+
+    from siteflow.incidents.views import IncidentView, duration
+
+    query = f"?open={str(open_).lower()}&breached={str(breached).lower()}"
+    out = _incident_call("GET", f"/api/incidents{query}")
+    if as_json:
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    _id_column(table, "key")
+    _text_columns(table, "customer", "severity", "state", "clocks (elapsed / %)")
+    for raw in out:
+        v = IncidentView.model_validate(raw)
+        clocks = ", ".join(
+            f"{c.clock.value} {duration(c.elapsed_seconds)}"
+            + (f" {c.percent:.0f}%" if c.percent is not None else "")
+            + (" BREACHED" if c.breached else "")
+            for c in v.clocks
+        )
+        table.add_row(v.key, v.customer, v.severity.value, v.state.value, clocks)
+    console.print(table)
+
+
+@incidents_app.command("outage")
+def incidents_outage(
+    key: Annotated[str, typer.Argument(help="Incident key")],
+    file: Annotated[
+        Path, typer.Argument(help="Outage as YAML or JSON: element, type, start, end, units, causes")
+    ],
+) -> None:
+    """Record an outage with its cause segments (INC-5 … INC-7); they must add up to it."""
+    out = _incident_call("POST", f"/api/incidents/{key}/outages", load_structured(file))
+    counted = "counted" if out["counted"] else "kept, not counted (15 s or less, INC-5)"
+    console.print(f"recorded outage {out['outage_id']} on {key}: {counted}", markup=False, highlight=False)
+
+
+@incidents_app.command("close")
+def incidents_close(
+    key: Annotated[str, typer.Argument(help="Incident key")],
+    file: Annotated[Path, typer.Option("--file", help="description, cause, solution, process, summary")],
+) -> None:
+    """Close it as its owner (INC-8): all five parts; the customer is mailed the summary."""
+    raw = load_structured(file)
+    if not isinstance(raw, dict):
+        raise fail(f"{file} must hold the five parts of a closure")
+    out = _incident_call("POST", f"/api/incidents/{key}/close", raw)
+    console.print(out["message"], markup=False, highlight=False)
+    if out["resuming"]:
+        console.print(f"{key}'s run is being resumed: it closes and mails the summary.", highlight=False)
+
+
+@incidents_app.command("contract")
+def incidents_contract(
+    file: Annotated[Path, typer.Argument(help="Contract as YAML or JSON (examples/incident-contract.yaml)")],
+) -> None:
+    """Record a support contract or new terms (host admin, on siteflow's database)."""
+    _ready_db()
+    from models.incident_contract import ContractIn
+    from siteflow.db import session_scope
+    from siteflow.incidents.records import save_contract
+
+    try:
+        contract = ContractIn.model_validate(load_structured(file))
+    except ValidationError as exc:
+        raise fail(validation_message(exc)) from None
+    with session_scope() as session:
+        save_contract(session, contract=contract)
+    console.print(f"contract {contract.code} of {contract.customer} recorded", markup=False, highlight=False)
 
 
 @report_app.command("incidents")
@@ -910,3 +1081,7 @@ def report_incidents(
     else:
         output.write_text(text, encoding="utf-8")
         console.print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    app()

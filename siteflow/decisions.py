@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.gate_data import GATE_DATA_MODELS
 from models.gate_spec import Door, GateKind, Proof
+from models.incident_run import IncidentContactsIn
 from models.project_input import ROLE_SIDE, Side
 from models.roster import Roster, roster_of
 from models.service_language import check_service_language
@@ -500,7 +501,9 @@ def _defaults_one_by_one(gate_ids: list[str], at: datetime) -> list[DecisionResu
 
 
 def _kind_of(form: Roster) -> str:
-    return "upgrade window" if isinstance(form, UpgradePlanIn) else "project"
+    if isinstance(form, UpgradePlanIn):
+        return "upgrade window"
+    return "incident" if isinstance(form, IncidentContactsIn) else "project"
 
 
 def _validated_data(gate: Gate, req: DecisionRequest, form: Roster) -> dict[str, Any] | None:

@@ -29,8 +29,9 @@ from sqlalchemy.orm import Session
 
 from models.gate import Gate, GateDecision, GateStatus
 from models.outbox import OutboxMessage
-from models.project_input import ContactIn, ProjectIn, Role
+from models.project_input import ContactIn, Role
 from models.roster import Roster, roster_of
+from models.upgrade_plan import UpgradePlanIn
 from siteflow import audit_chain
 from siteflow.approval_links import LINK_PLACEHOLDER, issue_link
 from siteflow.clock import Clock, utc_now
@@ -150,7 +151,7 @@ def _waits_for_customer(session: Session, gate: Gate) -> bool:
 
 
 def _timezone(form: Roster) -> str:
-    return form.timezone if isinstance(form, ProjectIn) else form.window.timezone
+    return form.window.timezone if isinstance(form, UpgradePlanIn) else form.timezone
 
 
 def _when(at: datetime, zone: str) -> str:

@@ -429,8 +429,10 @@ def crash_orphaned_runs(deployment_names: list[str]) -> list[str]:
 
 
 def main() -> None:
-    """The gate keeper process `siteflow up` starts: deadlines (own thread), resumes, repairs."""
+    """The gate keeper process `siteflow up` starts: deadlines (own thread), resumes, repairs,
+    and the incidents' SLA warnings, breaches and escalations (INC-4, INC-9)."""
     from siteflow import reminders
+    from siteflow.incidents import notices as incident_notices
     from siteflow.prefect_env import apply_prefect_environment
     from siteflow.settings import get_settings
 
@@ -453,6 +455,10 @@ def main() -> None:
                 log.info("queued %d gate reminder(s), %d escalation(s)", len(reminded), len(escalated))
         except Exception as exc:  # mail trouble must not hold up resuming runs
             log.warning("reminder pass failed: %s", exc)
+        try:  # INC-4 warnings and breaches, INC-9 escalation steps: each once, whatever the keepers
+            incident_notices.send_due_notices()
+        except Exception as exc:
+            log.warning("incident notice pass failed: %s", exc)
         try:
             for run_id in recover_crashed_runs(examined):
                 log.warning("run %s was reported crashed after siteflow stopped: recovered", run_id)

@@ -110,13 +110,13 @@ def booked_time(instant: datetime, zone: str) -> str:
 
 def zone_of(session: Session, subject: str) -> str | None:
     """The IANA zone of a project or upgrade window, None for an unknown subject."""
-    from models.project_input import ProjectIn
     from models.roster import roster_of
+    from models.upgrade_plan import UpgradePlanIn
 
     form = roster_of(session, subject)
     if form is None:
         return None
-    return form.timezone if isinstance(form, ProjectIn) else form.window.timezone
+    return form.window.timezone if isinstance(form, UpgradePlanIn) else form.timezone
 
 
 def subject_zone(subject: str) -> str | None:

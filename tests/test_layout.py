@@ -33,6 +33,7 @@ def test_every_deployment_loads_with_a_module_entrypoint() -> None:
         "version-upgrade",
         "nightly-upgrade-window",
         "upgrade-window",
+        "incident",
     ]
     nightly = deployments[2]  # starts on its own every night, in the site's zone
     assert [s.schedule.cron for s in nightly.schedules] == ["0 1 * * *"]  # type: ignore[union-attr]

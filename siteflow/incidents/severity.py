@@ -24,64 +24,27 @@ import enum
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.incident_contract import Severity
-from models.project_input import Strict
+from models.incident_input import (
+    CRITICAL_QUESTIONS,
+    MAJOR_QUESTIONS,
+    Answer,
+    Question,
+    SeverityQuestionnaire,
+)
 from siteflow.incidents.refusals import IncidentRefused
 
-
-class Answer(enum.StrEnum):
-    YES = "yes"
-    NO = "no"
-    UNSURE = "not-sure"
-
-
-class Question(enum.StrEnum):
-    """INC-1's examples, one question each; the value is how the form asks it."""
-
-    SERVICE_DOWN_TOTALLY = "Is the product inoperable — is service down totally?"
-    SERVICE_DOWN_PARTLY = "Is service down in part (a partial outage)?"
-    CAPACITY_BELOW_LOAD = "Has capacity dropped so that the expected load cannot be carried?"
-    EMERGENCY_CALLS = "Are emergency calls (119, 911 …) or any emergency capability affected?"
-    SAFETY_SECURITY = "Is there a safety hazard or a risk of a security breach?"
-    CAPACITY_REDUCED = "Is capacity reduced while the expected load is still carried?"
-    MANAGEMENT_LOST = "Is management visibility or diagnostics lost?"
-    REPEATED_DEGRADATION = "Does an essential component or function degrade repeatedly?"
-    ALARMS_DEGRADED = "Is the ability to raise alarms degraded?"
-
-
-CRITICAL_QUESTIONS = (
-    Question.SERVICE_DOWN_TOTALLY,
-    Question.SERVICE_DOWN_PARTLY,
-    Question.CAPACITY_BELOW_LOAD,
-    Question.EMERGENCY_CALLS,
-    Question.SAFETY_SECURITY,
-)
-MAJOR_QUESTIONS = (
-    Question.CAPACITY_REDUCED,
-    Question.MANAGEMENT_LOST,
-    Question.REPEATED_DEGRADATION,
-    Question.ALARMS_DEGRADED,
-)
-
-
-class SeverityQuestionnaire(Strict):
-    """The intake form's questions (INC-1); unanswered is *no*."""
-
-    service_down_totally: Answer = Answer.NO
-    service_down_partly: Answer = Answer.NO
-    capacity_below_load: Answer = Answer.NO
-    emergency_calls: Answer = Answer.NO
-    safety_security: Answer = Answer.NO
-    capacity_reduced: Answer = Answer.NO
-    management_lost: Answer = Answer.NO
-    repeated_degradation: Answer = Answer.NO
-    alarms_degraded: Answer = Answer.NO
-    none_fits: bool = Field(
-        default=False, description="The fault is serious but none of these describes it: ask the customer"
-    )
-
-    def answer(self, question: Question) -> Answer:
-        answer: Answer = getattr(self, question.name.lower())
-        return answer
+__all__ = [
+    "CRITICAL_QUESTIONS",
+    "MAJOR_QUESTIONS",
+    "Answer",
+    "Proposal",
+    "Question",
+    "SeverityProposal",
+    "SeverityQuestionnaire",
+    "is_emergency",
+    "propose_severity",
+    "settle_severity",
+]
 
 
 class Proposal(enum.StrEnum):

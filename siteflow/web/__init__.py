@@ -26,6 +26,7 @@ from siteflow.web import (
     api,
     api_docs,
     approvals,
+    incidents_api,
     personal_tokens,
     signin,
     single_sign_on,
@@ -45,6 +46,7 @@ app.include_router(approvals.router)
 app.include_router(signin.router)
 app.include_router(single_sign_on.router)
 app.include_router(api.router)
+app.include_router(incidents_api.router)
 app.include_router(subjects.router)
 app.include_router(workspace.router)
 app.include_router(personal_tokens.router)

@@ -275,6 +275,8 @@ def zone_of(roster: Roster | None) -> str:
         return roster.timezone
     if isinstance(roster, UpgradePlanIn):
         return roster.window.timezone
+    if roster is not None:  # an incident's: its contract's zone
+        return roster.timezone
     return "UTC"
 
 

@@ -1,0 +1,181 @@
+"""Warnings, breaches and escalations of running incidents, each mailed once (INC-4, INC-9).
+
+The gate keeper calls :func:`send_due_notices` on every pass. For each open incident it computes
+the clocks (:func:`~siteflow.incidents.clocks.compute_clocks`) and what is due and not yet sent
+(:func:`~siteflow.incidents.clocks.due_notices`): owner and PM are warned at 50 % and 75 % of a
+target and told of the breach; after a breach the contract's escalation chain is told one step
+at a time, each step its delay after the previous one, while the clock still runs (a stopped
+clock has nobody left to chase). A notice is an ``incident_notices`` row, unique per incident
+and notice key, written in the same transaction as its outbox mails and its audit record: with
+several keepers the first insert wins and the others roll back, so each notice goes out once.
+Notice keys do not name the severity, so a reclassification sends no second breach notice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from models.incident import Incident, IncidentState
+from models.incident_contract import ContractIn
+from models.incident_run import IncidentNotice, NoticeKind
+from models.outbox import OutboxMessage
+from models.project_input import Role
+from models.roster import incident_contacts
+from siteflow import audit_chain
+from siteflow.clock import Clock, utc_now
+from siteflow.db import session_scope
+from siteflow.incidents import records
+from siteflow.incidents.clocks import ClockState, IncidentClocks, MarkKind, due_notices
+from siteflow.site_time import site_time
+
+log = logging.getLogger(__name__)
+
+KEEPER = "system:incident-keeper"
+
+
+class PlannedNotice(BaseModel):
+    """One notice due now: its key (unique per incident), when it fell due, who gets it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    kind: NoticeKind
+    due_at: datetime
+    recipients: list[str]
+    title: str
+    text: str
+
+
+def _words(share: MarkKind) -> str:
+    return {
+        MarkKind.WARNING_50: "50 % of its target used / 已用目标时间 50 %",
+        MarkKind.WARNING_75: "75 % of its target used / 已用目标时间 75 %",
+        MarkKind.BREACH: "target missed / 已超时",
+    }[share]
+
+
+def planned_notices(
+    key: str,
+    clocks: IncidentClocks,
+    contract: ContractIn,
+    sent: set[str],
+    staff: list[str],
+    now: datetime,
+) -> list[PlannedNotice]:
+    """What is due for one incident and not in ``sent``: marks (to ``staff``: owner and PM) and
+    escalation steps after a breach (each to its own person), oldest first."""
+    planned: list[PlannedNotice] = []
+    for notice in due_notices(clocks, sent):
+        reading = clocks.reading(notice.clock)
+        kind = NoticeKind.BREACH if notice.kind is MarkKind.BREACH else NoticeKind.WARNING
+        planned.append(
+            PlannedNotice(
+                key=notice.key,
+                kind=kind,
+                due_at=notice.at,
+                recipients=staff,
+                title=f"[{key}] {notice.clock.value} clock: {_words(notice.kind)}",
+                text=(
+                    f"Incident {key} ({clocks.severity.value}): the {notice.clock.value} clock reached "
+                    f"{_words(notice.kind)} at {site_time(notice.at, contract.timezone)} (INC-4).\n"
+                    f"Due: {site_time(reading.due_at, contract.timezone) if reading.due_at else '—'}\n"
+                    f"`siteflow incidents show {key}`"
+                ),
+            )
+        )
+    for reading in clocks.readings:
+        breach = next((m for m in reading.marks if m.kind is MarkKind.BREACH), None)
+        if breach is None or not breach.reached or breach.at is None:
+            continue
+        until = reading.stopped_at if reading.state is ClockState.STOPPED and reading.stopped_at else now
+        at = breach.at
+        for n, step in enumerate(contract.escalation, 1):  # INC-9: one step at a time
+            at += timedelta(minutes=step.after_minutes)
+            notice_key = f"{reading.clock.value}:escalation-{n}"
+            if at > until or notice_key in sent:
+                continue
+            planned.append(
+                PlannedNotice(
+                    key=notice_key,
+                    kind=NoticeKind.ESCALATION,
+                    due_at=at,
+                    recipients=[f"{step.name} <{step.email}>"],
+                    title=f"[{key}] escalation {n} ({step.role}): {reading.clock.value} target missed",
+                    text=(
+                        f"Incident {key} missed its {reading.clock.value} target at "
+                        f"{site_time(breach.at, contract.timezone)} and is still not handled: escalated "
+                        f"to you ({step.role}, step {n} of the contract's chain, INC-9).\n"
+                        f"`siteflow incidents show {key}`"
+                    ),
+                )
+            )
+    return sorted(planned, key=lambda p: p.due_at)
+
+
+def _send(key: str, notice: PlannedNotice, now: datetime) -> bool:
+    """The notice row, its mails and its audit record in one transaction; False when another
+    keeper recorded it first (the unique key refuses the second insert)."""
+    try:
+        with session_scope() as session:
+            session.add(
+                IncidentNotice(
+                    incident_key=key,
+                    notice_key=notice.key,
+                    kind=notice.kind.value,
+                    due_at=notice.due_at,
+                    sent_at=now,
+                    recipients=notice.recipients,
+                )
+            )
+            session.flush()
+            for recipient in notice.recipients:
+                session.add(
+                    OutboxMessage(
+                        dedup_key=f"incident-notice:{key}:{notice.key}:{recipient}"[:200],
+                        subject_ref=key,
+                        recipient=recipient,
+                        title=notice.title,
+                        body_text=notice.text,
+                    )
+                )
+            audit_chain.append(
+                session,
+                key,
+                f"incident.{notice.kind.value}",
+                KEEPER,
+                {"notice": notice.key, "due_at": notice.due_at.isoformat(), "to": notice.recipients},
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def send_due_notices(clock: Clock = utc_now) -> list[tuple[str, str]]:
+    """One pass over the open incidents; returns the (incident, notice key) pairs sent now."""
+    now = clock()
+    with session_scope() as session:
+        keys = list(session.scalars(select(Incident.key).where(Incident.state == IncidentState.OPEN.value)))
+    sent: list[tuple[str, str]] = []
+    for key in keys:
+        with session_scope() as session:
+            roster = incident_contacts(session, key)
+            if roster is None:  # reserved, its run not yet registered: nobody to tell yet
+                continue
+            staff = [f"{c.name} <{c.email}>" for c in roster.contacts_with(Role.ENGINEER, Role.PM)]
+            row = session.get(Incident, key)
+            assert row is not None
+            clocks = records.incident_clocks(session, key=key, now=now)
+            contract = records.load_contract(session, code=row.contract_code)
+            done = set(
+                session.scalars(select(IncidentNotice.notice_key).where(IncidentNotice.incident_key == key))
+            )
+        for notice in planned_notices(key, clocks, contract, done, staff, now):
+            if _send(key, notice, now):
+                log.info("incident %s: %s notice %s sent", key, notice.kind.value, notice.key)
+                sent.append((key, notice.key))
+    return sent

@@ -1,0 +1,263 @@
+"""The incidents' web API: what `siteflow incidents …` calls, as the user its token names.
+
+- ``POST /api/incidents`` opens one: the logged-in user is the first receiver and owner
+  (INC-9), whatever the form says; the incident is reserved under its key with every core
+  check (unknown contract, a report from the future, a key in use — refused, nothing written)
+  before its **incident** run is started.
+- ``POST /api/incidents/{key}/events`` records a field event by the user (INC-4, INC-10,
+  COM-8: never in the future, in order, no departure before restoration), stamped now unless
+  ``at`` says when it happened; ``…/outages`` an outage with its cause segments (INC-5 …
+  INC-7); ``…/close`` closes through the closure gate and the one decision path (INC-8).
+- ``GET /api/incidents[?open=true&breached=true]`` and ``GET /api/incidents/{key}``: the clocks.
+
+A refusal is 409 (or 422 for a form that does not parse) with the rule id first; nothing changed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
+
+from models.gate import Gate, GateStatus
+from models.gate_spec import Decision, Door, Proof
+from models.incident_input import EVENT_ADAPTER, EventKind, Instant, OutageIn
+from models.incident_run import IncidentReportIn, IncidentRun
+from models.text_kinds import Note, ReasonCode
+from models.text_kinds import problems as form_problems
+from siteflow.db import read_scope, session_scope
+from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
+from siteflow.incidents import intake, records
+from siteflow.incidents.closure import check_closure
+from siteflow.incidents.refusals import IncidentRefused
+from siteflow.incidents.run_view import publish_clocks
+from siteflow.incidents.views import IncidentView, incident_view, incident_views
+from siteflow.links import prefect_run_page
+from siteflow.resumer import resume_run
+from siteflow.signature_proof import Evidence
+from siteflow.web.access import Actor
+from siteflow.web.api import token_actor
+
+router = APIRouter(prefix="/api/incidents")
+CLOSURE_GATE = "closure"  # flows.incident.CLOSURE_GATE (the web service does not import flows)
+
+FIELD_EVENTS = (
+    EventKind.CONTACTED,
+    EventKind.ON_SITE_NEEDED,
+    EventKind.ON_MY_WAY,
+    EventKind.ON_SITE,
+    EventKind.RESTORED,
+    EventKind.PAUSE,
+    EventKind.RESUME,
+    EventKind.DEPARTURE,
+)
+"""The events a person in the field records by one word (the CLI's `incidents event`)."""
+
+
+class OpenedOut(BaseModel):
+    key: str
+    severity: str
+    settled: bool
+    owner: str
+    flow_run_id: str
+    prefect_url: str
+
+
+class FieldEventIn(BaseModel):
+    kind: EventKind
+    at: Instant | None = Field(default=None, description="When it happened; default: now")
+    reason: ReasonCode | None = Field(default=None, description="A pause's reason code (INC-4)")
+    note: Note = ""
+
+
+class RecordedOut(BaseModel):
+    key: str
+    kind: EventKind
+    at: datetime
+    by: str
+    incident: IncidentView
+
+
+class OutageOut(BaseModel):
+    key: str
+    outage_id: str
+    counted: bool
+
+
+class ClosingOut(BaseModel):
+    key: str
+    message: str
+    resuming: bool
+
+
+def _refused(exc: IncidentRefused | DecisionRefused) -> JSONResponse:
+    return JSONResponse({"detail": str(exc) if isinstance(exc, IncidentRefused) else exc.reason}, 409)
+
+
+def _invalid(what: str, exc: ValidationError) -> JSONResponse:
+    return JSONResponse({"detail": f"the {what} is not valid", "problems": form_problems(exc)}, 422)
+
+
+@router.post("", status_code=201, response_model=OpenedOut)
+def open_incident(
+    body: dict[str, Any], actor: Annotated[Actor, Depends(token_actor)]
+) -> Response | OpenedOut:
+    """Reserve the incident (every core check), then start its run; its owner is you (INC-9)."""
+    from prefect.deployments import run_deployment
+
+    from deployments import INCIDENT
+
+    try:
+        report = IncidentReportIn.model_validate(
+            body | {"owner_name": actor.user.name, "owner_email": actor.user.email}
+        )
+    except ValidationError as exc:
+        return _invalid("incident form", exc)
+    try:
+        with session_scope() as session:
+            taken = intake.take_intake(session, report=report, now=datetime.now(UTC))
+    except IncidentRefused as exc:
+        return _refused(exc)
+    tags = [f"incident:{report.key}", f"customer:{report.customer}", f"contract:{report.contract}"]
+    try:
+        run = run_deployment(
+            INCIDENT,
+            parameters={"report": report.model_dump(mode="json")},
+            timeout=0,
+            flow_run_name=report.key,
+            tags=tags,
+        )
+    except Exception as exc:  # no run: the reservation stays, a retry of the same form adopts it
+        return JSONResponse(
+            {"detail": f"incident {report.key} is recorded but its run did not start ({exc})"}, 503
+        )
+    run_id = str(getattr(run, "id", ""))
+    with session_scope() as session:
+        row = session.get(IncidentRun, report.key)
+        if row is not None and row.flow_run_id is None:
+            row.flow_run_id = run_id
+    return OpenedOut(
+        key=report.key,
+        severity=taken.severity.value,
+        settled=taken.settled,
+        owner=taken.owner,
+        flow_run_id=run_id,
+        prefect_url=prefect_run_page(run_id),
+    )
+
+
+@router.post("/{key}/events", status_code=201, response_model=RecordedOut)
+def record_event(
+    key: str, body: FieldEventIn, background: BackgroundTasks, actor: Annotated[Actor, Depends(token_actor)]
+) -> Response | RecordedOut:
+    """A field event by you, checked by the core (INC-4, COM-8); the run's clocks are published."""
+    now = datetime.now(UTC)
+    if body.kind not in FIELD_EVENTS:
+        return JSONResponse({"detail": f"INC-4: {body.kind.value} is not a field event"}, 422)
+    raw: dict[str, Any] = {
+        "kind": body.kind.value,
+        "at": body.at or now,
+        "by": actor.user.name,
+        "note": body.note,
+    }
+    if body.kind is EventKind.PAUSE:
+        if body.reason is None:
+            return JSONResponse({"detail": "INC-4: a pause needs its reason code (--reason)"}, 422)
+        raw["reason"] = body.reason
+    try:
+        event = EVENT_ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        return _invalid("event", exc)
+    try:
+        with session_scope() as session:
+            records.record_event(session, key=key, event=event, now=now)
+            view = incident_view(session, key=key, now=now)
+    except IncidentRefused as exc:
+        return _refused(exc)
+    background.add_task(publish_clocks, key)
+    return RecordedOut(key=key, kind=event.kind, at=event.at, by=event.by, incident=view)
+
+
+@router.post("/{key}/outages", status_code=201, response_model=OutageOut)
+def record_outage(
+    key: str, body: dict[str, Any], actor: Annotated[Actor, Depends(token_actor)]
+) -> Response | OutageOut:
+    """An outage with its cause segments (INC-5 … INC-7), checked before anything is written."""
+    from siteflow.settings import get_settings
+
+    try:
+        outage = OutageIn.model_validate(body)
+    except ValidationError as exc:
+        return _invalid("outage", exc)
+    try:
+        with session_scope() as session:
+            outage_id = records.record_outage(session, key=key, outage=outage, now=datetime.now(UTC))
+    except IncidentRefused as exc:
+        return _refused(exc)
+    counted = outage.duration.total_seconds() > get_settings().outage_threshold_seconds
+    return OutageOut(key=key, outage_id=outage_id, counted=counted)
+
+
+@router.post("/{key}/close", response_model=ClosingOut)
+def close(
+    key: str, body: dict[str, Any], background: BackgroundTasks, actor: Annotated[Actor, Depends(token_actor)]
+) -> Response | ClosingOut:
+    """INC-8 through the closure gate: the core's check first (every missing part named), then
+    the one decision path (only the owner decides it, signed with your token)."""
+    try:
+        with read_scope() as session:
+            record = records.load_incident(session, key=key)
+            closure = check_closure(
+                body | {"by": actor.user.name}, already_closed=record.closed_at is not None
+            )
+            gate_id = session.scalar(
+                select(Gate.id).where(
+                    Gate.subject == key, Gate.key == CLOSURE_GATE, Gate.status == GateStatus.OPEN.value
+                )
+            )
+    except IncidentRefused as exc:
+        return _refused(exc)
+    if gate_id is None:
+        return JSONResponse(
+            {"detail": f"INC-8: {key} is not waiting for closure yet (its customer gate is open?)"}, 409
+        )
+    user = actor.user
+    try:
+        result = decide(
+            DecisionRequest(
+                gate_id=gate_id,
+                decision=Decision.CLOSE.value,
+                signer=Signer(user.name, user.email),
+                door=Door.CLI,
+                data=closure.model_dump(mode="json", exclude={"by"}),
+                evidence=Evidence(Proof.TOKEN, account=user.user_id),
+            ),
+            resume=False,
+        )
+    except DecisionRefused as exc:
+        return _refused(exc)
+    resuming = bool(result.complete and result.flow_run_id)
+    if resuming and result.flow_run_id:
+        background.add_task(resume_run, result.flow_run_id, wait_seconds=result.pause_wait)
+    return ClosingOut(key=key, message=result.message, resuming=resuming)
+
+
+@router.get("", response_model=list[IncidentView])
+def list_incidents(
+    actor: Annotated[Actor, Depends(token_actor)], open: bool = False, breached: bool = False
+) -> list[IncidentView]:
+    with read_scope() as session:
+        return incident_views(session, now=datetime.now(UTC), open_only=open, breached_only=breached)
+
+
+@router.get("/{key}", response_model=IncidentView)
+def show(key: str, actor: Annotated[Actor, Depends(token_actor)]) -> Response | IncidentView:
+    try:
+        with read_scope() as session:
+            return incident_view(session, key=key, now=datetime.now(UTC))
+    except IncidentRefused as exc:
+        return JSONResponse({"detail": str(exc)}, 404)

@@ -1,0 +1,91 @@
+"""INC-4 warnings and breach, INC-9 escalation steps: each notice once, also with two keepers.
+
+A critical incident (response target 30 min) is left unanswered; two keeper passes run at the
+same instant, twice over, on one database: each warning, the breach and the escalation step
+are recorded once and mailed once to their people through the outbox.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from models.incident_run import IncidentNotice, IncidentReportIn
+from models.outbox import OutboxMessage
+from siteflow.db import session_scope
+from siteflow.incidents import intake, records
+from siteflow.incidents.notices import send_due_notices
+from tests.incident_samples import contract
+
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+
+
+def report(key: str = "INC-2026-0900") -> IncidentReportIn:
+    return IncidentReportIn.model_validate(
+        {
+            "key": key,
+            "received_at": T0,
+            "channel": "phone",
+            "contract": "C-BERLIN-1",
+            "customer": "Nordnetz AG",
+            "caller_name": "Jana Vogel",
+            "caller_contact": "+49 30 1234 5678",
+            "caller_email": "jana.vogel@nordnetz.example",
+            "elements": ["NE40-BER-01"],
+            "reported": "Voice service down in Mitte.",
+            "questionnaire": {"service_down_totally": "yes"},
+            "owner_name": "Max Bauer",
+            "owner_email": "max.bauer@contractor.example",
+        }
+    )
+
+
+def two_keepers(at: datetime) -> list[tuple[str, str]]:
+    sent: list[tuple[str, str]] = []
+    start = threading.Barrier(2)
+
+    def keeper() -> None:
+        start.wait()
+        sent.extend(send_due_notices(lambda: at))
+
+    threads = [threading.Thread(target=keeper) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sent
+
+
+def test_a_missed_response_target_escalates_once_per_step_with_two_keepers(database_url: str) -> None:
+    with session_scope() as session:
+        records.save_contract(session, contract=contract())
+        taken = intake.take_intake(session, report=report(), now=T0 + timedelta(minutes=1))
+    assert taken.severity.value == "critical" and taken.settled and taken.emergency  # INC-1, INC-2
+
+    sent = two_keepers(T0 + timedelta(minutes=31))  # 30 min response target: breached
+    assert sorted(k for _, k in sent) == ["response:breach", "response:warning-50", "response:warning-75"]
+    assert two_keepers(T0 + timedelta(minutes=31)) == []  # nothing twice
+
+    # INC-9: one escalation step, its delay (30 min) after the breach, to its own person
+    assert two_keepers(T0 + timedelta(minutes=59)) == []
+    assert [k for _, k in two_keepers(T0 + timedelta(minutes=61))] == ["response:escalation-1"]
+    assert two_keepers(T0 + timedelta(minutes=90)) == []
+
+    with session_scope() as session:
+        notices = session.scalars(select(IncidentNotice).order_by(IncidentNotice.due_at)).all()
+        assert [(n.notice_key, n.kind) for n in notices] == [
+            ("response:warning-50", "warning"),
+            ("response:warning-75", "warning"),
+            ("response:breach", "breach"),
+            ("response:escalation-1", "escalation"),
+        ]
+        mails = session.execute(
+            select(OutboxMessage.recipient, func.count()).group_by(OutboxMessage.recipient)
+        ).all()
+    # owner and PM each get the two warnings and the breach; the PM also the escalation step
+    assert dict(mails) == {
+        "Max Bauer <max.bauer@contractor.example>": 3,
+        "Li Wei <li.wei@contractor.example>": 4,
+    }
