@@ -41,6 +41,7 @@ from siteflow.identity.users import (
     list_users,
     reset_user,
 )
+from tests.conftest import SQLITE_ONLY
 from tests.test_approval_links import mailed_links
 from tests.test_outbox_relay import free_port
 
@@ -323,6 +324,7 @@ def _cli(
     )
 
 
+@SQLITE_ONLY  # CLI subprocesses over the same code the database tests run on both backends
 def test_users_commands_as_a_host_admin_runs_them(database_url: str, tmp_path: Path) -> None:
     home = str(tmp_path)
     first = _cli(

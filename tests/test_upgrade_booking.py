@@ -23,6 +23,7 @@ from models.upgrade_plan import (
     describe_local_instant,
     legacy_deadline_day,
 )
+from tests.conftest import SQLITE_ONLY
 from tests.test_upgrade_rules import booking_day, plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -280,6 +281,7 @@ def test_the_flow_message_states_the_deadline_in_local_time_utc_and_its_dst_note
     assert f"note: the deadline 02:30 on {night} does not exist in America/New_York" in message
 
 
+@SQLITE_ONLY  # CLI subprocesses over the same code the database tests run on both backends
 def test_the_cli_booking_line_states_the_deadline_in_local_time_and_utc(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
