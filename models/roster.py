@@ -73,3 +73,13 @@ def incident_contacts(session: Session, key: str) -> IncidentContactsIn | None:
     return IncidentContactsIn(
         key=key, timezone=terms.timezone if terms is not None else "UTC", contacts=contacts
     )
+
+
+def subject_noun(roster: Roster) -> tuple[str, str]:
+    """What a subject is called in mails, Chinese and English: a gate's notice says
+    "Incident INC-… needs your decision", not "Project INC-…"."""
+    if isinstance(roster, UpgradePlanIn):
+        return "升级窗口", "Upgrade window"
+    if isinstance(roster, IncidentContactsIn):
+        return "故障", "Incident"
+    return "项目", "Project"

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.gate_spec import Door, GateSpec, Proof
 from models.outbox import OutboxMessage
-from models.roster import roster_of
+from models.roster import roster_of, subject_noun
 from siteflow import audit_chain
 from siteflow.approval_links import LINK_PLACEHOLDER, issue_link
 from siteflow.db import session_scope
@@ -100,13 +100,21 @@ def read_gates(session: Any, gates: list[Gate]) -> list[GateRead]:
     return [_as_read(g, by_gate[g.id]) for g in gates]
 
 
-def gate_mail_text(subject: str, spec: GateSpec, name: str, zone: str | None = None) -> str:
+def gate_mail_text(
+    subject: str,
+    spec: GateSpec,
+    name: str,
+    zone: str | None = None,
+    noun: tuple[str, str] = ("项目", "Project"),
+) -> str:
     """Plain-text notice, Chinese first with English beside it; the link is filled in at send.
-    The deadline is on the site's clock with the UTC instant beside it."""
+    The deadline is on the site's clock with the UTC instant beside it; `noun` says what the
+    subject is (project, upgrade window, incident)."""
     choices = " / ".join(d.value for d in spec.decisions)
+    zh, en = noun
     return (
         f"{name}，您好 / Dear {name},\n\n"
-        f"项目 {subject} 需要您的决定 / Project {subject} needs your decision:\n"
+        f"{zh} {subject} 需要您的决定 / {en} {subject} needs your decision:\n"
         f"  {spec.title} ({spec.rule})\n  {spec.description}\n"
         f"  可选 / Choices: {choices}\n"
         + (
@@ -168,7 +176,9 @@ def open_gate(subject: str, flow_run_id: str, spec: GateSpec) -> GateRead:
                         subject_ref=subject,
                         recipient=f"{contact.name} <{contact.email}>",
                         title=f"[{subject}] 待您决定 / Decision needed: {spec.title}",
-                        body_text=gate_mail_text(subject, spec, contact.name, zone_of(session, subject)),
+                        body_text=gate_mail_text(
+                            subject, spec, contact.name, zone_of(session, subject), subject_noun(form)
+                        ),
                         secret=token,
                         document_id=spec.document_id,
                     )

@@ -363,6 +363,19 @@ def test_a_batch_of_defaults_lands_in_few_transactions_with_their_chain(
     assert audit_report.verify("UPG-DL-5") == []
 
 
+def test_a_gate_mail_names_its_subject_for_what_it_is(database_url: str) -> None:
+    """A window's gate mail says "upgrade window", not "project" (nor an incident's)."""
+    from models.outbox import OutboxMessage
+    from siteflow.db import session_scope
+
+    gate_id = open_decision_gate("UPG-MAIL-1", datetime(2026, 12, 2, 20, 0, tzinfo=UTC))
+    with session_scope() as session:
+        (body,) = session.scalars(
+            select(OutboxMessage.body_text).where(OutboxMessage.subject_ref == "UPG-MAIL-1")
+        )
+    assert "升级窗口 UPG-MAIL-1 需要您的决定 / Upgrade window UPG-MAIL-1 needs your decision" in body
+
+
 # --- the step journal (UPG-5) -------------------------------------------------------------
 
 
