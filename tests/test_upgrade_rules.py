@@ -371,7 +371,9 @@ def test_a_gate_mail_names_its_subject_for_what_it_is(database_url: str) -> None
     gate_id = open_decision_gate("UPG-MAIL-1", datetime(2026, 12, 2, 20, 0, tzinfo=UTC))
     with session_scope() as session:
         (body,) = session.scalars(
-            select(OutboxMessage.body_text).where(OutboxMessage.subject_ref == "UPG-MAIL-1")
+            select(OutboxMessage.body_text).where(
+                OutboxMessage.dedup_key.startswith(f"gate-opened:{gate_id}:")
+            )
         )
     assert "升级窗口 UPG-MAIL-1 需要您的决定 / Upgrade window UPG-MAIL-1 needs your decision" in body
 
