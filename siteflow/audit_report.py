@@ -21,6 +21,9 @@ from sqlalchemy.orm import Session
 
 from models.document import Document
 from models.gate import Gate, GateAttempt, GateDecision
+from models.incident import Incident, IncidentEventRow
+from models.incident_contract import IncidentContract
+from models.incident_run import IncidentRun
 from models.memo import Memo
 from models.project import Project
 from models.upgrade import UpgradeElement, UpgradeWindow
@@ -87,17 +90,41 @@ def _window_header(session: Session, window: UpgradeWindow) -> tuple[dict[str, A
     return header, rows
 
 
+def _incident_header(session: Session, incident: Incident) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An incident in the report's shape (issue #11 item 9): its field events, in the order
+    they happened, take the place of phases."""
+    run = session.get(IncidentRun, incident.key)
+    contract = session.get(IncidentContract, incident.contract_code)
+    header = {
+        "code": incident.key,
+        "customer": incident.customer,
+        "size": f"incident, {incident.severity}" + (", emergency" if incident.emergency else ""),
+        "timezone": contract.terms().timezone if contract is not None else "UTC",
+        "phase": incident.state,
+        "state": incident.state,
+        "flow_run_id": run.flow_run_id if run is not None else None,
+    }
+    events = session.execute(
+        select(IncidentEventRow)
+        .where(IncidentEventRow.incident_key == incident.key)
+        .order_by(IncidentEventRow.seq)
+    ).scalars()
+    rows = [{"phase": e.kind, "state": f"by {e.by}", "started": e.at, "completed": None} for e in events]
+    return header, rows
+
+
 def build(code: str, with_prefect: bool = True, witnesses: tuple[Checkpoint, ...] = ()) -> dict[str, Any]:
-    """The story of a project (by code) or of an upgrade window (by id).
+    """The story of a project (by code), an upgrade window (by id) or an incident (by key).
 
     Raises :class:`audit_checkpoints.WitnessRefused` for a witness that proves nothing."""
     with session_scope() as session:
         project = session.get(Project, code)
         window = session.get(UpgradeWindow, code) if project is None else None
-        if project is None and window is None:
+        incident = session.get(Incident, code) if project is None and window is None else None
+        if project is None and window is None and incident is None:
             raise UnknownSubject(
-                f"no project or upgrade window {code!r}; `siteflow projects list` and "
-                "`siteflow upgrade list` show them"
+                f"no project, upgrade window or incident {code!r}; `siteflow projects list`, "
+                "`siteflow upgrade list` and `siteflow incidents list` show them"
             )
         events = audit_chain.events_for(session, code)
         keyring = audit_keys.load_keyring()
@@ -128,9 +155,11 @@ def build(code: str, with_prefect: bool = True, witnesses: tuple[Checkpoint, ...
                 phases.append(
                     {"phase": name, "state": state, "started": started.get(name), "completed": done.get(name)}
                 )
-        else:
-            assert window is not None
+        elif window is not None:
             header, phases = _window_header(session, window)
+        else:
+            assert incident is not None
+            header, phases = _incident_header(session, incident)
         gates = []
         for g in session.execute(select(Gate).where(Gate.subject == code).order_by(Gate.opened_at)).scalars():
             attempts = session.execute(

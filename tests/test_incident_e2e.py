@@ -193,3 +193,14 @@ def test_critical_incident_from_intake_to_closure_through_the_cli(stack_factory:
             "the customer's mails",
         )
         assert any("We have your report" in s for s in subjects) and any("is closed" in s for s in subjects)
+
+        # issue #11 item 9: the incident's story and its verified chain, as for projects
+        from flows.incident import CLOSURE_GATE
+        from siteflow import audit_report
+
+        report = audit_report.build(key, with_prefect=False)
+        assert report["project"]["code"] == key and report["project"]["state"] == "closed"
+        kinds = [p["phase"] for p in report["phases"]]
+        assert kinds[:2] == ["contacted", "on-site-needed"] and "restored" in kinds, kinds
+        assert audit_report.verify(key) == []
+        assert CLOSURE_GATE in {g["key"] for g in report["gates"]}
