@@ -694,12 +694,16 @@ def users_reset(email: Annotated[str, typer.Argument(help="The account's email")
 @app.command()
 def audit(
     first: Annotated[
-        str, typer.Argument(help="Project code or upgrade window id, or 'verify', 'checkpoint' or 'keys'")
+        str,
+        typer.Argument(
+            help="Project code, upgrade window id or incident key; or 'verify', 'checkpoint' or 'keys'"
+        ),
     ],
     code: Annotated[
         str | None,
         typer.Argument(
-            help="Project code or window id after 'verify' or 'checkpoint'; 'rotate' after 'keys'"
+            help="Project code, window id or incident key after 'verify' or 'checkpoint'; "
+            "'rotate' after 'keys'"
         ),
     ] = None,
     format: Annotated[str, typer.Option("--format", help="json or html")] = "json",
