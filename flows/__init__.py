@@ -1,1 +1,1 @@
-"""Prefect flows: the processes of PROCESS.md as sequences of tasks and gates. No I/O here."""
+"""Prefect flows: the processes of docs/process.md as sequences of tasks and gates. No I/O here."""

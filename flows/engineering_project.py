@@ -1,6 +1,6 @@
 """Engineering project (工程开通): survey → installation → commissioning → completion.
 
-Reads like PROCESS.md §1. Every gate suspends the run (no process is held while a customer
+Reads like docs/process.md §1. Every gate suspends the run (no process is held while a customer
 takes days to sign); when it resumes the flow re-runs from the top and every task returns
 what it already created, so no side effect happens twice.
 """
@@ -593,7 +593,7 @@ def project_run_name() -> str:
     on_crashed=[mark_project_failed],
 )
 def run_engineering_project(project: ProjectIn) -> str:
-    """One engineering project from survey to acceptance certificate (PROCESS.md §1)."""
+    """One engineering project from survey to acceptance certificate (docs/process.md §1)."""
     ctx = FlowRunContext.get()
     assert ctx is not None and ctx.flow_run is not None
     register_project(project, str(ctx.flow_run.id))

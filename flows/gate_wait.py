@@ -1,8 +1,8 @@
-"""Wait at a gate without holding a process (DESIGN.md: suspend re-runs the flow from the top).
+"""Wait at a gate without holding a process (docs/architecture.md: suspend re-runs the flow from the top).
 
 The flow trusts our gate table, not the raw resume input: when a decision came through
 another door (workspace, CLI, email, deadline) the table already says so and the input is
-ignored. The Prefect UI cannot say who pressed Resume (DESIGN.md "Identity"), so its form asks
+ignored. The Prefect UI cannot say who pressed Resume (docs/architecture.md "Identity"), so its form asks
 for no signer and sends people to the gate's page in siteflow's workspace; an answer typed
 there anyway goes to the one decision path, is refused and recorded, and the flow suspends
 again under a new pause key with the reason at the top of the form.

@@ -1,6 +1,6 @@
 """Incident handling (故障处理): intake → severity → acknowledgement → field work → closure.
 
-Reads like PROCESS.md §3. The run is named after the incident key and waits at gates without
+Reads like docs/process.md §3. The run is named after the incident key and waits at gates without
 holding a process (suspend re-runs the flow from the top; every task returns what it already
 recorded). Field events (INC-4, INC-10, COM-8) and outages (INC-5 … INC-7) are not steps of
 the flow: people record them through the web API while the run waits, checked by the core,
@@ -102,7 +102,7 @@ def incident_run_name() -> str:
 
 @flow(name="incident", flow_run_name=incident_run_name, persist_result=True, log_prints=True)
 def run_incident(report: IncidentReportIn) -> str:
-    """One incident from receipt to closure (PROCESS.md §3, INC-1 … INC-10)."""
+    """One incident from receipt to closure (docs/process.md §3, INC-1 … INC-10)."""
     ctx = FlowRunContext.get()
     assert ctx is not None and ctx.flow_run is not None
     run_id = str(ctx.flow_run.id)

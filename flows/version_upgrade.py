@@ -1,4 +1,4 @@
-"""Software version upgrade (软件版本升级) in a nightly maintenance window, PROCESS.md §2.
+"""Software version upgrade (软件版本升级) in a nightly maintenance window, docs/process.md §2.
 
 Three flows:
 - ``plan_version_upgrade`` (deployment **version-upgrade**): a PM's plan is checked and
@@ -9,7 +9,7 @@ Three flows:
   rollback and comparison → report. Gates suspend the run; on resume it re-runs from the
   top and the step journal makes every finished step a no-op (UPG-5).
 
-The 04:00 decision is never a pause timeout (DESIGN.md): the gate keeper submits the gate's
+The 04:00 decision is never a pause timeout (docs/architecture.md): the gate keeper submits the gate's
 default, rollback, as ``system:deadline`` through the one decision path, and the run ends
 Completed with that truthful decision.
 """
@@ -162,7 +162,7 @@ class Progress:
     task_runner=ThreadPoolTaskRunner(max_workers=160),  # type: ignore[arg-type]
 )
 def run_upgrade_window(window_id: str) -> dict[str, str]:
-    """One window, PROCESS.md §2 in order (UPG-1 … UPG-11)."""
+    """One window, docs/process.md §2 in order (UPG-1 … UPG-11)."""
     log = get_run_logger()
     ctx = FlowRunContext.get()
     assert ctx is not None and ctx.flow_run is not None

@@ -1,4 +1,4 @@
-"""Single-use approval links for people who answer by email (DESIGN.md "Mail", issue #4).
+"""Single-use approval links for people who answer by email (docs/architecture.md "Mail", issue #4).
 
 Only the SHA-256 of the token is stored for lookups; the token itself lives in `secret`
 until the mail carrying it is sent, then it is erased.

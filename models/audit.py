@@ -1,4 +1,4 @@
-"""Append-only, hash-chained event log (DESIGN.md "The audit trail").
+"""Append-only, hash-chained event log (docs/architecture.md "The audit trail").
 
 Each stream (a project code, later an upgrade window) is its own chain; `audit_heads`
 holds the last sequence number and hash of each stream so that a deleted tail is caught too.

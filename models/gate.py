@@ -1,4 +1,4 @@
-"""Gates: every human decision, whatever door it comes through (DESIGN.md "The gate").
+"""Gates: every human decision, whatever door it comes through (docs/architecture.md "The gate").
 
 A gate row says what is decided and by whom; `gate_decisions` holds the accepted
 signature per party slot (unique, so the first valid decision wins); `gate_attempts` holds

@@ -1,4 +1,4 @@
-"""What people state about an incident (PROCESS.md §3, INC-1 … INC-10, COM-2, COM-8).
+"""What people state about an incident (docs/process.md §3, INC-1 … INC-10, COM-2, COM-8).
 
 Typed inputs only — intake (``IncidentIn``), field events (``IncidentEvent``, one model per
 kind), outages with their cause segments (``OutageIn``), closure (``ClosureIn``) and problem

@@ -1,4 +1,4 @@
-"""An engineering project (PROCESS.md §1) as stored: one row per project code."""
+"""An engineering project (docs/process.md §1) as stored: one row per project code."""
 
 from __future__ import annotations
 

@@ -108,7 +108,7 @@ class ContactIn(Strict):
 
 
 class ProjectIn(Strict):
-    """Everything a PM states when starting an engineering project (PROCESS.md §1)."""
+    """Everything a PM states when starting an engineering project (docs/process.md §1)."""
 
     code: ProjectCode = Field(description="Project code: capitals, digits and dashes, e.g. GD-2026-017")
     customer: Name

@@ -1,4 +1,4 @@
-"""What a PM states when planning a version upgrade (PROCESS.md §2, UPG-1 … UPG-11).
+"""What a PM states when planning a version upgrade (docs/process.md §2, UPG-1 … UPG-11).
 
 One typed model backs the Prefect UI form of the **version-upgrade** deployment and the YAML
 file of `siteflow upgrade plan FILE`. Timing is given the way people on site say it — a
@@ -66,7 +66,7 @@ class OperatorIn(Strict):
 def local_to_utc(day: date, at: time, zone: str) -> datetime:
     """A local wall-clock time as UTC; in a DST gap or overlap, the later instant.
 
-    A deadline fires late rather than early (DESIGN.md): 02:30 on a spring-forward night
+    A deadline fires late rather than early (docs/architecture.md): 02:30 on a spring-forward night
     does not exist and 01:30 on a fall-back night exists twice — both resolve to the later.
     """
     tz = ZoneInfo(zone)

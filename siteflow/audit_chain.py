@@ -1,4 +1,4 @@
-"""Append to and verify the hash-chained audit log (DESIGN.md "The audit trail").
+"""Append to and verify the hash-chained audit log (docs/architecture.md "The audit trail").
 
 Prefect's records can be edited by anyone with API access, so every decision, refusal,
 phase transition and document is also appended here. Each record's hash covers its

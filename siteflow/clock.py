@@ -1,4 +1,4 @@
-"""The clock deadline logic reads (DESIGN.md: a clock object is passed in so tests drive it)."""
+"""The clock deadline logic reads (docs/architecture.md: a clock object is passed in so tests drive it)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The deadline enforcer: at a gate's deadline, its default decision as `system:deadline`.
 
-UPG-10: rollback goes ahead at the deadline when nobody decided. DESIGN.md: never a pause
+UPG-10: rollback goes ahead at the deadline when nobody decided. docs/architecture.md: never a pause
 timeout (that marks the run Failed); the default goes through the one decision path, so it
 is recorded, audited and resumes the run like any other decision. It fires late rather than
 early (a deadline is only acted on once the clock has passed it), and never twice: the

@@ -1,4 +1,4 @@
-"""The one door every decision goes through (DESIGN.md "The gate").
+"""The one door every decision goes through (docs/architecture.md "The gate").
 
 The Prefect UI form, the CLI, email links and the deadline enforcer all call :func:`decide`.
 It validates the decider and the data, writes the accepted signature under a uniqueness

@@ -1,4 +1,4 @@
-"""Send the outbox with aiosmtplib (DESIGN.md "Mail").
+"""Send the outbox with aiosmtplib (docs/architecture.md "Mail").
 
 Every text to a customer passes the COM-1 service-language check first: a forbidden phrase
 holds the message (status ``stopped``), names the phrase and tells the PM. Rows are claimed

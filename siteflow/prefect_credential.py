@@ -2,7 +2,7 @@
 
 Prefect's open-source server has no users, only one shared basic-auth string
 (``PREFECT_SERVER_API_AUTH_STRING``; every client sends the same as ``PREFECT_API_AUTH_STRING``,
-DESIGN.md "Identity"). Without it anyone who reaches the port reads every contact's name, email
+docs/architecture.md "Identity"). Without it anyone who reaches the port reads every contact's name, email
 and phone from flow-run parameters, and ``DELETE /api/flow_runs/{id}`` deletes a run. So the
 embedded default always has one:
 

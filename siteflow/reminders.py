@@ -8,7 +8,7 @@ left to notice).
 
 Every mail is written to the outbox with its audit record in one transaction, keyed by a
 unique dedup key: the keeper runs this every pass, and several keepers may run at once
-(DESIGN.md "Where it runs"), yet each person hears once per gate. A reminder carries a fresh
+(docs/architecture.md "Where it runs"), yet each person hears once per gate. A reminder carries a fresh
 single-use link of its own, so it works even after the first link was used up or lost.
 A reminder is never sent sooner than halfway through a gate's life: a gate that opens close
 to its deadline (an upgrade window's go/no-go) would otherwise send its reminder right after

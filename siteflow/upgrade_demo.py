@@ -1,7 +1,7 @@
 """`siteflow demo upgrade`: one sample window on simulated elements, time compressed.
 
 The deadline is a few minutes away and the runbook's durations are scaled down to match, so
-all three outcomes of PROCESS.md §2 show in one sitting: committed by the PM, rolled back by
+all three outcomes of docs/process.md §2 show in one sitting: committed by the PM, rolled back by
 the PM after a failed test (a commit is refused first: the success criteria failed), and
 rolled back by `system:deadline` because nobody answered (UPG-10).
 """

@@ -1,6 +1,6 @@
 """Prefect tasks: one side effect each, idempotent by a natural key in siteflow's tables.
 
-Flows re-run from the top when a suspended run resumes (DESIGN.md on suspend), so every
+Flows re-run from the top when a suspended run resumes (docs/architecture.md on suspend), so every
 task here first looks for what it would create and returns that instead of creating twice.
 """
 

@@ -1,4 +1,4 @@
-"""Render, version, store and sign documents (DESIGN.md "Documents", ENG-15).
+"""Render, version, store and sign documents (docs/architecture.md "Documents", ENG-15).
 
 A document is rendered from a typed :class:`DocumentBody` by a bilingual Jinja2 template.
 Issuing the same content again returns the stored version (flows re-run from the top);

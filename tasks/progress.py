@@ -1,6 +1,6 @@
 """One read of everything a project has already done, taken at the start of each (re-)run.
 
-A suspended run re-runs from the top at every resume (DESIGN.md); without this, a project at
+A suspended run re-runs from the top at every resume (docs/architecture.md); without this, a project at
 its 40th gate would replay hundreds of task runs each time. With it, a re-run passes through
 what is already recorded without touching Prefect or the database again.
 """

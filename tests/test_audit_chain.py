@@ -1,7 +1,7 @@
 """The hash-chained audit log and the audit report, against SQLite and PostgreSQL.
 
 Prefect's records can be edited by anyone with API access, so siteflow keeps its own
-append-only chain (DESIGN.md "The audit trail"). These tests tamper with the stored rows
+append-only chain (docs/architecture.md "The audit trail"). These tests tamper with the stored rows
 using raw SQL — the way someone with database access would — and check that `verify`
 names the damaged record. Several streams share one database where that keeps tests fast:
 each stream is its own chain.

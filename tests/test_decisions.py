@@ -2,7 +2,7 @@
 
 Every refusal must say why (a message a person can act on) and change nothing but the record
 of the refusal itself: the gate stays as it was, no signature is written, and the attempt is
-kept as a refused `GateAttempt` plus a `gate.refused` audit event (DESIGN.md "The gate").
+kept as a refused `GateAttempt` plus a `gate.refused` audit event (docs/architecture.md "The gate").
 Gates are opened with no flow run, so no Prefect server is involved.
 """
 

@@ -1,5 +1,5 @@
 """A whole engineering project on real parts: Prefect server, served deployment, SQLite and
-PostgreSQL, every gate answered through the decision path (PROCESS.md §1, ENG-1 … ENG-31).
+PostgreSQL, every gate answered through the decision path (docs/process.md §1, ENG-1 … ENG-31).
 
 The two backends run side by side to keep the suite short. The SQLite stack is stopped and
 started again while its project waits at a gate (issue #2: the gate is still there and

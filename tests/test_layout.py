@@ -1,4 +1,4 @@
-"""The generic top-level names resolve to this repository (DESIGN.md on shadowing)."""
+"""The generic top-level names resolve to this repository (docs/architecture.md on shadowing)."""
 
 from __future__ import annotations
 

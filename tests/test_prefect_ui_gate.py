@@ -1,6 +1,6 @@
 """The Prefect UI door, in the real Prefect UI in a real browser (Debian's chromium).
 
-Prefect's open-source UI cannot say who pressed Resume (DESIGN.md "Identity"), so a gate's form
+Prefect's open-source UI cannot say who pressed Resume (docs/architecture.md "Identity"), so a gate's form
 takes no signature: it links to the gate's page in siteflow's workspace, and an answer given in
 the form anyway — or sent through Prefect's API naming someone — is refused and recorded (door
 `prefect-ui`), logged as a WARNING, and the form opens again with the reason at its top. A

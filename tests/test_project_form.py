@@ -1,4 +1,4 @@
-"""The engineering-project form refuses a bad form before any work starts (PROCESS.md §1).
+"""The engineering-project form refuses a bad form before any work starts (docs/process.md §1).
 
 Pure validation of :class:`models.project_input.ProjectIn`; no database needed.
 """

@@ -1,4 +1,4 @@
-"""One upgrade window on real parts (PROCESS.md §2, UPG-1 … UPG-11).
+"""One upgrade window on real parts (docs/process.md §2, UPG-1 … UPG-11).
 
 Three simulated elements: the first passes and the PM commits it; the second fails a test
 and the PM rolls it back (a commit is refused first: criteria not met); the third gets no

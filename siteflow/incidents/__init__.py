@@ -1,4 +1,4 @@
-"""Incidents under SLA (PROCESS.md §3, INC-1 … INC-10, COM-2, COM-8): the domain core.
+"""Incidents under SLA (docs/process.md §3, INC-1 … INC-10, COM-2, COM-8): the domain core.
 
 Pure building blocks (no I/O) for the incident flow, intake, keeper and pages to come:
 

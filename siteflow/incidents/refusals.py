@@ -6,7 +6,7 @@ from __future__ import annotations
 class IncidentRefused(ValueError):
     """Something about an incident that cannot be accepted; nothing was changed.
 
-    ``rule`` is the PROCESS.md rule that refuses it (``INC-4``, ``COM-8`` …); the message starts
+    ``rule`` is the docs/process.md rule that refuses it (``INC-4``, ``COM-8`` …); the message starts
     with it, so a CLI line, a page or a log names the rule without knowing this class.
     """
 

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def artifact_key(key: str) -> str:
-    """Artifact keys are lower-case letters, digits and dashes (DESIGN.md)."""
+    """Artifact keys are lower-case letters, digits and dashes (docs/architecture.md)."""
     return f"incident-clocks-{key.lower()}"
 
 

@@ -1,4 +1,4 @@
-"""Approval pages behind email links (issue #4, DESIGN.md "Mail").
+"""Approval pages behind email links (issue #4, docs/architecture.md "Mail").
 
 GET/HEAD never decide (mail scanners open links): they show a confirmation page. Only a
 POST with the page's form token decides, through the same `decide` as every other door.

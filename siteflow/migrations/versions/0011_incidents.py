@@ -1,6 +1,6 @@
 """incidents: contracts, incidents, field events, outages and cause segments, problem reports (issue #11)
 
-The domain core of PROCESS.md §3 (INC-1 … INC-10): clocks are computed from the events, never
+The domain core of docs/process.md §3 (INC-1 … INC-10): clocks are computed from the events, never
 stored, so nothing here holds a due time.
 
 Revision ID: 0011
