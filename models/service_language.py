@@ -1,11 +1,15 @@
-"""COM-1: text that goes to a customer is checked against the source's forbidden phrases.
+"""COM-1 and COM-5: text that goes to a customer is checked before it is sent or kept.
 
-The lists are the source specification's 服务忌语 (23) and 服务用语 (16). A hit stops the
-message and names the phrase with a service phrase to use instead.
+COM-1: the source specification's 服务忌语 (23) and 服务用语 (16) — a hit stops the message and
+names the phrase with a service phrase to use instead. COM-5: outsourced staff never discuss
+prices or product defects with the customer — a text that does is stopped the same way and
+names the office's pre-sales manager as the one to refer price questions to (the setting
+``SITEFLOW_PRESALES_CONTACT``; the caller passes it, so this module reads no settings).
 """
 
 from __future__ import annotations
 
+import enum
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -74,20 +78,71 @@ class LanguageViolation:
         return f"forbidden phrase 「{self.phrase}」 (COM-1); say 「{self.suggestion}」 instead"
 
 
+class Topic(enum.StrEnum):
+    PRICES = "prices"
+    DEFECTS = "product defects"
+
+
+# COM-5: what talks about prices or product defects, in Chinese or English (matched on the
+# folded text, English case-insensitively and on word boundaries).
+TOPIC_PATTERNS: dict[Topic, re.Pattern[str]] = {
+    Topic.PRICES: re.compile(
+        r"价格|报价|价钱|多少钱|费用|折扣|优惠|降价|涨价|[¥￥]\d|\d+(?:\.\d+)?(?:元|万元)"
+        r"|(?i:\b(?:price[sd]?|pricing|quotation|quote[sd]?|discount(?:s|ed)?|rebate|cost[s]?)\b)"
+    ),
+    Topic.DEFECTS: re.compile(
+        r"缺陷|质量问题|产品问题|设计问题|(?i:\b(?:defect(?:s|ive)?|bugs?|design flaw|quality problem)\b)"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TopicViolation:
+    """COM-5: a text discusses prices or product defects."""
+
+    topic: Topic
+    found: str
+    refer_to: str | None
+
+    def __str__(self) -> str:
+        whom = self.refer_to or "the office's pre-sales manager"
+        if self.topic is Topic.PRICES:
+            advice = f"do not discuss prices with the customer; refer price questions to {whom}"
+        else:
+            advice = f"do not discuss product defects with the customer; report them to the office ({whom})"
+        return f"「{self.found}」 discusses {self.topic.value} (COM-5): {advice}"
+
+
+Violation = LanguageViolation | TopicViolation
+
+
 def check_service_language(text: str) -> list[LanguageViolation]:
+    """COM-1's forbidden phrases in `text` (anyone's words that a customer will read)."""
     folded = _fold(text)
     return [LanguageViolation(p, s) for p, s in FORBIDDEN_PHRASES.items() if _fold(p) in folded]
+
+
+def check_topics(text: str, refer_to: str | None = None) -> list[TopicViolation]:
+    """COM-5's topics in what *our people* write to a customer (a customer's own words, quoted
+    back in an acknowledgement, may well mention a price or a defect); `refer_to` names the
+    office's pre-sales manager in the refusal."""
+    plain = unicodedata.normalize("NFKC", text)
+    return [
+        TopicViolation(topic, hit.group(), refer_to)
+        for topic, pattern in TOPIC_PATTERNS.items()
+        if (hit := pattern.search(plain)) is not None
+    ]
 
 
 class ForbiddenPhrase(ValueError):
     """A customer-facing text failed the COM-1 check; the message stays unsent."""
 
-    def __init__(self, violations: list[LanguageViolation]) -> None:
+    def __init__(self, violations: list[Violation]) -> None:
         super().__init__("; ".join(str(v) for v in violations))
         self.violations = violations
 
 
 def require_service_language(text: str) -> None:
-    violations = check_service_language(text)
+    violations: list[Violation] = list(check_service_language(text))
     if violations:
         raise ForbiddenPhrase(violations)

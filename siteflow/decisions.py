@@ -25,12 +25,13 @@ from models.gate_spec import Door, GateKind, Proof
 from models.incident_run import IncidentContactsIn
 from models.project_input import ROLE_SIDE, Side
 from models.roster import Roster, roster_of
-from models.service_language import check_service_language
+from models.service_language import check_service_language, check_topics
 from models.text_kinds import Label, Note, problems, safe_text, text_problem
 from models.upgrade_evidence import blocking_reasons
 from models.upgrade_plan import UpgradePlanIn
 from siteflow import audit_chain
 from siteflow.db import session_scope
+from siteflow.settings import get_settings
 from siteflow.signature_proof import Evidence, Proven, UnprovenSignature, check, prefect_ui_refusal
 
 DEADLINE_ACTOR = "system:deadline"
@@ -98,6 +99,10 @@ class DecisionResult:
         would only cost the Prefect server a poll every 0.1 s; a pause a moment later is the
         gate keeper's to resume. Other runs suspend right after opening their gate."""
         return 0.0 if self.kind == GateKind.ROLLBACK_DECISION.value else 1.0
+
+
+def _presales() -> str | None:
+    return get_settings().presales_contact
 
 
 def decide(request: DecisionRequest, resume: bool = True) -> DecisionResult:
@@ -237,7 +242,8 @@ def _accept(session: Session, req: DecisionRequest) -> DecisionResult:
     except UnprovenSignature as unproven:
         raise _Refusal(unproven.reason) from None
     if ROLE_SIDE.get(contact.role) is Side.CONTRACTOR and req.comment:
-        violations = check_service_language(req.comment)  # COM-1: our people's words reach customers
+        # COM-1 and COM-5: our people's words reach customers (mails, documents, the trail)
+        violations = [*check_service_language(req.comment), *check_topics(req.comment, _presales())]
         if violations:
             raise _Refusal(f"the comment was not recorded: {'; '.join(str(v) for v in violations)}")
     if req.role is not None and req.role != contact.role.value:

@@ -151,6 +151,11 @@ class Settings(BaseSettings):
         "(one JSON line each, appended); home/audit/checkpoints.jsonl when unset.",
     )
 
+    presales_contact: str | None = Field(
+        default=None,
+        description='COM-5: the office\'s pre-sales manager ("Name <email>"), named when a staff comment '
+        "to a customer discusses prices or product defects.",
+    )
     sso_issuer: str | None = Field(
         default=None,
         description="Single sign-on: the OpenID Connect provider's issuer URL (e.g. "
