@@ -171,9 +171,6 @@ class ContractIn(Strict):
     duty: PersonIn | None = Field(
         default=None, description="Owner of incidents opened by mail (INC-9); else SITEFLOW_SUPPORT_DUTY"
     )
-    handover_minutes: int = Field(
-        default=60, gt=0, description="INC-9: a handover not accepted within this escalates along the chain"
-    )
     elements: list[CoveredElementIn] = Field(default_factory=list)
 
     @field_validator("timezone")
