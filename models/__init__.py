@@ -8,6 +8,7 @@ from models.document import Document, DocumentStatus
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.incident import Incident, IncidentEventRow, IncidentState, Outage, OutageCause, ProblemReport
 from models.incident_contract import IncidentContract
+from models.incident_mail import InboundMail
 from models.incident_run import IncidentNotice, IncidentRun
 from models.memo import Memo
 from models.outbox import OutboxMessage
@@ -29,6 +30,7 @@ __all__ = [
     "GateDecision",
     "GateStatus",
     "Incident",
+    "InboundMail",
     "IncidentNotice",
     "IncidentRun",
     "IncidentContract",

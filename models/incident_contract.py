@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, utcnow
 from models.project_input import Strict, known_zone
-from models.text_kinds import ContractCode, ElementName, Email, Label, Name, ReasonCode
+from models.text_kinds import ContractCode, ElementName, Email, Label, Name, Phone, ReasonCode
 
 
 class Severity(enum.StrEnum):
@@ -126,6 +126,20 @@ class EscalationStepIn(Strict):
     after_minutes: int = Field(gt=0, description="Delay after the previous step (or the trigger)")
 
 
+class PersonIn(Strict):
+    """Someone the contract names: the duty person who owns emailed incidents (INC-9)."""
+
+    name: Name
+    email: Email
+
+
+class CustomerContactIn(PersonIn):
+    """A customer's person entitled to report incidents under the contract: a mail from this
+    address to the support address opens or adds to an incident (issue #11, COM-2)."""
+
+    phone: Phone = ""
+
+
 class CoveredElementIn(Strict):
     """A network element under the contract, with the units it has in service (TL 9000 base)."""
 
@@ -151,6 +165,12 @@ class ContractIn(Strict):
         default_factory=list, description="Reason codes for which travel and restoration clocks pause"
     )
     escalation: list[EscalationStepIn] = Field(default_factory=list)
+    customer_contacts: list[CustomerContactIn] = Field(
+        default_factory=list, description="Who may report by mail; an unknown sender goes to the duty owner"
+    )
+    duty: PersonIn | None = Field(
+        default=None, description="Owner of incidents opened by mail (INC-9); else SITEFLOW_SUPPORT_DUTY"
+    )
     elements: list[CoveredElementIn] = Field(default_factory=list)
 
     @field_validator("timezone")
@@ -183,6 +203,11 @@ class ContractIn(Strict):
         """The SLA version in force when an incident was received (INC-4); None without one."""
         versions = [v for v in self.sla if v.effective_from <= received_at]
         return max(versions, key=lambda v: v.effective_from) if versions else None
+
+    def contact(self, email: str) -> CustomerContactIn | None:
+        """The customer contact with this address (case-insensitive), if the contract names one."""
+        wanted = email.strip().lower()
+        return next((c for c in self.customer_contacts if c.email.lower() == wanted), None)
 
     def units_in_service(self, element: str) -> int | None:
         return next((e.units_in_service for e in self.elements if e.name == element), None)

@@ -25,6 +25,7 @@ from models.project_input import Strict
 from models.text_kinds import (
     ContractCode,
     ElementName,
+    Email,
     IncidentKey,
     Line,
     Name,
@@ -153,6 +154,7 @@ class EventKind(enum.StrEnum):
     REMOTE_SESSION = "remote-session"  # INC-10: remote diagnosis
     VISIT = "visit"  # INC-10: on-site support, recorded with from/to
     DEPARTURE = "departure"  # the on-site engineer leaves (COM-8)
+    CUSTOMER_MESSAGE = "customer-message"  # COM-2: what the customer asked or was promised, kept
 
 
 class _Event(Strict):
@@ -245,6 +247,19 @@ class DepartureIn(_Event):
     kind: Literal[EventKind.DEPARTURE] = EventKind.DEPARTURE
 
 
+class CustomerMessageIn(_Event):
+    """COM-2: a message from the customer kept on the incident's record — a follow-up mail to
+    the support address whose subject names the key (``at``: the mail's Date; ``by``: the
+    sender as the contract knows them). Not a milestone: it moves no clock."""
+
+    kind: Literal[EventKind.CUSTOMER_MESSAGE] = EventKind.CUSTOMER_MESSAGE
+    channel: Channel = Channel.EMAIL
+    sender: Email
+    subject: Line
+    text: Text
+    message_id: Line
+
+
 IncidentEvent = Annotated[
     ContactedIn
     | OnSiteNeededIn
@@ -256,7 +271,8 @@ IncidentEvent = Annotated[
     | ReclassifiedIn
     | RemoteSessionIn
     | VisitIn
-    | DepartureIn,
+    | DepartureIn
+    | CustomerMessageIn,
     Field(discriminator="kind"),
 ]
 """One field event, typed by its ``kind``."""

@@ -49,6 +49,21 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(default=None, description="SMTP login, if the server wants one.")
     smtp_password: SecretStr | None = None
     mail_sender: str = "siteflow <siteflow@localhost>"
+    support_address: str = Field(
+        default="support@siteflow.localhost",
+        description="Mail to this address opens an incident or is added to the one its subject names "
+        "(issue #11, siteflow.incidents.mail_intake); the local catcher hands it to the intake.",
+    )
+    support_duty: str | None = Field(
+        default=None,
+        description="'Name <email>' of the duty owner for mail no contract names a duty person for, "
+        "and for mail from unknown senders (INC-9: recorded and routed, never dropped).",
+    )
+    support_imap_url: str | None = Field(
+        default=None,
+        description="imaps://user@host/INBOX of a real support mailbox: NOT READ YET (issue #11); "
+        "with a real mail server, deliver to the catcher's port or wait for the IMAP reader.",
+    )
     public_url: str | None = Field(
         default=None, description="Base URL of the web service as customers reach it (approval links)."
     )

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from models.gate import Gate, GateStatus
 from models.gate_spec import Decision, Door, Proof
 from models.incident_input import EVENT_ADAPTER, EventKind, Instant, OutageIn
-from models.incident_run import IncidentReportIn, IncidentRun
+from models.incident_run import IncidentReportIn
 from models.text_kinds import Note, ReasonCode
 from models.text_kinds import problems as form_problems
 from siteflow.db import read_scope, session_scope
@@ -34,6 +34,7 @@ from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
 from siteflow.incidents import intake, records
 from siteflow.incidents.closure import check_closure
 from siteflow.incidents.refusals import IncidentRefused
+from siteflow.incidents.run_start import start_incident_run
 from siteflow.incidents.run_view import publish_clocks
 from siteflow.incidents.views import IncidentView, incident_view, incident_views
 from siteflow.links import prefect_run_page
@@ -107,10 +108,6 @@ def open_incident(
     body: dict[str, Any], actor: Annotated[Actor, Depends(token_actor)]
 ) -> Response | OpenedOut:
     """Reserve the incident (every core check), then start its run; its owner is you (INC-9)."""
-    from prefect.deployments import run_deployment
-
-    from deployments import INCIDENT
-
     try:
         report = IncidentReportIn.model_validate(
             body | {"owner_name": actor.user.name, "owner_email": actor.user.email}
@@ -122,24 +119,12 @@ def open_incident(
             taken = intake.take_intake(session, report=report, now=datetime.now(UTC))
     except IncidentRefused as exc:
         return _refused(exc)
-    tags = [f"incident:{report.key}", f"customer:{report.customer}", f"contract:{report.contract}"]
     try:
-        run = run_deployment(
-            INCIDENT,
-            parameters={"report": report.model_dump(mode="json")},
-            timeout=0,
-            flow_run_name=report.key,
-            tags=tags,
-        )
+        run_id = start_incident_run(report)
     except Exception as exc:  # no run: the reservation stays, a retry of the same form adopts it
         return JSONResponse(
             {"detail": f"incident {report.key} is recorded but its run did not start ({exc})"}, 503
         )
-    run_id = str(getattr(run, "id", ""))
-    with session_scope() as session:
-        row = session.get(IncidentRun, report.key)
-        if row is not None and row.flow_run_id is None:
-            row.flow_run_id = run_id
     return OpenedOut(
         key=report.key,
         severity=taken.severity.value,
