@@ -40,7 +40,7 @@ def engineering_project() -> Served:
         run_engineering_project,
         name="engineering-project",
         description=(
-            "Run one engineering project (PROCESS.md §1): survey → installation → commissioning "
+            "Run one engineering project (docs/process.md §1): survey → installation → commissioning "
             "→ acceptance and handover. Fill the form; each gate then waits as a paused run."
         ),
         tags=["engineering"],
@@ -48,7 +48,7 @@ def engineering_project() -> Served:
 
 
 def version_upgrade() -> list[Served]:
-    """PROCESS.md §2: plan (version-upgrade), start nightly (cron in the site's zone), run."""
+    """docs/process.md §2: plan (version-upgrade), start nightly (cron in the site's zone), run."""
     from prefect.schedules import Cron
 
     from flows.version_upgrade import nightly_upgrade_window, plan_version_upgrade, run_upgrade_window
@@ -86,7 +86,7 @@ def incident() -> Served:
         run_incident,
         name="incident",
         description=(
-            "Open an incident (PROCESS.md §3, INC-1 … INC-10): the time it was actually received, "
+            "Open an incident (docs/process.md §3, INC-1 … INC-10): the time it was actually received, "
             "channel, customer and contract, caller, affected elements, what was reported and INC-1's "
             "severity questions; name yourself as the first receiver (owner). Field events, outages "
             "and closure: `siteflow incidents …`."
