@@ -8,6 +8,7 @@ from models.document import Document, DocumentStatus
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.incident import Incident, IncidentEventRow, IncidentState, Outage, OutageCause, ProblemReport
 from models.incident_contract import IncidentContract
+from models.incident_handover import HandoverState, IncidentHandover
 from models.incident_mail import InboundMail
 from models.incident_run import IncidentNotice, IncidentRun
 from models.memo import Memo
@@ -29,7 +30,9 @@ __all__ = [
     "GateAttempt",
     "GateDecision",
     "GateStatus",
+    "HandoverState",
     "Incident",
+    "IncidentHandover",
     "InboundMail",
     "IncidentNotice",
     "IncidentRun",

@@ -1026,6 +1026,37 @@ def incidents_close(
         console.print(f"{key}'s run is being resumed: it closes and mails the summary.", highlight=False)
 
 
+@incidents_app.command("handover")
+def incidents_handover(
+    key: Annotated[str, typer.Argument(help="Incident key")],
+    to: Annotated[str, typer.Option("--to", help="The colleague's staff email")],
+    note: Annotated[str, typer.Option(help="Why, for the colleague")] = "",
+) -> None:
+    """Ask a colleague to take over an incident you own (INC-9); you stay its owner until they accept."""
+    out = _incident_call("POST", f"/api/incidents/{key}/handover", {"to": to, "note": note})
+    console.print(
+        f"asked {out['to']} to take over {key}; {out['owner']} owns it until they accept",
+        markup=False,
+        highlight=False,
+    )
+
+
+@incidents_app.command("accept")
+def incidents_accept(key: Annotated[str, typer.Argument(help="Incident key")]) -> None:
+    """Accept an incident handed over to you (INC-9): from now on you own it."""
+    out = _incident_call("POST", f"/api/incidents/{key}/handover/accept", {})
+    console.print(
+        f"you own {key} now ({out['reassignments']} reassignment(s))", markup=False, highlight=False
+    )
+
+
+@incidents_app.command("decline")
+def incidents_decline(key: Annotated[str, typer.Argument(help="Incident key")]) -> None:
+    """Decline an incident handed over to you (INC-9): its owner keeps it."""
+    out = _incident_call("POST", f"/api/incidents/{key}/handover/decline", {})
+    console.print(f"declined; {out['owner']} still owns {key}", markup=False, highlight=False)
+
+
 @incidents_app.command("contract")
 def incidents_contract(
     file: Annotated[Path, typer.Argument(help="Contract as YAML or JSON (examples/incident-contract.yaml)")],

@@ -7,7 +7,9 @@
 - ``POST /api/incidents/{key}/events`` records a field event by the user (INC-4, INC-10,
   COM-8: never in the future, in order, no departure before restoration), stamped now unless
   ``at`` says when it happened; ``…/outages`` an outage with its cause segments (INC-5 …
-  INC-7); ``…/close`` closes through the closure gate and the one decision path (INC-8).
+  INC-7); ``…/close`` closes through the closure gate and the one decision path (INC-8);
+  ``…/handover`` asks a colleague to take it over, ``…/handover/accept|decline`` is their
+  answer (INC-9: the owner is unchanged until the receiver accepts).
 - ``GET /api/incidents[?open=true&breached=true]`` and ``GET /api/incidents/{key}``: the clocks.
 
 A refusal is 409 (or 422 for a form that does not parse) with the rule id first; nothing changed.
@@ -27,11 +29,11 @@ from models.gate import Gate, GateStatus
 from models.gate_spec import Decision, Door, Proof
 from models.incident_input import EVENT_ADAPTER, EventKind, Instant, OutageIn
 from models.incident_run import IncidentReportIn
-from models.text_kinds import Note, ReasonCode
+from models.text_kinds import Email, Note, ReasonCode
 from models.text_kinds import problems as form_problems
 from siteflow.db import read_scope, session_scope
 from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
-from siteflow.incidents import intake, records
+from siteflow.incidents import handover, intake, records
 from siteflow.incidents.closure import check_closure
 from siteflow.incidents.refusals import IncidentRefused
 from siteflow.incidents.run_start import start_incident_run
@@ -246,3 +248,51 @@ def show(key: str, actor: Annotated[Actor, Depends(token_actor)]) -> Response | 
             return incident_view(session, key=key, now=datetime.now(UTC))
     except IncidentRefused as exc:
         return JSONResponse({"detail": str(exc)}, 404)
+
+
+class HandoverIn(BaseModel):
+    to: Email = Field(description="The staff email of the person asked to take the incident over")
+    note: Note = ""
+
+
+def _me(actor: Actor) -> handover.Person:
+    return handover.Person(name=actor.user.name, email=actor.user.email)
+
+
+@router.post("/{key}/handover", status_code=201, response_model=handover.HandoverView)
+def hand_over(
+    key: str, body: HandoverIn, actor: Annotated[Actor, Depends(token_actor)]
+) -> Response | handover.HandoverView:
+    """INC-9: the owner asks a colleague to take over; the owner is unchanged until they accept."""
+    try:
+        with session_scope() as session:
+            return handover.request_handover(
+                session, key=key, by=_me(actor), to_email=body.to, note=body.note, now=datetime.now(UTC)
+            )
+    except IncidentRefused as exc:
+        return _refused(exc)
+
+
+@router.post("/{key}/handover/accept", response_model=handover.HandoverView)
+def accept_handover(
+    key: str, actor: Annotated[Actor, Depends(token_actor)]
+) -> Response | handover.HandoverView:
+    return _answer(key, actor, accept=True)
+
+
+@router.post("/{key}/handover/decline", response_model=handover.HandoverView)
+def decline_handover(
+    key: str, actor: Annotated[Actor, Depends(token_actor)]
+) -> Response | handover.HandoverView:
+    return _answer(key, actor, accept=False)
+
+
+def _answer(key: str, actor: Actor, *, accept: bool) -> Response | handover.HandoverView:
+    """Only the person it is handed to answers (INC-9)."""
+    try:
+        with session_scope() as session:
+            return handover.answer_handover(
+                session, key=key, by=_me(actor), accept=accept, now=datetime.now(UTC)
+            )
+    except IncidentRefused as exc:
+        return _refused(exc)
