@@ -209,36 +209,33 @@ class ReclassifiedIn(_Event):
         return self
 
 
-class RemoteSessionIn(_Event):
+class _WorkSpan(_Event):
+    """INC-10: work done from `start` to `end` by `engineer`; ``at`` is when it is recorded."""
+
+    kind: EventKind
+    engineer: Name
+    start: Instant
+    end: Instant
+    what: Text
+
+    @model_validator(mode="after")
+    def _span(self) -> Self:
+        if not self.start <= self.end <= self.at:
+            what = "a remote session" if self.kind is EventKind.REMOTE_SESSION else "a visit"
+            raise ValueError(f"{what} ends after it starts and is recorded after its end")
+        return self
+
+
+class RemoteSessionIn(_WorkSpan):
     """INC-10: a remote diagnosis session; ``at`` is when its record closes (its end)."""
 
     kind: Literal[EventKind.REMOTE_SESSION] = EventKind.REMOTE_SESSION
-    engineer: Name
-    start: Instant
-    end: Instant
-    what: Text
-
-    @model_validator(mode="after")
-    def _span(self) -> Self:
-        if not self.start <= self.end <= self.at:
-            raise ValueError("a remote session ends after it starts and is recorded after its end")
-        return self
 
 
-class VisitIn(_Event):
+class VisitIn(_WorkSpan):
     """INC-10: an on-site visit — who, from, to, what was done; ``at`` is when it is recorded."""
 
     kind: Literal[EventKind.VISIT] = EventKind.VISIT
-    engineer: Name
-    start: Instant
-    end: Instant
-    what: Text
-
-    @model_validator(mode="after")
-    def _span(self) -> Self:
-        if not self.start <= self.end <= self.at:
-            raise ValueError("a visit ends after it starts and is recorded after its end")
-        return self
 
 
 class DepartureIn(_Event):
