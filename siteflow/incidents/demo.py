@@ -391,7 +391,9 @@ def play_incident(mail_dir: Path, output: Path, say: Say, timeout: float = 90) -
             ),
             now=datetime.now(UTC),
         )
-    say(f"  outage {element}: {PRODUCT_MINUTES} min product + {EXTERNAL_MINUTES} min external (INC-5 … INC-7)")
+    say(
+        f"  outage {element}: {PRODUCT_MINUTES} min product + {EXTERNAL_MINUTES} min external (INC-5 … INC-7)"
+    )
     _event(key, "restored", at(RESTORED), "card replaced, power back")
     _event(key, "departure", now, "service stable")
     say(f"  +{RESTORED} min  restored; +{AGO} min  departure (COM-8: not before restoration)")
@@ -420,7 +422,7 @@ def play_incident(mail_dir: Path, output: Path, say: Say, timeout: float = 90) -
         assert session.get(IncidentRun, key) is not None
     row = next(f for f in figures.outages_by_element if f.name == element)
 
-    def minutes(clock: ClockKind) -> float:
+    def spent(clock: ClockKind) -> float:
         return round(clocks.reading(clock).elapsed.total_seconds() / 60, 2)
 
     return DemoIncident(
@@ -430,9 +432,9 @@ def play_incident(mail_dir: Path, output: Path, say: Say, timeout: float = 90) -
         zone=zone,
         received_at=received,
         warnings_mailed=mailed,
-        response_minutes=minutes(ClockKind.RESPONSE),
-        travel_minutes=minutes(ClockKind.TRAVEL),
-        restoration_minutes=minutes(ClockKind.RESTORATION),
+        response_minutes=spent(ClockKind.RESPONSE),
+        travel_minutes=spent(ClockKind.TRAVEL),
+        restoration_minutes=spent(ClockKind.RESTORATION),
         outage_minutes=row.minutes,
         product_minutes=row.product_minutes,
         external_minutes=round(row.minutes - row.product_minutes, 2),
