@@ -2,7 +2,8 @@
 # One entry point for a fresh machine: installs what siteflow needs (in .venv) and runs it.
 #   ./siteflow.sh up        install, then start the embedded default (Ctrl-C stops it)
 #   ./siteflow.sh test      install with dev tools, make sure PostgreSQL runs, run the tests
-#   ./siteflow.sh demo [upgrade]  install, then run the sample project (or upgrade window) end to end
+#   ./siteflow.sh demo [upgrade|incident]  install, then run the sample project (or upgrade window,
+#                or night-time incident and its month's report) end to end
 #   ./siteflow.sh ARGS…     install, then `siteflow ARGS…`
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -87,7 +88,7 @@ case "${1:-}" in
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   ""|-h|--help)
-    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
     ;;
   *)
     install base

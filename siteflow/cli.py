@@ -872,6 +872,25 @@ def demo_upgrade(
     )
 
 
+@demo_app.command("incident")
+def demo_incident(
+    output: Annotated[
+        Path | None, typer.Option(help="Where the month's HTML report goes (default: ~/.siteflow/reports/)")
+    ] = None,
+) -> None:
+    """A critical incident phoned in at night, from the call to closure, then the month's report."""
+    from siteflow.incidents.demo import run_incident_demo
+
+    try:
+        done = run_incident_demo(say=lambda m: console.print(m, markup=False, highlight=False), output=output)
+    except RuntimeError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"[bold green]demo finished:[/] incident {done.key} closed, its run Completed. "
+        f"Try `siteflow audit {done.key}` or `siteflow report incidents --month {done.report.month}`."
+    )
+
+
 def _incident_call(method: str, path: str, body: Any = None) -> Any:
     """One incidents API call as the logged-in user: exit 2 when refused (nothing changed), 1
     when siteflow could not be asked."""
