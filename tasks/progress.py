@@ -21,6 +21,7 @@ from models.project import Project
 from siteflow.db import session_scope
 from tasks import side_effect
 from tasks.gates import GateRead, read_gates
+from tasks.project_records import notice_seen
 
 
 class DocumentState(BaseModel):
@@ -71,9 +72,12 @@ def load_progress(code: str) -> Progress:
             phase=project.phase,
             closed_gates={g.key: g for g in read_gates(session, list(closed))},
             documents=documents,
-            notices=set(
-                session.scalars(select(OutboxMessage.dedup_key).where(OutboxMessage.subject_ref == code))
-            ),
+            notices={
+                notice_seen(code, key)
+                for key in session.scalars(
+                    select(OutboxMessage.dedup_key).where(OutboxMessage.subject_ref == code)
+                )
+            },
             memos=set(session.scalars(select(Memo.memo_key).where(Memo.subject == code))),
             invites={
                 i.key: (i.starts_at.date(), (i.ends_at - timedelta(days=1)).date())

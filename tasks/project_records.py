@@ -116,13 +116,35 @@ def record_memo(
         )
 
 
+def notice_key(code: str, dedup_key: str, recipient: str) -> str:
+    """The outbox key of one notice: unique across subjects (the outbox's key is global)."""
+    return f"notice:{code}:{dedup_key}:{recipient}"[:200]
+
+
+def notice_seen(code: str, stored: str) -> str:
+    """A stored outbox key as the flow's replay compares it (``dedup_key:recipient``), for
+    notices of either form."""
+    prefix = f"notice:{code}:"
+    return stored[len(prefix) :] if stored.startswith(prefix) else stored
+
+
 @side_effect(name="notify")
 def notify(code: str, dedup_key: str, recipients: list[str], title: str, text: str) -> None:
-    """Queue a notice in the outbox once per recipient (the relay sends it)."""
+    """Queue a notice in the outbox once per recipient and subject (the relay sends it).
+
+    The stored key names the subject (:func:`notice_key`): a flow's keys ("survey-copies",
+    "certificate-to-office") are the same in every project, and the PM of two projects must
+    hear from both. Rows written before the subject was in the key still count as sent."""
     with session_scope() as session:
         for recipient in recipients:
-            key = f"{dedup_key}:{recipient}"
-            if session.execute(select(OutboxMessage.id).where(OutboxMessage.dedup_key == key)).first():
+            key = notice_key(code, dedup_key, recipient)
+            legacy = f"{dedup_key}:{recipient}"
+            if session.execute(
+                select(OutboxMessage.id).where(
+                    (OutboxMessage.dedup_key == key)
+                    | ((OutboxMessage.dedup_key == legacy) & (OutboxMessage.subject_ref == code))
+                )
+            ).first():
                 continue
             session.add(
                 OutboxMessage(

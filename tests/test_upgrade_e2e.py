@@ -183,7 +183,7 @@ def test_window_commit_rollback_deadline_with_kill_and_restart(stack_factory: An
         with session_scope() as session:  # UPG-7: the upgrade guide was told of NE-B's failed test
             told = session.execute(
                 select(OutboxMessage.recipient).where(
-                    OutboxMessage.dedup_key.startswith("unexpected-test:NE-B")
+                    OutboxMessage.dedup_key.startswith(f"notice:{window_id}:unexpected-test:NE-B")
                 )
             ).scalars()
             assert any("guo.jie@vendor.example" in r for r in told)
