@@ -217,34 +217,38 @@ def element_rows(window_id: str) -> dict[str, UpgradeElement]:
 
 
 def set_phase(window_id: str, element: str, phase: ElementPhase, **fields: Any) -> None:
-    """Move an element forward; outcome fields are written once and audited."""
+    """Move an element forward, in a transaction of its own (see :func:`move_element`)."""
     with session_scope() as session:
-        row = session.execute(
-            select(UpgradeElement).where(
-                UpgradeElement.window_id == window_id, UpgradeElement.name == element
-            )
-        ).scalar_one()
-        order = list(ElementPhase)
-        if order.index(phase) < order.index(ElementPhase(row.phase)) or row.phase == ElementPhase.DONE.value:
-            return  # a re-run passes earlier stages again: an element only moves forward
-        row.phase = phase.value
-        for key, value in fields.items():
-            setattr(row, key, value)
-        if phase is ElementPhase.DONE:
-            audit_chain.append(
-                session,
-                window_id,
-                "element.done",
-                row.decided_by or "system:siteflow",
-                {
-                    "element": element,
-                    "outcome": row.outcome,
-                    "version_before": row.version_before,
-                    "version_after": row.version_after,
-                    "differences": row.differences,
-                    "note": row.note,
-                },
-            )
+        move_element(session, window_id, element, phase, **fields)
+
+
+def move_element(session: Session, window_id: str, element: str, phase: ElementPhase, **fields: Any) -> None:
+    """Move an element forward inside the caller's transaction — the step journal writes it
+    with the journal rows it goes with; outcome fields are written once and audited."""
+    row = session.execute(
+        select(UpgradeElement).where(UpgradeElement.window_id == window_id, UpgradeElement.name == element)
+    ).scalar_one()
+    order = list(ElementPhase)
+    if order.index(phase) < order.index(ElementPhase(row.phase)) or row.phase == ElementPhase.DONE.value:
+        return  # a re-run passes earlier stages again: an element only moves forward
+    row.phase = phase.value
+    for key, value in fields.items():
+        setattr(row, key, value)
+    if phase is ElementPhase.DONE:
+        audit_chain.append(
+            session,
+            window_id,
+            "element.done",
+            row.decided_by or "system:siteflow",
+            {
+                "element": element,
+                "outcome": row.outcome,
+                "version_before": row.version_before,
+                "version_after": row.version_after,
+                "differences": row.differences,
+                "note": row.note,
+            },
+        )
 
 
 @side_effect(name="finish-window")
