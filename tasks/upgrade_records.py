@@ -16,7 +16,7 @@ from models.upgrade import ElementOutcome, ElementPhase, UpgradeElement, Upgrade
 from models.upgrade_plan import Booking, DriverKind, UpgradePlanIn, local_and_utc
 from siteflow import audit_chain, invites
 from siteflow.clock import Clock, utc_now
-from siteflow.db import session_scope
+from siteflow.db import read_scope, session_scope
 from siteflow.settings import get_settings
 from tasks import side_effect
 
@@ -182,7 +182,8 @@ def _invite(session: Session, plan: UpgradePlanIn, booking: Booking) -> None:
 
 
 def load_plan(window_id: str) -> UpgradePlanIn:
-    with session_scope() as session:
+    """The window's plan; a read, so it does not queue behind (or hold up) the writers."""
+    with read_scope() as session:
         window = session.get(UpgradeWindow, window_id)
         if window is None:
             raise PlanRefused(f"no upgrade window {window_id!r}: list them with `siteflow upgrade list`")
@@ -209,7 +210,7 @@ def start_window(window_id: str, flow_run_id: str) -> None:
 
 
 def element_rows(window_id: str) -> dict[str, UpgradeElement]:
-    with session_scope() as session:
+    with read_scope() as session:
         rows = session.execute(select(UpgradeElement).where(UpgradeElement.window_id == window_id)).scalars()
         result = {r.name: r for r in rows}
         session.expunge_all()
