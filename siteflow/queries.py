@@ -73,9 +73,16 @@ def list_gates(project: str | None = None, include_closed: bool = False) -> list
         if not include_closed:
             q = q.where(Gate.status == GateStatus.OPEN.value)
         gates = session.execute(q).scalars().all()
+        signatures: dict[str, list[GateDecision]] = {}
+        for i in range(0, len(gates), 500):  # one query per 500 gates, not one per gate
+            batch = [g.id for g in gates[i : i + 500]]
+            for d in session.execute(
+                select(GateDecision).where(GateDecision.gate_id.in_(batch)).order_by(GateDecision.decided_at)
+            ).scalars():
+                signatures.setdefault(d.gate_id, []).append(d)
         rows = []
         for g in gates:
-            sigs = session.execute(select(GateDecision).where(GateDecision.gate_id == g.id)).scalars().all()
+            sigs = signatures.get(g.id, [])
             filled = {s.party for s in sigs}
             rows.append(
                 GateRow(
