@@ -13,13 +13,6 @@ one transaction (a write that fails is undone alone and its error raised in its 
 caller), commits, and wakes the callers; if more arrived meanwhile, the first of them leads
 the next round. No thread of its own, nothing to start or stop.
 
-Fair to the other processes: the web service, the CLI and the gate keeper record decisions
-through the same write lock, and SQLite makes a waiting writer sleep and retry (up to 100 ms
-apart). Rounds started back to back would leave the lock free for microseconds and starve
-them (measured: decide() median 0.24 s -> 0.55 s, max 15 s at N=400). So the next round
-starts only after a rest as long as the last round held the lock (at most REST_MAX): the lock
-is free at least half the time, and the writes queued meanwhile go in that next round.
-
 A write must not itself call :func:`commit_together` (it runs on the leader's thread, inside
 the shared transaction).
 """
@@ -27,7 +20,6 @@ the shared transaction).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -48,12 +40,9 @@ class _Write:
     error: BaseException | None = None
 
 
-REST_MAX = 0.05  # seconds
-
 _lock = threading.Lock()
 _queue: list[_Write] = []
 _leading = False
-_rest_until = 0.0  # monotonic: when the next round may take the lock
 
 
 def commit_together(work: Callable[[Session], T]) -> T:
@@ -75,19 +64,13 @@ def commit_together(work: Callable[[Session], T]) -> T:
 
 
 def _lead() -> None:
-    global _leading, _rest_until
-    rest = _rest_until - time.monotonic()
-    if rest > 0:
-        time.sleep(rest)
+    global _leading
     with _lock:
         batch = list(_queue)
         _queue.clear()
-    began = time.monotonic()
     try:
         _commit(batch)
     finally:
-        ended = time.monotonic()
-        _rest_until = ended + min(REST_MAX, ended - began)
         with _lock:
             after = _queue[0] if _queue else None
             _leading = after is not None
