@@ -68,11 +68,10 @@ def _with_element(
         scale = get_settings().simulator_time_scale if el.driver.value == "simulator" else 1.0
         journal = Journal(window_id, element, operator, driver, scale)
         try:
-            result = await work(plan, book, journal)
+            return await work(plan, book, journal)
         finally:
             await driver.close()
-        journal.flush()  # before the flow sees the result: it acts only on what is recorded
-        return result
+            journal.flush()  # before the flow sees the result (or the error): it acts on what is recorded
 
     return asyncio.run(go())
 
