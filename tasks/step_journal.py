@@ -12,10 +12,7 @@ per evaluated check. Now:
   same transaction go the writes that were waiting: the previous command's completion, the
   checks evaluated since, the element's phase;
 - :meth:`Journal.flush` commits what is still waiting; the element's tasks call it before
-  they return, so the flow never acts on a result that is not recorded;
-- the commits of all the elements the run works on at once are shared
-  (:mod:`siteflow.group_commit`): one transaction, one fsync, for every element that wants
-  to write at that moment.
+  they return, so the flow never acts on a result that is not recorded.
 
 A completion not yet committed when siteflow dies leaves its row ``running``: a re-run
 reconciles it by reading the element, exactly as for a kill while the command ran. Another
@@ -30,15 +27,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.runbook import Command, Step
 from models.upgrade import ElementPhase, JournalEntry, Stage, StepResult
-from siteflow.db import read_scope
+from siteflow.db import read_scope, session_scope
 from siteflow.elements import ElementDriver, ElementUnreachable
-from siteflow.group_commit import commit_together
 from tasks.upgrade_records import move_element
 
 Write = Callable[[Session], None]
@@ -139,13 +135,9 @@ class Journal:
     def flush(self) -> None:
         """Commit every write still waiting, in one transaction."""
         if self._waiting:
-            waiting = list(self._waiting)
-
-            def write(session: Session) -> None:
-                for w in waiting:
-                    w(session)
-
-            commit_together(write)
+            with session_scope() as session:
+                for write in self._waiting:
+                    write(session)
             self._waiting.clear()
 
     def _complete(self, row: Row, result: StepResult, output: str, note: str = "") -> Entry:
@@ -153,12 +145,9 @@ class Journal:
         at = datetime.now(UTC)
 
         def write(session: Session) -> None:
-            session.execute(
-                update(JournalEntry)
-                .where(JournalEntry.id == row.id)
-                .values(result=result.value, output=row.output, note=note, ended_at=at)
-                .execution_options(synchronize_session=False)  # no object of it in this session
-            )
+            found = session.get(JournalEntry, row.id)
+            assert found is not None
+            found.result, found.output, found.note, found.ended_at = result.value, row.output, note, at
 
         self._waiting.append(write)
         return row.entry()
@@ -177,19 +166,16 @@ class Journal:
             command=cmd.command,
             expected=cmd.expect,
         )
-        waiting = list(self._waiting)
-
-        def write(session: Session) -> Row | None:
-            for w in waiting:
-                w(session)
+        with session_scope() as session:
+            for write in self._waiting:
+                write(session)
             try:
                 with session.begin_nested():  # a clash undoes the new row only
                     session.add(new)
             except IntegrityError:
-                return None
-            return _row(new)
-
-        new_row = commit_together(write)
+                new_row = None
+            else:
+                new_row = _row(new)
         self._waiting.clear()
         if new_row is not None:
             self._known()[(stage.value, item)] = new_row
