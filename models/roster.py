@@ -6,6 +6,7 @@ asks the subject's own form who its contacts are and what role each holds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -24,17 +25,19 @@ Roster = ProjectIn | UpgradePlanIn | IncidentContactsIn
 
 def window_plan(window: UpgradeWindow) -> UpgradePlanIn:
     """A window's plan, parsed once per version of the row: a plan of 1,000 elements takes
-    ~20 ms to validate, and every gate, decision and element task asks for it."""
-    return _cached(window.id, window.created_at, window.updated_at, window.params)
+    ~20 ms to validate, and every gate, decision and element task asks for it. The row's
+    ``params`` (deferred) is read from the database only when this process has not parsed
+    that version yet — decoding it took milliseconds inside every decision's transaction."""
+    return _cached(window.id, window.created_at, window.updated_at, lambda: window.params)
 
 
 def _cached(
-    window_id: str, created_at: datetime, updated_at: datetime, params: dict[str, Any]
+    window_id: str, created_at: datetime, updated_at: datetime, params: Callable[[], dict[str, Any]]
 ) -> UpgradePlanIn:
     key = (window_id, created_at, updated_at)
     plan = _PLANS.get(key)
     if plan is None:
-        plan = UpgradePlanIn.model_validate(legacy_deadline_day(params))  # rows booked before it
+        plan = UpgradePlanIn.model_validate(legacy_deadline_day(params()))  # rows booked before it
         if len(_PLANS) > 64:
             _PLANS.clear()
         _PLANS[key] = plan

@@ -90,7 +90,9 @@ class UpgradeWindow(Base):
     deadline: Mapped[datetime] = mapped_column(UTCDateTime())
     state: Mapped[str] = mapped_column(String(16), default=WindowState.PLANNED.value)
     flow_run_id: Mapped[str | None] = mapped_column(String(36), unique=True)
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The plan, up to megabytes for a night of 1,000 elements: loaded on first access only —
+    # the plan is parsed once per version of the row (models.roster.window_plan).
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

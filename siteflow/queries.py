@@ -12,7 +12,7 @@ from models.gate import Gate, GateDecision, GateStatus
 from models.project import Project
 from models.upgrade import UpgradeElement, UpgradeWindow
 from models.upgrade_evidence import element_decisions, gate_key_for
-from siteflow.db import session_scope
+from siteflow.db import read_scope
 
 
 class ProjectRow(BaseModel):
@@ -44,7 +44,7 @@ class GateRow(BaseModel):
 
 
 def list_projects() -> list[ProjectRow]:
-    with session_scope() as session:
+    with read_scope() as session:
         projects = session.execute(select(Project).order_by(Project.created_at)).scalars().all()
         open_gates: dict[str, str] = {}
         for subject, key in session.execute(
@@ -66,16 +66,23 @@ def list_projects() -> list[ProjectRow]:
 
 
 def list_gates(project: str | None = None, include_closed: bool = False) -> list[GateRow]:
-    with session_scope() as session:
+    with read_scope() as session:
         q = select(Gate).order_by(Gate.opened_at)
         if project:
             q = q.where(Gate.subject == project)
         if not include_closed:
             q = q.where(Gate.status == GateStatus.OPEN.value)
         gates = session.execute(q).scalars().all()
+        signatures: dict[str, list[GateDecision]] = {}
+        for i in range(0, len(gates), 500):  # one query per 500 gates, not one per gate
+            batch = [g.id for g in gates[i : i + 500]]
+            for d in session.execute(
+                select(GateDecision).where(GateDecision.gate_id.in_(batch)).order_by(GateDecision.decided_at)
+            ).scalars():
+                signatures.setdefault(d.gate_id, []).append(d)
         rows = []
         for g in gates:
-            sigs = session.execute(select(GateDecision).where(GateDecision.gate_id == g.id)).scalars().all()
+            sigs = signatures.get(g.id, [])
             filled = {s.party for s in sigs}
             rows.append(
                 GateRow(
@@ -121,7 +128,7 @@ class WindowRow(BaseModel):
 
 def list_windows(window_id: str | None = None) -> list[WindowRow]:
     """Upgrade windows, newest night first, with each element's phase, outcome and decider."""
-    with session_scope() as session:
+    with read_scope() as session:
         query = select(UpgradeWindow).order_by(UpgradeWindow.local_date.desc(), UpgradeWindow.id)
         if window_id is not None:
             query = query.where(UpgradeWindow.id == window_id)

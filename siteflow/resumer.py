@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
@@ -32,6 +31,7 @@ from models.project import Project, ProjectState
 from models.upgrade import UpgradeWindow, WindowState
 from siteflow import audit_chain, deadlines
 from siteflow.db import session_scope
+from siteflow.prefect_client import sync_client
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def resume_run(flow_run_id: str, wait_seconds: float = 5.0) -> ResumeOutcome:
     """
     deadline = time.monotonic() + wait_seconds
     try:
-        with get_client(sync_client=True) as client:
+        with sync_client() as client:
             while True:
                 run = client.read_flow_run(UUID(flow_run_id))
                 state = run.state
@@ -266,7 +266,7 @@ def _paused_runs(client: Any, page: int = 200) -> list[Any]:
 
 def resume_decided_gates() -> list[str]:
     """Resume every paused run of ours that waits at a decided gate; returns the runs resumed."""
-    with get_client(sync_client=True) as client:
+    with sync_client() as client:
         paused = _paused_runs(client)
     run_ids = [str(r.id) for r in paused]
     if not run_ids:
@@ -338,7 +338,7 @@ def recover_crashed_runs(examined: set[str]) -> list[str]:
     Other crashes, and cancellations by people, are left alone. `examined` remembers crashed states already
     looked at, so each is read once.
     """
-    with get_client(sync_client=True) as client:
+    with sync_client() as client:
         crashed = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(
@@ -399,7 +399,7 @@ def crash_orphaned_runs(deployment_names: list[str]) -> list[str]:
     from prefect.exceptions import ObjectNotFound
     from prefect.states import Crashed
 
-    with get_client(sync_client=True) as client:
+    with sync_client() as client:
         ids = []
         for name in deployment_names:
             try:

@@ -20,7 +20,7 @@ from models.gate_spec import Door, Proof
 from models.project_input import ROLE_SIDE, Role, Side
 from models.roster import roster_of
 from models.staff import StaffUser
-from siteflow.db import session_scope
+from siteflow.db import read_scope, session_scope
 from siteflow.decisions import DecisionRequest, Signer
 from siteflow.identity.roles import StaffRole
 from siteflow.signature_proof import Evidence
@@ -38,6 +38,10 @@ STAFF_ROLE = {
 def staff_account(name: str, email: str, role: Role = Role.PM) -> str:
     """The id of the staff account with this email, made (host-admin style) if there is none."""
     email = email.strip().lower()
+    with read_scope() as session:  # the usual case, without queueing behind the writers
+        found = session.execute(select(StaffUser.id).where(StaffUser.email == email)).scalar_one_or_none()
+    if found is not None:
+        return found
     with session_scope() as session:
         found = session.execute(select(StaffUser.id).where(StaffUser.email == email)).scalar_one_or_none()
         if found is not None:
@@ -50,7 +54,7 @@ def staff_account(name: str, email: str, role: Role = Role.PM) -> str:
 
 def link_id(gate_id: str, email: str) -> str | None:
     """The newest approval link the gate mailed to this address, if any."""
-    with session_scope() as session:
+    with read_scope() as session:
         return session.execute(
             select(ApprovalLink.id)
             .where(ApprovalLink.gate_id == gate_id, ApprovalLink.recipient_email == email.strip().lower())
@@ -60,7 +64,7 @@ def link_id(gate_id: str, email: str) -> str | None:
 
 
 def side_of(gate_id: str, email: str) -> tuple[Side | None, Role | None]:
-    with session_scope() as session:
+    with read_scope() as session:
         gate = session.get(Gate, gate_id)
         form = roster_of(session, gate.subject) if gate is not None else None
         contact = form.contact(email.strip().lower()) if form is not None else None

@@ -16,7 +16,7 @@ from models.upgrade import ElementOutcome, ElementPhase, UpgradeElement, Upgrade
 from models.upgrade_plan import Booking, DriverKind, UpgradePlanIn, local_and_utc
 from siteflow import audit_chain, invites
 from siteflow.clock import Clock, utc_now
-from siteflow.db import session_scope
+from siteflow.db import read_scope, session_scope
 from siteflow.settings import get_settings
 from tasks import side_effect
 
@@ -182,7 +182,8 @@ def _invite(session: Session, plan: UpgradePlanIn, booking: Booking) -> None:
 
 
 def load_plan(window_id: str) -> UpgradePlanIn:
-    with session_scope() as session:
+    """The window's plan; a read, so it does not queue behind (or hold up) the writers."""
+    with read_scope() as session:
         window = session.get(UpgradeWindow, window_id)
         if window is None:
             raise PlanRefused(f"no upgrade window {window_id!r}: list them with `siteflow upgrade list`")
@@ -209,7 +210,7 @@ def start_window(window_id: str, flow_run_id: str) -> None:
 
 
 def element_rows(window_id: str) -> dict[str, UpgradeElement]:
-    with session_scope() as session:
+    with read_scope() as session:
         rows = session.execute(select(UpgradeElement).where(UpgradeElement.window_id == window_id)).scalars()
         result = {r.name: r for r in rows}
         session.expunge_all()
@@ -217,34 +218,38 @@ def element_rows(window_id: str) -> dict[str, UpgradeElement]:
 
 
 def set_phase(window_id: str, element: str, phase: ElementPhase, **fields: Any) -> None:
-    """Move an element forward; outcome fields are written once and audited."""
+    """Move an element forward, in a transaction of its own (see :func:`move_element`)."""
     with session_scope() as session:
-        row = session.execute(
-            select(UpgradeElement).where(
-                UpgradeElement.window_id == window_id, UpgradeElement.name == element
-            )
-        ).scalar_one()
-        order = list(ElementPhase)
-        if order.index(phase) < order.index(ElementPhase(row.phase)) or row.phase == ElementPhase.DONE.value:
-            return  # a re-run passes earlier stages again: an element only moves forward
-        row.phase = phase.value
-        for key, value in fields.items():
-            setattr(row, key, value)
-        if phase is ElementPhase.DONE:
-            audit_chain.append(
-                session,
-                window_id,
-                "element.done",
-                row.decided_by or "system:siteflow",
-                {
-                    "element": element,
-                    "outcome": row.outcome,
-                    "version_before": row.version_before,
-                    "version_after": row.version_after,
-                    "differences": row.differences,
-                    "note": row.note,
-                },
-            )
+        move_element(session, window_id, element, phase, **fields)
+
+
+def move_element(session: Session, window_id: str, element: str, phase: ElementPhase, **fields: Any) -> None:
+    """Move an element forward inside the caller's transaction — the step journal writes it
+    with the journal rows it goes with; outcome fields are written once and audited."""
+    row = session.execute(
+        select(UpgradeElement).where(UpgradeElement.window_id == window_id, UpgradeElement.name == element)
+    ).scalar_one()
+    order = list(ElementPhase)
+    if order.index(phase) < order.index(ElementPhase(row.phase)) or row.phase == ElementPhase.DONE.value:
+        return  # a re-run passes earlier stages again: an element only moves forward
+    row.phase = phase.value
+    for key, value in fields.items():
+        setattr(row, key, value)
+    if phase is ElementPhase.DONE:
+        audit_chain.append(
+            session,
+            window_id,
+            "element.done",
+            row.decided_by or "system:siteflow",
+            {
+                "element": element,
+                "outcome": row.outcome,
+                "version_before": row.version_before,
+                "version_after": row.version_after,
+                "differences": row.differences,
+                "note": row.note,
+            },
+        )
 
 
 @side_effect(name="finish-window")

@@ -1,4 +1,8 @@
-"""What people read about a window: the go/no-go evidence, the element table, the report."""
+"""What people read about a window: the go/no-go evidence, the element table, the report.
+
+Read-only transactions (``read_scope``): on SQLite they never take the write lock, so the
+element table shown every few seconds, or a 1,000-element report, never holds up the step
+journal's writers."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from models.upgrade_evidence import (
     gate_key_for,
     latest_results,
 )
-from siteflow.db import session_scope
+from siteflow.db import read_scope
 from siteflow.site_time import clock_time, site_span
 from tasks import side_effect
 from tasks.documents import body_for, issue_document
@@ -27,7 +31,7 @@ from tasks.documents import body_for, issue_document
 
 def element_summary(window_id: str, element: str) -> dict[str, Any]:
     """Post-upgrade test results and the success criteria evaluated on them (UPG-6, UPG-8)."""
-    with session_scope() as session:
+    with read_scope() as session:
         window = session.get(UpgradeWindow, window_id)
         assert window is not None
         plan = window_plan(window)
@@ -44,13 +48,13 @@ def element_summary(window_id: str, element: str) -> dict[str, Any]:
 
 
 def precheck_failures(window_id: str) -> list[str]:
-    with session_scope() as session:
+    with read_scope() as session:
         return failed_prechecks(session, window_id)
 
 
 def evidence_markdown(window_id: str) -> str:
     """The go/no-go evidence bundle (UPG-1 … UPG-3): every pre-check item with its result."""
-    with session_scope() as session:
+    with read_scope() as session:
         checks = latest_results(session, window_id, Stage.PRECHECK)
     lines = ["| element | check | result | detail |", "|---|---|---|---|"]
     for (element, _), row in sorted(checks.items(), key=lambda kv: (kv[0][0] == OPERATORS, kv[0][0])):
@@ -71,7 +75,7 @@ def evidence_markdown(window_id: str) -> str:
 
 def window_table(window_id: str) -> list[dict[str, Any]]:
     """The Prefect UI's element table: a decision and who took it show as soon as recorded."""
-    with session_scope() as session:
+    with read_scope() as session:
         rows = session.execute(
             select(UpgradeElement).where(UpgradeElement.window_id == window_id).order_by(UpgradeElement.name)
         ).scalars()
@@ -102,7 +106,7 @@ def issue_upgrade_report(window_id: str) -> str:
 
 def upgrade_report(window_id: str) -> DocumentBody:
     """The upgrade report (bilingual): per element, versions, steps, tests, decision, rollback."""
-    with session_scope() as session:
+    with read_scope() as session:
         window = session.get(UpgradeWindow, window_id)
         assert window is not None
         plan = window_plan(window)

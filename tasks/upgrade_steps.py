@@ -1,8 +1,10 @@
 """Upgrade work on one element, every command journaled exactly once (UPG-1, UPG-4 … UPG-11).
 
-Each task runs one stage of one element. Commands go through :class:`Journal`, which writes
-the journal row before the command and completes it after; a re-run (resume, retry, restart
-after a kill) skips finished rows and reconciles an interrupted one by reading the element.
+Each task runs one stage of one element. Commands go through :class:`~tasks.step_journal.Journal`,
+which writes the journal row before the command and completes it after; a re-run (resume,
+retry, restart after a kill) skips finished rows and reconciles an interrupted one by reading
+the element. The element's phase moves with the journal's writes, and each task flushes the
+journal before it returns, so the flow only ever sees recorded results.
 """
 
 from __future__ import annotations
@@ -10,173 +12,38 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from models.project_input import Role
-from models.runbook import Command, Runbook, Step
+from models.runbook import Runbook
 from models.upgrade import (
     ElementOutcome,
     ElementPhase,
-    JournalEntry,
     Stage,
-    StepResult,
     UpgradeElement,
     UpgradeResult,
     UpgradeStatus,
 )
 from models.upgrade_evidence import BASELINE, OPERATORS, unqualified
 from models.upgrade_plan import UpgradePlanIn
-from siteflow.db import session_scope
+from siteflow.db import read_scope
 from siteflow.elements import ElementDriver, ElementUnreachable, connect
 from siteflow.elements.driver import Unreachable
 from siteflow.settings import get_settings
 from tasks import side_effect
 from tasks.project_records import notify
-from tasks.upgrade_records import load_plan, set_phase
+from tasks.step_journal import Entry, Journal
+from tasks.upgrade_records import load_plan
+
+__all__ = ["Entry", "Journal", "conclude_element", "precheck_element", "upgrade_element"]
 
 VERSION_RE = re.compile(r"Version\s+(?P<v>\S+)")
 HARDWARE_RE = re.compile(r"Hardware version:\s*(?P<v>\S+)")
 SHA_RE = re.compile(r"sha256=(?P<v>[0-9a-f]{64})")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Entry:
-    item: str
-    result: StepResult
-    output: str
-    note: str
-
-    @property
-    def ok(self) -> bool:
-        return self.result in (StepResult.PASSED, StepResult.RECONCILED)
-
-
-def _entry(row: JournalEntry) -> Entry:
-    return Entry(row.item, StepResult(row.result), row.output, row.note)
-
-
-def _latest(window_id: str, element: str, stage: Stage, item: str) -> JournalEntry | None:
-    with session_scope() as session:
-        row = session.execute(
-            select(JournalEntry)
-            .where(
-                JournalEntry.window_id == window_id,
-                JournalEntry.element == element,
-                JournalEntry.stage == stage.value,
-                JournalEntry.item == item,
-            )
-            .order_by(JournalEntry.attempt.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-        if row is not None:
-            session.expunge(row)
-        return row
-
-
-def _finish(entry_id: str, result: StepResult, output: str, note: str = "") -> None:
-    with session_scope() as session:
-        row = session.get(JournalEntry, entry_id)
-        assert row is not None
-        row.result, row.output, row.note = result.value, output[-20000:], note
-        row.ended_at = datetime.now(UTC)
-
-
-class Journal:
-    """The journal of one element in one window."""
-
-    def __init__(
-        self, window_id: str, element: str, operator: str, driver: ElementDriver, scale: float
-    ) -> None:
-        self.window_id, self.element, self.operator = window_id, element, operator
-        self.driver, self.scale = driver, scale
-
-    def timeout(self, cmd: Command) -> float:
-        return max(5.0, cmd.est_seconds * 3) * self.scale + 5.0
-
-    def check(self, stage: Stage, item: str, title: str, ok: bool, note: str) -> Entry:
-        """An evaluated item (no command), recorded once."""
-        prev = _latest(self.window_id, self.element, stage, item)
-        if prev is not None and prev.result != StepResult.RUNNING.value:
-            return _entry(prev)
-        entry_id = self._begin(stage, Command(id="check", title=title, command="-"), item, 1)
-        result = StepResult.PASSED if ok else StepResult.FAILED
-        if entry_id:
-            _finish(entry_id, result, "", note)
-        return Entry(item, result, "", note)
-
-    def _begin(self, stage: Stage, cmd: Command, item: str, attempt: int) -> str | None:
-        try:
-            with session_scope() as session:
-                row = JournalEntry(
-                    window_id=self.window_id,
-                    element=self.element,
-                    stage=stage.value,
-                    item=item,
-                    attempt=attempt,
-                    title=cmd.title,
-                    operator=self.operator,
-                    command=cmd.command,
-                    expected=cmd.expect,
-                )
-                session.add(row)
-                session.flush()
-                return row.id
-        except IntegrityError:
-            return None  # another worker holds this attempt: it is theirs to finish
-
-    async def run(self, stage: Stage, cmd: Command, item: str | None = None) -> Entry:
-        item = item or cmd.id
-        prev = _latest(self.window_id, self.element, stage, item)
-        attempt = 1
-        if prev is not None and prev.result != StepResult.RUNNING.value:
-            return _entry(prev)  # done before: never run twice (UPG-5)
-        if prev is not None:  # interrupted half-way: reconcile by reading the element (UPG-5)
-            reconciled = await self._reconcile(prev, cmd)
-            if reconciled is not None:
-                return reconciled
-            attempt = prev.attempt + 1
-        entry_id = self._begin(stage, cmd, item, attempt)
-        if entry_id is None:
-            latest = _latest(self.window_id, self.element, stage, item)
-            assert latest is not None
-            return _entry(latest)
-        try:
-            result = await self.driver.run(cmd, self.timeout(cmd))
-        except (TimeoutError, ElementUnreachable) as exc:
-            _finish(entry_id, StepResult.FAILED, "", str(exc))
-            return Entry(item, StepResult.FAILED, "", str(exc))
-        outcome = StepResult.PASSED if result.ok else StepResult.FAILED
-        note = "" if result.ok else f"output does not match the expected {cmd.expect!r}"
-        _finish(entry_id, outcome, result.output, note)
-        return Entry(item, outcome, result.output, note)
-
-    async def _reconcile(self, prev: JournalEntry, cmd: Command) -> Entry | None:
-        """Settle an interrupted attempt; None means: run it again as a new attempt."""
-        if not isinstance(cmd, Step):  # a read-only command: reading again is harmless
-            _finish(prev.id, StepResult.FAILED, prev.output, "interrupted; read again")
-            return None
-        if cmd.verify is None:
-            note = "interrupted, and the runbook gives no way to read back its effect: roll back"
-            _finish(prev.id, StepResult.FAILED, prev.output, note)
-            return Entry(prev.item, StepResult.FAILED, prev.output, note)
-        try:
-            check = await self.driver.run(cmd.verify, self.timeout(cmd.verify))
-        except (TimeoutError, ElementUnreachable) as exc:
-            note = f"interrupted, and its effect could not be read back ({exc}): roll back"
-            _finish(prev.id, StepResult.FAILED, prev.output, note)
-            return Entry(prev.item, StepResult.FAILED, prev.output, note)
-        if check.ok:
-            note = f"interrupted; found applied on the element ({cmd.verify.command!r})"
-            _finish(prev.id, StepResult.RECONCILED, check.output, note)
-            return Entry(prev.item, StepResult.RECONCILED, check.output, note)
-        _finish(prev.id, StepResult.FAILED, check.output, "interrupted before it took effect; run again")
-        return None
 
 
 def operator_for(plan: UpgradePlanIn, index: int, replacements: dict[str, str]) -> str:
@@ -199,10 +66,12 @@ def _with_element(
     async def go() -> T:
         book = runbook.expand(plan.target_version, el.software_version)  # pre-checks verify it
         scale = get_settings().simulator_time_scale if el.driver.value == "simulator" else 1.0
+        journal = Journal(window_id, element, operator, driver, scale)
         try:
-            return await work(plan, book, Journal(window_id, element, operator, driver, scale))
+            return await work(plan, book, journal)
         finally:
             await driver.close()
+            journal.flush()  # before the flow sees the result (or the error): it acts on what is recorded
 
     return asyncio.run(go())
 
@@ -227,6 +96,7 @@ def record_operator_checks(window_id: str, plan: UpgradePlanIn) -> list[str]:
         ok = op.name not in missing
         note = "qualified" if ok else f"lacks {need!r}: replace before go (UPG-2)"
         journal.check(Stage.PRECHECK, f"operator-{op.name}", f"Operator {op.name} holds {need}", ok, note)
+    journal.flush()
     return missing
 
 
@@ -237,6 +107,7 @@ def precheck_element(window_id: str, element: str, operator: str) -> bool:
 
     async def work(plan: UpgradePlanIn, book: Runbook, j: Journal) -> bool:
         el = plan.element(element)
+        j.phase(ElementPhase.PRECHECKS)
         read = await j.run(Stage.PRECHECK, book.read_version)
         software = (m["v"] if (m := VERSION_RE.search(read.output)) else "") if read.ok else ""
         hardware = (m["v"] if (m := HARDWARE_RE.search(read.output)) else "") if read.ok else ""
@@ -287,16 +158,13 @@ def precheck_element(window_id: str, element: str, operator: str) -> bool:
         baseline = {
             e.item.removeprefix("baseline-"): e.output for e in entries if e.item.startswith("baseline-")
         }
-        set_phase(
-            window_id,
-            element,
+        j.phase(
             ElementPhase.GO_NO_GO,
             version_before=software or None,
             snapshot_before={"software": software, "hardware": hardware, "tests": baseline},
         )
         return all(e.ok for e in entries if not e.item.startswith(BASELINE))
 
-    set_phase(window_id, element, ElementPhase.PRECHECKS)
     return _with_element(window_id, element, operator, work)
 
 
@@ -305,7 +173,7 @@ def upgrade_element(window_id: str, element: str, operator: str, deadline: datet
     """UPG-4 … UPG-7: the steps phase by phase, then the tests; the result for the decision."""
 
     async def work(plan: UpgradePlanIn, book: Runbook, j: Journal) -> UpgradeResult:
-        started = _latest(window_id, element, Stage.UPGRADE, book.phases[0].steps[0].id) is not None
+        started = j.started(Stage.UPGRADE, book.phases[0].steps[0].id)
         needed = book.upgrade_seconds() * j.scale
         left = (deadline - datetime.now(UTC)).total_seconds()
         if not started and needed > left:
@@ -313,11 +181,9 @@ def upgrade_element(window_id: str, element: str, operator: str, deadline: datet
                 f"not started: upgrade, tests and rollback need about {needed:.0f}s and only {left:.0f}s "
                 "were left before the deadline (UPG-8)"
             )
-            set_phase(
-                window_id, element, ElementPhase.DONE, outcome=ElementOutcome.NOT_STARTED.value, note=note
-            )
+            j.phase(ElementPhase.DONE, outcome=ElementOutcome.NOT_STARTED.value, note=note)
             return UpgradeResult(element=element, status=UpgradeStatus.NOT_STARTED, note=note)
-        set_phase(window_id, element, ElementPhase.UPGRADING)
+        j.phase(ElementPhase.UPGRADING)
         failed_step = None
         for phase in book.phases:
             for step in phase.steps:
@@ -329,14 +195,15 @@ def upgrade_element(window_id: str, element: str, operator: str, deadline: datet
                 break
         if failed_step:
             note = f"step failed: {failed_step}"
-            set_phase(window_id, element, ElementPhase.UPGRADING, note=note)  # kept for the report
+            j.phase(ElementPhase.UPGRADING, note=note)  # kept for the report
             return UpgradeResult(element=element, status=UpgradeStatus.STEP_FAILED, note=note)
-        set_phase(window_id, element, ElementPhase.TESTING)
+        j.phase(ElementPhase.TESTING)
         results = [await j.run(Stage.TEST, t) for t in book.tests]
         unexpected = [r for r in results if not r.ok]
         criteria = book.criteria()
         met = all(r.ok for r in results if r.item in criteria)
         if unexpected:  # UPG-7: the upgrade guide is told, not left to notice
+            j.flush()  # the results the mail reports, recorded first
             guides = [f"{c.name} <{c.email}>" for c in plan.contacts_with(Role.UPGRADE_GUIDE, Role.PM)]
             lines = "\n".join(f"- {r.item}: {r.note}\n  output: {r.output[:300]}" for r in unexpected)
             notify.fn(
@@ -347,7 +214,7 @@ def upgrade_element(window_id: str, element: str, operator: str, deadline: datet
                 f"升级后测试结果与预期不符，请紧急处理与分析 (UPG-7).\n"
                 f"Post-upgrade tests on {element} differ from the expected results:\n{lines}\n",
             )
-        set_phase(window_id, element, ElementPhase.DECIDING)
+        j.phase(ElementPhase.DECIDING)
         return UpgradeResult(
             element=element,
             status=UpgradeStatus.AWAIT_DECISION,
@@ -366,7 +233,7 @@ def conclude_element(
     """Commit, or roll back and compare with the pre-upgrade snapshot (UPG-9, UPG-11)."""
 
     async def work(plan: UpgradePlanIn, book: Runbook, j: Journal) -> str:
-        with session_scope() as session:
+        with read_scope() as session:
             row = session.execute(
                 select(UpgradeElement).where(
                     UpgradeElement.window_id == window_id, UpgradeElement.name == element
@@ -376,9 +243,7 @@ def conclude_element(
             note = row.note
         if decision == "commit":
             version = await _current_version(j.driver, book)
-            set_phase(
-                window_id,
-                element,
+            j.phase(
                 ElementPhase.DONE,
                 outcome=ElementOutcome.COMMITTED.value,
                 version_after=version,
@@ -386,7 +251,7 @@ def conclude_element(
                 decision_door=door,
             )
             return ElementOutcome.COMMITTED.value
-        set_phase(window_id, element, ElementPhase.ROLLING_BACK, decided_by=decided_by, decision_door=door)
+        j.phase(ElementPhase.ROLLING_BACK, decided_by=decided_by, decision_door=door)
         steps_ok = True
         for step in book.rollback_steps:
             entry = await j.run(Stage.ROLLBACK, step)
@@ -409,6 +274,7 @@ def conclude_element(
         ok = steps_ok and all(t.ok for t in tests)
         outcome = ElementOutcome.ROLLED_BACK if ok else ElementOutcome.ROLLBACK_FAILED
         if not ok:
+            j.flush()  # the rollback's record first, then the mail that reports it
             people = [f"{c.name} <{c.email}>" for c in plan.contacts_with(Role.UPGRADE_GUIDE, Role.PM)]
             notify.fn(
                 window_id,
@@ -417,9 +283,7 @@ def conclude_element(
                 f"[{window_id}] 回退失败 / Rollback failed on {element}",
                 f"Rollback of {element} did not complete; the element needs emergency handling.\n{note}\n",
             )
-        set_phase(
-            window_id,
-            element,
+        j.phase(
             ElementPhase.DONE,
             outcome=outcome.value,
             version_after=version,
