@@ -269,7 +269,8 @@ def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_pat
             with session_scope() as session:
                 stop_notices = session.scalar(
                     select(func.count()).where(
-                        OutboxMessage.subject_ref == code, OutboxMessage.dedup_key.like(f"notice:{code}:customer-stop-1:%")
+                        OutboxMessage.subject_ref == code,
+                        OutboxMessage.dedup_key.like(f"notice:{code}:customer-stop-1:%"),
                     )
                 )
             assert stop_notices == len(forms[backend].contacts_with(Role.PM))  # ENG-16, once each
