@@ -289,7 +289,15 @@ def run_state(client: Any, run_id: str) -> str:
 
 
 def count_task_runs(api: str, run_id: str) -> int:
-    r = httpx.post(f"{api}/task_runs/count", json={"flow_runs": {"id": {"any_": [run_id]}}}, timeout=30)
+    from siteflow.prefect_credential import basic_auth_header, prefect_auth_string
+    from siteflow.settings import get_settings
+
+    r = httpx.post(
+        f"{api}/task_runs/count",
+        json={"flow_runs": {"id": {"any_": [run_id]}}},
+        headers=basic_auth_header(prefect_auth_string(get_settings())),  # Prefect's API wants it (#10)
+        timeout=30,
+    )
     r.raise_for_status()
     return int(r.json())
 
