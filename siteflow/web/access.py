@@ -70,6 +70,13 @@ def actor_of(request: Request) -> Actor | None:
     return found
 
 
+def session_actor(request: Request) -> Actor | None:
+    """The browser session's user only: pages and their forms act as the signed-in person
+    (door web, proof session); a token acts through the API, never through these forms."""
+    actor = actor_of(request)
+    return actor if actor is not None and actor.via is Via.SESSION else None
+
+
 def _look_up(request: Request) -> Actor | None:
     token = bearer(request)
     if token is not None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Any
 
 from fastapi import Request, Response
 
 from siteflow.approval_links import installation_key
 from siteflow.settings import get_settings
+from siteflow.web.pages import page
 
 COOKIE = "siteflow_csrf"
 FIELD = "csrf"
@@ -58,3 +60,10 @@ def form_ok(request: Request, given: str) -> bool:
     if not cookie or len(cookie) > 100 or not given:
         return False
     return hmac.compare_digest(_mac(cookie), given)
+
+
+def form_page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    """A page whose forms carry this browser's CSRF token (``csrf`` in the template), with the
+    cookie that token is bound to when the browser had none."""
+    guard = FormGuard(request)
+    return guard.apply(page(template, status=status, csrf=guard.token, **context))

@@ -23,20 +23,15 @@ from siteflow.identity.audit import StaffAudit, StaffEvent, record
 from siteflow.identity.signin import grant_token
 from siteflow.settings import get_settings
 from siteflow.site_time import site_time
-from siteflow.web.access import Actor, Via, actor_of, signin_redirect
-from siteflow.web.csrf import FIELD, FormGuard, form_ok
-from siteflow.web.pages import HEADERS, page
+from siteflow.web.access import Actor, session_actor, signin_redirect
+from siteflow.web.csrf import FIELD, form_ok, form_page
+from siteflow.web.pages import HEADERS
 from siteflow.web.signin import address_of
 
 router = APIRouter()
 
 FORM_EXPIRED = "页面已过期，请重新提交 / This page had expired; please submit it again"
 LABEL_MAX = 120
-
-
-def _session_actor(request: Request) -> Actor | None:
-    actor = actor_of(request)
-    return actor if actor is not None and actor.via is Via.SESSION else None
 
 
 def _page(
@@ -55,26 +50,23 @@ def _page(
         }
         for t in tokens_of(actor.user.user_id)
     ]
-    guard = FormGuard(request)
-    return guard.apply(
-        page(
-            "ws_tokens.html.j2",
-            status=status,
-            csrf=guard.token,
-            who=actor.user,
-            tokens=rows,
-            new=new.token.get_secret_value() if new else None,
-            new_expires=site_time(new.expires_at, zone) if new else None,
-            url=get_settings().resolved_public_url,
-            days=get_settings().token_days,
-            error=error,
-        )
+    return form_page(
+        request,
+        "ws_tokens.html.j2",
+        status=status,
+        who=actor.user,
+        tokens=rows,
+        new=new.token.get_secret_value() if new else None,
+        new_expires=site_time(new.expires_at, zone) if new else None,
+        url=get_settings().resolved_public_url,
+        days=get_settings().token_days,
+        error=error,
     )
 
 
 @router.get("/tokens", response_class=HTMLResponse)
 def tokens_page(request: Request) -> Response:
-    actor = _session_actor(request)
+    actor = session_actor(request)
     if actor is None:
         return RedirectResponse(signin_redirect(request), status_code=303, headers=HEADERS)
     return _page(request, actor)
@@ -86,7 +78,7 @@ def make_token(
     label: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form(alias=FIELD)] = "",
 ) -> Response:
-    actor = _session_actor(request)
+    actor = session_actor(request)
     if actor is None:
         return RedirectResponse(signin_redirect(request), status_code=303, headers=HEADERS)
     if not form_ok(request, csrf):
@@ -98,7 +90,7 @@ def make_token(
 
 @router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
 def end_token(token_id: str, request: Request, csrf: Annotated[str, Form(alias=FIELD)] = "") -> Response:
-    actor = _session_actor(request)
+    actor = session_actor(request)
     if actor is None:
         return RedirectResponse(signin_redirect(request), status_code=303, headers=HEADERS)
     if not form_ok(request, csrf):

@@ -12,7 +12,7 @@ as bad tokens for `siteflow.link_throttle`, like forged approval links.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
@@ -26,7 +26,7 @@ from siteflow.identity.single_sign_on import sso_config
 from siteflow.link_throttle import note_bad_token
 from siteflow.settings import get_settings
 from siteflow.web.access import SESSION_COOKIE
-from siteflow.web.csrf import FIELD, FormGuard, cookie_name, form_ok
+from siteflow.web.csrf import FIELD, cookie_name, form_ok, form_page
 from siteflow.web.pages import HEADERS, page
 
 router = APIRouter()
@@ -60,11 +60,6 @@ def current_user(request: Request) -> SignedIn | None:
     return signed_in(_session_token(request))
 
 
-def _form(request: Request, template: str, status: int = 200, **context: Any) -> Response:
-    guard = FormGuard(request)
-    return guard.apply(page(template, status=status, csrf=guard.token, **context))
-
-
 def safe_next(target: str | None) -> str | None:
     """Where to go after signing in: a path of this site only (``/projects/P1``), never another
     host (``//evil.example``, ``/\\evil.example``, ``https://…``) — an open redirect would turn
@@ -83,7 +78,7 @@ def signin_form(
 ) -> Response:
     """The sign-in page: the password form, and the single sign-on button when configured."""
     config = sso_config()
-    return _form(
+    return form_page(
         request,
         "signin.html.j2",
         status=status,
@@ -122,7 +117,7 @@ def signin_page(request: Request, next: str | None = None) -> Response:
     if who is not None:
         if target is not None:  # a link sent by a colleague, opened while signed in
             return RedirectResponse(target, status_code=303, headers=HEADERS)
-        return _form(request, "signed_in.html.j2", who=who)
+        return form_page(request, "signed_in.html.j2", who=who)
     return signin_form(request, next=target)
 
 
@@ -179,7 +174,7 @@ def _link_gone(request: Request, view: LinkView) -> Response:
 
 
 def _reset_form(request: Request, view: LinkView, status: int = 200, error: str | None = None) -> Response:
-    return _form(request, "reset.html.j2", status=status, view=view, min_length=MIN_LENGTH, error=error)
+    return form_page(request, "reset.html.j2", status=status, view=view, min_length=MIN_LENGTH, error=error)
 
 
 @router.get("/reset/{token}", response_class=HTMLResponse)

@@ -41,8 +41,8 @@ from siteflow.web.access import (
     require_page_actor,
     visible_subjects,
 )
-from siteflow.web.csrf import FormGuard
-from siteflow.web.pages import HEADERS, page
+from siteflow.web.csrf import form_page
+from siteflow.web.pages import HEADERS
 
 router = APIRouter()
 
@@ -72,8 +72,7 @@ def _not_found(request: Request, actor: Actor, subject: str, message: str = NOT_
 
 def _page(request: Request, actor: Actor, template: str, status: int = 200, **context: Any) -> Response:
     """A workspace page with the user's name and a sign-out form (CSRF-bound)."""
-    guard = FormGuard(request)
-    return guard.apply(page(template, status=status, csrf=guard.token, who=actor.user, **context))
+    return form_page(request, template, status, who=actor.user, **context)
 
 
 # --- lists ------------------------------------------------------------------------------

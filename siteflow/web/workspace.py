@@ -41,8 +41,8 @@ from siteflow.settings import get_settings
 from siteflow.signature_proof import Evidence
 from siteflow.site_time import site_time
 from siteflow.web import gate_form
-from siteflow.web.access import Actor, Via, actor_of, may_see, signin_redirect, visible_subjects
-from siteflow.web.csrf import FIELD, FormGuard, form_ok
+from siteflow.web.access import Actor, actor_of, may_see, session_actor, signin_redirect, visible_subjects
+from siteflow.web.csrf import FIELD, form_ok, form_page
 from siteflow.web.pages import HEADERS, page
 
 router = APIRouter()
@@ -75,24 +75,12 @@ async def posted_form(request: Request) -> dict[str, str]:
 Posted = Annotated[dict[str, str], Depends(posted_form)]
 
 
-def _session_actor(request: Request) -> Actor | None:
-    """Pages and their forms take the browser's session only: a signature here is proven by
-    the session (door web); the CLI's token signs through its own door."""
-    actor = actor_of(request)
-    return actor if actor is not None and actor.via is Via.SESSION else None
-
-
 def _to_signin(request: Request) -> Response:
     return RedirectResponse(signin_redirect(request), status_code=303, headers=HEADERS)
 
 
 def _not_found() -> Response:
     return page("ws_not_found.html.j2", status=404)
-
-
-def _render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
-    guard = FormGuard(request)
-    return guard.apply(page(template, status=status, csrf=guard.token, **context))
 
 
 def when(instant: datetime | None, zone: str) -> str | None:
@@ -234,12 +222,12 @@ def _gate_page(
         "paper": {},
         "paper_error": None,
     }
-    return _render(request, "ws_gate.html.j2", status=status, **(defaults | context | extra))
+    return form_page(request, "ws_gate.html.j2", status=status, **(defaults | context | extra))
 
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
-    actor = _session_actor(request)
+    actor = session_actor(request)
     if actor is None:
         return _to_signin(request)
     subjects = visible_subjects(actor)
@@ -255,7 +243,7 @@ def home(request: Request) -> Response:
             if subjects is None or w.id in subjects
         ]
     waiting = _waiting_on(actor)
-    return _render(
+    return form_page(
         request,
         "ws_home.html.j2",
         who=actor.user,
@@ -312,15 +300,15 @@ def _waiting_on(actor: Actor) -> list[dict[str, Any]]:
 
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox(request: Request) -> Response:
-    actor = _session_actor(request)
+    actor = session_actor(request)
     if actor is None:
         return _to_signin(request)
-    return _render(request, "ws_inbox.html.j2", who=actor.user, waiting=_waiting_on(actor))
+    return form_page(request, "ws_inbox.html.j2", who=actor.user, waiting=_waiting_on(actor))
 
 
 @router.get("/gates/{gate_id}", response_class=HTMLResponse)
 def gate_page(gate_id: str, request: Request, recorded: str = "") -> Response:
-    actor = _session_actor(request)
+    actor = session_actor(request)
     if actor is None:
         return _to_signin(request)
     notice = "您的决定已记录 / Your decision is recorded" if recorded else None
@@ -330,7 +318,7 @@ def gate_page(gate_id: str, request: Request, recorded: str = "") -> Response:
 def _acting_on_gate(request: Request, gate_id: str) -> tuple[Actor, Gate, Roster | None] | Response:
     """The signed-in actor and the gate they post to, or the answer to send instead: the
     sign-in redirect, or 404 for a gate they may not see."""
-    actor = _session_actor(request)
+    actor = session_actor(request)
     if actor is None:
         return _to_signin(request)
     found = _visible_gate(actor, gate_id)
