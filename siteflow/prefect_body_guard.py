@@ -55,7 +55,7 @@ def first_unstorable(value: Any, path: list[str | int] | None = None) -> str | N
         for key, item in value.items():
             bad = _bad_character(key)
             if bad:
-                return f"{bad} in a key at {_place([*where, key])}"
+                return f"{bad} in a key under {_place(where)}"  # the key itself is not echoed
             found = first_unstorable(item, [*where, key])
             if found:
                 return found
