@@ -162,9 +162,10 @@ def test_a_handover_left_unanswered_is_chased_owner_first_then_the_chain(databas
             if "handover not accepted" in m.title
         }
     assert set(mails) == {f"{MAX}", "Li Wei <li.wei@contractor.example>"}
-    assert "You still own it" in mails[f"{MAX}"] and "step 1 of the contract's chain" in mails[
-        "Li Wei <li.wei@contractor.example>"
-    ]
+    assert (
+        "You still own it" in mails[f"{MAX}"]
+        and "step 1 of the contract's chain" in mails["Li Wei <li.wei@contractor.example>"]
+    )
 
     later = "INC-2026-903"  # answered in time: nobody is chased
     opened(later)

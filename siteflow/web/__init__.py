@@ -26,6 +26,7 @@ from siteflow.web import (
     api,
     api_docs,
     approvals,
+    field_page,
     incidents_api,
     personal_tokens,
     signin,
@@ -50,6 +51,7 @@ app.include_router(incidents_api.router)
 app.include_router(subjects.router)
 app.include_router(workspace.router)
 app.include_router(personal_tokens.router)
+app.include_router(field_page.router)
 app.include_router(api_docs.router)
 
 
