@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.audit import AuditEvent
 from models.document import Document
 from models.gate import Gate, GateAttempt, GateDecision
 from models.incident import Incident, IncidentEventRow
@@ -244,6 +246,8 @@ def build(code: str, with_prefect: bool = True, witnesses: tuple[Checkpoint, ...
         for d in documents:
             if not d["hash_ok"]:
                 problems.append(f"document {d['doc_key']} v{d['version']}: content does not match its hash")
+        if incident is not None:
+            problems += incident_event_problems(session, code, events)
         report = {
             "project": header,
             "prefect_run": _prefect_run(header["flow_run_id"]) if with_prefect else None,
@@ -316,6 +320,43 @@ def _chain_notes(
 
 def verify(code: str, witnesses: tuple[Checkpoint, ...] = ()) -> list[str]:
     return list(build(code, with_prefect=False, witnesses=witnesses)["chain"]["problems"])
+
+
+def incident_event_problems(session: Session, key: str, events: list[AuditEvent]) -> list[str]:
+    """The incident's stored events against their ``incident.event`` chain records: the clocks
+    and the month's SLA figures are computed from the stored rows, so a row whose time, kind or
+    author was edited, a row slipped in, or a row removed is named. Rows older than the first
+    chained event (recorded before events were chained) are not judged."""
+    chained: dict[int, dict[str, Any]] = {}
+    for ev in events:
+        if ev.kind == "incident.event":
+            payload = json.loads(ev.payload)
+            chained[int(payload.pop("seq"))] = payload
+    rows = session.scalars(
+        select(IncidentEventRow).where(IncidentEventRow.incident_key == key).order_by(IncidentEventRow.seq)
+    ).all()
+    if not chained:
+        return []
+    first = min(chained)
+    problems: list[str] = []
+    for row in rows:
+        kept = chained.pop(row.seq, None)
+        if kept is None:
+            if row.seq > first:
+                problems.append(
+                    f"event #{row.seq} ({row.kind}): not in the audit chain (inserted afterwards?)"
+                )
+            continue
+        if kept != row.data or (row.kind, row.by) != (kept.get("kind"), kept.get("by")):
+            problems.append(f"event #{row.seq} ({row.kind}): differs from its audit record (altered)")
+        elif datetime.fromisoformat(kept["at"]) != row.at:
+            problems.append(
+                f"event #{row.seq} ({row.kind}): its time differs from its audit record (altered)"
+            )
+    problems += [
+        f"event #{seq} ({p.get('kind')}): in the audit chain but deleted" for seq, p in chained.items()
+    ]
+    return problems
 
 
 def verify_with_notes(code: str, witnesses: tuple[Checkpoint, ...] = ()) -> tuple[list[str], list[str]]:

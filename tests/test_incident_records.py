@@ -390,3 +390,55 @@ def test_monthly_report_figures_match_the_hand_computed_ones(database_url: str) 
     assert html.count('src="data:image/png;base64,') == 3
     assert "http://" not in html and "https://" not in html  # loads nothing from other hosts
     assert report.so_formula in html and "INC-2026-0002" in html
+
+
+def test_an_edited_inserted_or_deleted_field_event_fails_audit_verify(database_url: str) -> None:
+    """The clocks and the month's SLA figures come from the stored events, so each event is also
+    an ``incident.event`` chain record, written in its transaction: `siteflow audit verify KEY`
+    names a stored event whose time was moved, one slipped in past the chain, one removed."""
+    from siteflow.audit_report import verify
+
+    key = "INC-2026-0001"
+    with session_scope() as s:
+        records.save_contract(s, contract=contract(elements=ELEMENTS))
+        records.open_incident(s, incident=incident(received_at=T0, elements=["NE-A"]), now=T0)
+        for event in (
+            ContactedIn(at=T0 + timedelta(minutes=40), by="Max Bauer"),
+            OnSiteNeededIn(at=T0 + timedelta(minutes=45), by="Max Bauer"),
+            OnSiteIn(at=T0 + timedelta(minutes=90), by="Eva Klein"),
+        ):
+            records.record_event(s, key=key, event=event, now=NOW, actor="max.bauer@contractor.example")
+    assert verify(key) == []
+
+    def rows() -> list[IncidentEventRow]:
+        with session_scope() as s:
+            found = list(s.scalars(select(IncidentEventRow).where(IncidentEventRow.incident_key == key)))
+            s.expunge_all()
+            return sorted(found, key=lambda r: r.seq)
+
+    contacted = rows()[0]
+    with session_scope() as s:  # a faster response, made up afterwards (a response target of 30 min)
+        row = s.get(IncidentEventRow, contacted.id)
+        assert row is not None
+        row.data = {**row.data, "at": (T0 + timedelta(minutes=20)).isoformat()}
+        row.at = T0 + timedelta(minutes=20)
+    assert verify(key) == ["event #1 (contacted): differs from its audit record (altered)"]
+    with session_scope() as s:
+        row = s.get(IncidentEventRow, contacted.id)
+        assert row is not None
+        row.data, row.at = contacted.data, contacted.at  # put back as it was
+        s.add(
+            IncidentEventRow(
+                incident_key=key,
+                seq=4,
+                kind="restored",
+                at=T0 + timedelta(minutes=100),
+                by="Eva Klein",
+                data={"kind": "restored", "at": (T0 + timedelta(minutes=100)).isoformat(), "by": "Eva Klein"},
+                recorded_at=NOW,
+            )
+        )
+    assert verify(key) == ["event #4 (restored): not in the audit chain (inserted afterwards?)"]
+    with session_scope() as s:
+        s.execute(IncidentEventRow.__table__.delete().where(IncidentEventRow.seq >= 3))
+    assert verify(key) == ["event #3 (on-site): in the audit chain but deleted"]

@@ -30,6 +30,7 @@ from models.incident_input import (
     ProblemReportIn,
     ReclassifiedIn,
 )
+from siteflow import audit_chain
 from siteflow.incidents.clocks import IncidentClocks, compute_clocks
 from siteflow.incidents.closure import check_closure
 from siteflow.incidents.refusals import IncidentRefused
@@ -179,9 +180,14 @@ def load_incident(session: Session, *, key: str) -> IncidentRecord:
     return _record(_row(session, key), _events(session, key))
 
 
-def record_event(session: Session, *, key: str, event: IncidentEvent, now: datetime) -> IncidentRecord:
+def record_event(
+    session: Session, *, key: str, event: IncidentEvent, now: datetime, actor: str = ""
+) -> IncidentRecord:
     """Add one field event after the timeline's checks (INC-4, COM-8 …); a reclassification
-    also updates the incident's current severity and emergency (INC-1 … INC-3)."""
+    also updates the incident's current severity and emergency (INC-1 … INC-3). The event goes
+    into the incident's audit chain in the same transaction, as ``actor`` (the signed-in
+    person's email; ``event.by`` when the system records it): the SLA figures of the month's
+    report rest on these times, so an edited time must not pass ``audit verify``."""
     row = _row(session, key)
     history = _events(session, key)
     record = _record(row, history)
@@ -205,6 +211,9 @@ def record_event(session: Session, *, key: str, event: IncidentEvent, now: datet
     if isinstance(event, ReclassifiedIn):
         row.severity, row.emergency = event.severity.value, event.emergency
     session.flush()
+    audit_chain.append(
+        session, key, "incident.event", actor or event.by, {"seq": seq, **event.model_dump(mode="json")}
+    )
     return _record(row, [*history, event])
 
 
@@ -287,8 +296,10 @@ def close_incident(
     session.flush()
 
 
-def raise_problem_report(session: Session, *, key: str, report: ProblemReportIn, now: datetime) -> str:
-    """A problem report to the office, tracked apart from the incident (TL 9000)."""
+def raise_problem_report(
+    session: Session, *, key: str, report: ProblemReportIn, now: datetime, actor: str = ""
+) -> str:
+    """A problem report to the office, tracked apart from the incident (TL 9000, INC-8)."""
     _row(session, key)
     row = ProblemReport(
         incident_key=key,
@@ -301,17 +312,31 @@ def raise_problem_report(session: Session, *, key: str, report: ProblemReportIn,
     )
     session.add(row)
     session.flush()
+    audit_chain.append(
+        session,
+        key,
+        "incident.problem-raised",
+        actor or report.by,
+        {"problem": row.id, **report.model_dump(mode="json")},
+    )
     return row.id
 
 
-def close_problem_report(session: Session, *, report_id: str, now: datetime) -> None:
+def close_problem_report(session: Session, *, report_id: str, now: datetime, actor: str = "") -> str:
+    """Close a problem report (its root cause fixed); returns its incident's key."""
     row = session.get(ProblemReport, report_id)
     if row is None:
-        raise IncidentRefused("INC-8", f"unknown problem report '{report_id}'")
+        raise IncidentRefused(
+            "INC-8", f"unknown problem report '{report_id}'; `siteflow problems list` shows them"
+        )
     if row.closed_at is not None:
-        raise IncidentRefused("INC-8", "the problem report is already closed")
+        raise IncidentRefused("INC-8", f"problem report {report_id} is already closed")
     row.closed_at = now
     session.flush()
+    audit_chain.append(
+        session, row.incident_key, "incident.problem-closed", actor or "system:siteflow", {"problem": row.id}
+    )
+    return row.incident_key
 
 
 def incidents_received(session: Session, *, start: datetime, end: datetime) -> list[IncidentRecord]:

@@ -183,7 +183,7 @@ def tap(
         return _page(request, actor, key, 422, error="; ".join(form_problems(exc)))
     try:
         with session_scope() as session:
-            records.record_event(session, key=key, event=event, now=now)
+            records.record_event(session, key=key, event=event, now=now, actor=actor.user.email)
     except IncidentRefused as exc:
         return _page(request, actor, key, 409, error=str(exc))
     background.add_task(publish_clocks, key)

@@ -161,7 +161,7 @@ def record_event(
         return _invalid("event", exc)
     try:
         with session_scope() as session:
-            records.record_event(session, key=key, event=event, now=now)
+            records.record_event(session, key=key, event=event, now=now, actor=actor.user.email)
             view = incident_view(session, key=key, now=now)
     except IncidentRefused as exc:
         return _refused(exc)
