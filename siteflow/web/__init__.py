@@ -26,11 +26,13 @@ from siteflow.web import (
     api,
     api_docs,
     approvals,
+    document_prints,
     incidents_api,
     personal_tokens,
     signin,
     single_sign_on,
     subjects,
+    verify,
     workspace,
 )
 from siteflow.web.access import SignInFirst, guard
@@ -49,6 +51,8 @@ app.include_router(api.router)
 app.include_router(incidents_api.router)
 app.include_router(subjects.router)
 app.include_router(workspace.router)
+app.include_router(document_prints.router)
+app.include_router(verify.router)
 app.include_router(personal_tokens.router)
 app.include_router(api_docs.router)
 
