@@ -104,7 +104,7 @@ def assert_reveals_nothing_else(page: str) -> None:
         "GD-2026-017",
         "GZ-TH-01",
         "OSN-9800",
-            "Accepted on",
+        "Accepted on",
     ):
         assert secret not in page, secret
 
