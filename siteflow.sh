@@ -62,6 +62,20 @@ ensure_chromium() {
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
 }
 
+ensure_cjk_font() {
+  # Every document is also a PDF in Chinese and English (WeasyPrint): without a CJK font the
+  # Chinese would print as empty boxes, so siteflow refuses to make PDFs. Debian's fonts-noto-cjk
+  # gives "Noto Sans CJK SC" and "Noto Serif CJK SC".
+  if command -v fc-list >/dev/null 2>&1 && fc-list "Noto Sans CJK SC" family | grep -q "Noto Sans CJK SC"; then
+    return
+  fi
+  echo "installing the CJK font for the documents' PDFs (Debian package fonts-noto-cjk) …" >&2
+  if ! { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk fontconfig >&2; }; then
+    echo "could not install fonts-noto-cjk: run \`sudo apt-get install fonts-noto-cjk\` (PDFs need it)" >&2
+    return 1
+  fi
+}
+
 ensure_node() {
   # The single sign-on tests run a real OpenID Connect provider (node-oidc-provider) on Node.js.
   if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then return; fi
@@ -72,11 +86,13 @@ ensure_node() {
 case "${1:-}" in
   up)
     install base
+    ensure_cjk_font
     exec "$VENV/bin/siteflow" up
     ;;
   demo)
     shift
     install base
+    ensure_cjk_font
     exec "$VENV/bin/siteflow" demo "${1:-engineering}" "${@:2}"
     ;;
   test)
@@ -84,6 +100,7 @@ case "${1:-}" in
     install dev
     ensure_postgres
     ensure_chromium
+    ensure_cjk_font
     ensure_node
     exec "$VENV/bin/python" -m pytest "$@"
     ;;

@@ -135,3 +135,28 @@ def call(
         detail, parsed = _detail(response)
         raise ApiError(detail, response.status_code, parsed)
     return response.json() if response.content else None
+
+
+def call_raw(
+    method: str, path: str, creds: Credentials, files: dict[str, tuple[str, bytes, str]] | None = None
+) -> httpx.Response:
+    """One API call whose answer is not JSON (a PDF) or whose body is a file (a scan);
+    raises ApiError like :func:`call`."""
+    headers = {"Authorization": f"Bearer {creds.token}"}
+    try:
+        response = httpx.request(method, f"{creds.url}{path}", headers=headers, files=files, timeout=TIMEOUT)
+    except httpx.HTTPError as exc:
+        raise ApiError(
+            f"could not reach siteflow's web service at {creds.url} ({type(exc).__name__}); is siteflow "
+            "running (`siteflow up`)? nothing was changed"
+        ) from None
+    if response.status_code == 401:
+        raise ApiError(
+            "your token was not accepted (expired, revoked, or the account is disabled): "
+            "run `siteflow login`",
+            401,
+        )
+    if response.status_code >= 400:
+        detail, parsed = _detail(response)
+        raise ApiError(detail, response.status_code, parsed)
+    return response

@@ -40,3 +40,17 @@ def note_bad_token(address: str, now: float | None = None) -> bool:
         )
         session.execute(delete(BadLinkCount).where(BadLinkCount.minute < minute - 1))
     return int(recent or 0) > LIMIT
+
+
+def throttled(address: str, now: float | None = None) -> bool:
+    """True when `address` has had more than `LIMIT` bad tokens (or codes) counted in the
+    current and the previous minute, without counting one more: the verify page refuses such
+    an address even a good code, so a guesser cannot tell a hit from a miss once throttled."""
+    minute = int((time.time() if now is None else now) // 60)
+    with session_scope() as session:
+        recent = session.scalar(
+            select(func.sum(BadLinkCount.count)).where(
+                BadLinkCount.address == address[:64], BadLinkCount.minute >= minute - 1
+            )
+        )
+    return int(recent or 0) > LIMIT

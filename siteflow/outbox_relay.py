@@ -95,6 +95,11 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
     if document:
         name, html = document
         msg.add_attachment(html, subtype="html", charset="utf-8", filename=name)
+        pdf = _document_pdf(row.document_id or "")
+        if pdf is not None:
+            msg.add_attachment(
+                pdf, maintype="application", subtype="pdf", filename=name[: -len(".html")] + ".pdf"
+            )
     return msg
 
 
@@ -116,6 +121,35 @@ def _document(document_id: str | None) -> tuple[str, str] | None:
         if doc is None:
             return None
         return f"{doc.subject}-{doc.doc_key}-v{doc.version}.html", doc.content
+
+
+_PDFS: dict[tuple[str, str], bytes] = {}
+
+
+def _document_pdf(document_id: str) -> bytes | None:
+    """The document's PDF (issue #12: the paper to print, with its verification code), made
+    once per version and state in this process — a gate mails it to several people, and a
+    PDF takes most of a second to lay out. The stored HTML stays attached beside it: it is
+    what the SHA-256 in the mail and the trail is of. Without the CJK font the mail goes
+    without the PDF (and the relay's log says why) rather than not at all."""
+    from siteflow.documents.fonts import CjkFontMissing
+    from siteflow.documents.pdf import render_pdf
+
+    with session_scope() as session:
+        doc = session.get(Document, document_id)
+        if doc is None:
+            return None
+        key = (doc.id, f"{doc.status}:{doc.signed_at}")
+    if key not in _PDFS:
+        try:
+            pdf = render_pdf(document_id)
+        except CjkFontMissing as missing:
+            log.warning("mail without the document's PDF: %s", missing)
+            return None
+        if len(_PDFS) > 32:
+            _PDFS.clear()
+        _PDFS[key] = pdf
+    return _PDFS[key]
 
 
 @lru_cache(maxsize=1)

@@ -66,6 +66,8 @@ OPEN = {
     "/reset/{token}",
     "/me",
     "/api/tokens",
+    "/verify",
+    "/verify/{code}",
 }
 
 A, B, WINDOW = "GD-2026-017", "GD-2026-099", "UPG-ACCESS-1"

@@ -115,9 +115,27 @@ def test_gate_mail_has_html_link_and_the_document_attached(database_url: str) ->
     plain = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     link = next(w for w in plain.split() if "/a/" in w)
     assert f'href="{link}"' in html and "Sign the survey report" in html
-    [attachment] = list(msg.iter_attachments())
+    attachment, pdf = list(msg.iter_attachments())
     assert attachment.get_filename() == f"{form.code}-survey-report-v1.html"
     assert "勘察 &amp; report" in attachment.get_content()
+    # issue #12: the paper to print beside it, with the version's verification code
+    assert pdf.get_filename() == f"{form.code}-survey-report-v1.pdf"
+    assert pdf.get_content_type() == "application/pdf"
+    content = pdf.get_content()
+    assert content.startswith(b"%PDF-") and len(msg.as_bytes()) < 1_500_000  # a sane mail size
+    from siteflow.db import session_scope as scope
+    from siteflow.documents import codes
+
+    with scope() as session:
+        from models.document import Document
+
+        doc = session.query(Document).filter_by(subject=form.code).one()
+        code = codes.grouped(codes.code_for(session, doc.id))
+    import io
+
+    from pypdf import PdfReader
+
+    assert code in "".join(p.extract_text() for p in PdfReader(io.BytesIO(content)).pages)
 
 
 def test_forbidden_phrase_to_a_customer_is_stopped_and_the_pm_told(database_url: str) -> None:

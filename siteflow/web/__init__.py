@@ -26,12 +26,14 @@ from siteflow.web import (
     api,
     api_docs,
     approvals,
+    document_prints,
     field_page,
     incidents_api,
     personal_tokens,
     signin,
     single_sign_on,
     subjects,
+    verify,
     workspace,
 )
 from siteflow.web.access import SignInFirst, guard
@@ -50,6 +52,8 @@ app.include_router(api.router)
 app.include_router(incidents_api.router)
 app.include_router(subjects.router)
 app.include_router(workspace.router)
+app.include_router(document_prints.router)
+app.include_router(verify.router)
 app.include_router(personal_tokens.router)
 app.include_router(field_page.router)
 app.include_router(api_docs.router)

@@ -134,6 +134,9 @@ OPEN_ROUTES: dict[str, str] = {
     "/reset/{token}": "a password link: its single-use token is the credential",
     "/me": "answers 401 itself when nobody is signed in (who am I, for the sign-in page)",
     "/api/tokens": "`siteflow login`: trades an email and password for a token (throttled like /signin)",
+    "/verify": "the form to type a printed document's verification code (issue #12)",
+    "/verify/{code}": "a printed document's verify page: title, version, hash, signers and state only; "
+    "unknown codes are throttled per address",
 }
 
 

@@ -15,11 +15,9 @@ A refusal is shown on the page with its reason, the form kept filled in.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Request, UploadFile
@@ -36,8 +34,8 @@ from models.roster import Roster, roster_of
 from models.upgrade import UpgradeWindow
 from siteflow.db import read_scope
 from siteflow.decisions import DecisionRefused, DecisionRequest, DecisionResult, Signer, decide
+from siteflow.documents import scans
 from siteflow.resumer import resume_run
-from siteflow.settings import get_settings
 from siteflow.signature_proof import Evidence
 from siteflow.site_time import site_time
 from siteflow.web import gate_form
@@ -47,12 +45,8 @@ from siteflow.web.pages import HEADERS, page
 
 router = APIRouter()
 
-SCAN_MAX_BYTES = 10 * 1024 * 1024
-SCAN_TYPES = {  # magic bytes → (extension, media type); nothing else is taken as a scan
-    b"%PDF-": ("pdf", "application/pdf"),
-    b"\xff\xd8\xff": ("jpg", "image/jpeg"),
-    b"\x89PNG\r\n\x1a\n": ("png", "image/png"),
-}
+SCAN_MAX_BYTES = scans.MAX_BYTES
+SCAN_TYPES = scans.TYPES  # one store and one sniffing rule for every scan (siteflow.documents.scans)
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 FORM_EXPIRED = "页面已过期，请重新提交 / This page had expired; please submit it again"
@@ -386,24 +380,9 @@ def _recorded(result: DecisionResult, background: BackgroundTasks) -> Response:
     return RedirectResponse(f"/gates/{result.gate_id}?recorded=1", status_code=303, headers=HEADERS)
 
 
-def _scan_path(sha256: str, extension: str) -> Path:
-    return get_settings().home / "scans" / f"{sha256}.{extension}"
-
-
-def _store_scan(content: bytes, sha256: str, extension: str) -> Path:
-    """Content-addressed under SITEFLOW_HOME/scans: the same paper is one file, and the name
-    is the hash the trail keeps, so a changed file no longer matches its record."""
-    path = _scan_path(sha256, extension)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        partial = path.with_suffix(f".{os.getpid()}.part")
-        partial.write_bytes(content)
-        partial.replace(path)
-    return path
-
-
-def _scan_type(content: bytes) -> tuple[str, str] | None:
-    return next((kind for magic, kind in SCAN_TYPES.items() if content.startswith(magic)), None)
+_scan_path = scans.scan_path
+_store_scan = scans.store
+_scan_type = scans.scan_type
 
 
 @router.post("/gates/{gate_id}/paper", response_class=HTMLResponse)
