@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Any
 
 from models.document_body import (
@@ -15,6 +16,7 @@ from models.document_body import (
 )
 from models.gate_data import (
     CommissioningPlanIn,
+    CooperationPlanIn,
     HandoverIn,
     InspectionIn,
     MeetingIn,
@@ -26,8 +28,10 @@ from models.gate_data import (
     WorkResumeIn,
     WorkStopIn,
 )
-from models.project_input import ProjectIn
+from models.project_input import ProjectIn, ThirdPartyIn
 
+THIRD_PARTY_SIGN = SignatureLine(party_zh="第三方负责人", party_en="Third party's lead")
+LEAD_SIGN = SignatureLine(party_zh="项目经理", party_en="Project manager (our lead)")
 CUSTOMER_SIGN = SignatureLine(party_zh="客户代表", party_en="Customer representative")
 CONTRACTOR_SIGN = SignatureLine(party_zh="工程督导/项目经理", party_en="Supervisor / PM")
 BOTH = [CUSTOMER_SIGN, CONTRACTOR_SIGN]
@@ -351,6 +355,15 @@ def arrival_certificate(project: ProjectIn, data: InspectionIn) -> DocumentBody:
     )
 
 
+def inspection_shortfalls(data: InspectionIn) -> list[tuple[str, int, str]]:
+    """ENG-14: every discrepancy found at inspection, as the re-shipment request's rows."""
+    rows = [(m.item_code, m.quantity, f"missing {m.note}".strip()) for m in data.missing_items]
+    rows += [(m.item_code, m.quantity, f"damaged {m.note}".strip()) for m in data.damaged_items]
+    if data.counted_boxes != data.expected_boxes:
+        rows.append(("boxes", data.expected_boxes - data.counted_boxes, "box count differs"))
+    return rows
+
+
 def reshipment_request(project: ProjectIn, reason: str, rows: Sequence[Sequence[object]]) -> DocumentBody:
     return body(
         "reshipment-request",
@@ -471,8 +484,40 @@ def milestone_report(project: ProjectIn, milestone: str, data: MilestoneIn) -> D
                 rows=[(p.part, p.serial, p.symptom) for p in data.faulty_parts],
                 text="" if data.faulty_parts else "无 / None",
             ),
+            section(
+                "现场问题",
+                "Problems on site (ENG-22)",
+                headers=["问题 Problem", "现场解决 Solved on site", "质量问题 Quality", "去向 Escalated to"],
+                rows=[
+                    (
+                        p.description,
+                        p.solution if p.solved_on_site else "否 no",
+                        "疑似 suspected" if p.suspected_product_quality else "—",
+                        ", ".join(
+                            [*([] if p.solved_on_site else ["远程支持 remote support"])]
+                            + (
+                                ["产品经理与项目经理 product manager, PM"]
+                                if p.suspected_product_quality
+                                else []
+                            )
+                        )
+                        or "—",
+                    )
+                    for p in data.problems
+                ],
+                text="" if data.problems else "无 / None",
+            ),
         ],
     )
+
+
+def weeks(diary: Sequence[tuple[date, str]]) -> dict[str, list[tuple[date, str]]]:
+    """ENG-21: the events of commissioning grouped by ISO week: one weekly report per week with activity."""
+    grouped: dict[str, list[tuple[date, str]]] = {}
+    for day, line in diary:
+        iso = day.isocalendar()
+        grouped.setdefault(f"{iso.year}-W{iso.week:02d}", []).append((day, line))
+    return grouped
 
 
 def weekly_report(project: ProjectIn, week: str, lines: Sequence[Sequence[object]]) -> DocumentBody:
@@ -614,4 +659,36 @@ def acceptance_certificate(project: ProjectIn, accepted_on: Any, memos: int) -> 
         ],
         signatures=BOTH,
         copies=3,
+    )
+
+
+def cooperation_agreement(project: ProjectIn, third: ThirdPartyIn, plan: CooperationPlanIn) -> DocumentBody:
+    """COM-4: work with a third party agreed in writing — responsibilities and plan — for both leads."""
+    return body(
+        "cooperation-agreement",
+        project,
+        [
+            section(
+                "合作方",
+                "Third party",
+                fields=[
+                    field("公司", "Company", third.company),
+                    field("共同工作", "Shared work", third.shared_work),
+                    field("开始阶段", "Starts in", third.starts_in.value),
+                ],
+            ),
+            section(
+                "职责",
+                "Responsibilities",
+                headers=["责任方 Party", "职责 Responsibility"],
+                rows=[(r.party.value, r.duty) for r in plan.responsibilities],
+            ),
+            section(
+                "计划",
+                "Plan",
+                headers=["日期 Due", "工作 Activity", "负责人 Owner"],
+                rows=[(step.due, step.activity, step.owner) for step in plan.plan],
+            ),
+        ],
+        signatures=[LEAD_SIGN, THIRD_PARTY_SIGN],
     )

@@ -22,11 +22,12 @@ from models.incident_input import (
     ResumeIn,
     VisitIn,
 )
+from models.site_access import SiteAccessIn
 from siteflow.incidents.business_hours import CalendarKind, business_hours
 from siteflow.incidents.clocks import ClockKind, ClockState, MarkKind, compute_clocks, due_notices
 from siteflow.incidents.refusals import IncidentRefused
 from siteflow.incidents.timeline import IncidentFacts, check_event
-from tests.incident_samples import contract
+from tests.incident_samples import ACCESS, contract
 
 BERLIN = ZoneInfo("Europe/Berlin")
 VIENNA = ZoneInfo("Europe/Vienna")
@@ -263,7 +264,30 @@ def test_events_out_of_order_and_pauses_the_contract_does_not_allow_are_refused(
     with pytest.raises(IncidentRefused, match="not paused: nothing to resume"):
         check_event(FACTS, history, ResumeIn(at=now, by="Max Bauer"), contract(), now)
     with pytest.raises(IncidentRefused, match="decision that on-site support is needed"):
+        check_event(FACTS, history, OnSiteIn(at=now, by="Eva Klein", site_access=ACCESS), contract(), now)
+
+
+def test_com7_on_site_needs_the_site_access_checklist() -> None:
+    """COM-7: an incident's on-site work starts only with the duty staff's consent and a badge
+    recorded; removable media needs the room supervisor's consent too."""
+    now = T0 + timedelta(hours=2)
+    history: list[IncidentEvent] = [OnSiteNeededIn(at=T0 + timedelta(minutes=10), by="Max Bauer")]
+    with pytest.raises(IncidentRefused, match="COM-7: work on site starts only after the site-access"):
         check_event(FACTS, history, OnSiteIn(at=now, by="Eva Klein"), contract(), now)
+    check_event(FACTS, history, OnSiteIn(at=now, by="Eva Klein", site_access=ACCESS), contract(), now)
+    for incomplete, says in (
+        ({"duty_staff_consent": False, "duty_staff_name": "", "badge": True}, "duty staff's consent"),
+        ({"duty_staff_consent": True, "duty_staff_name": "Jonas Weber", "badge": False}, "badge"),
+        (ACCESS.model_dump() | {"removable_media": True}, "room supervisor's consent"),
+    ):
+        with pytest.raises(ValueError, match=f"COM-7: .*{says}"):
+            SiteAccessIn.model_validate(incomplete)
+    with_media = ACCESS.model_dump() | {
+        "removable_media": True,
+        "room_supervisor_consent": True,
+        "room_supervisor_name": "Petra Lang",
+    }
+    assert SiteAccessIn.model_validate(with_media).removable_media
 
 
 def test_com8_departure_before_restoration_is_refused() -> None:

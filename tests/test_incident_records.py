@@ -29,7 +29,7 @@ from siteflow.incidents.outages import counts, parse_outage
 from siteflow.incidents.refusals import IncidentRefused
 from siteflow.incidents.report import monthly_report
 from siteflow.incidents.report_output import ReportFormat, render_report
-from tests.incident_samples import contract, incident
+from tests.incident_samples import ACCESS, contract, incident
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -72,7 +72,7 @@ def test_refusals_name_the_rule_and_change_nothing(database_url: str) -> None:
         records.open_incident(s, incident=incident(received_at=T0, elements=["NE-A"]), now=T0)
         for event in (
             OnSiteNeededIn(at=T0 + timedelta(minutes=5), by="Max Bauer"),
-            OnSiteIn(at=T0 + timedelta(minutes=60), by="Eva Klein"),
+            OnSiteIn(at=T0 + timedelta(minutes=60), by="Eva Klein", site_access=ACCESS),
         ):
             records.record_event(s, key="INC-2026-0001", event=event, now=NOW)
     before = _table_counts()
@@ -185,7 +185,7 @@ def test_monthly_report_figures_match_the_hand_computed_ones(database_url: str) 
             [
                 ContactedIn(at=T0 + 20 * m, by="Max Bauer"),
                 OnSiteNeededIn(at=T0 + 30 * m, by="Max Bauer"),
-                OnSiteIn(at=T0 + 130 * m, by="Eva Klein"),
+                OnSiteIn(at=T0 + 130 * m, by="Eva Klein", site_access=ACCESS),
                 RestoredIn(at=T0 + 200 * m, by="Eva Klein"),
             ],
         )
