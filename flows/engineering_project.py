@@ -104,9 +104,14 @@ def _until_signed(
     raise AssertionError("unreachable")
 
 
-def on_site(ledger: Ledger, phase: SharedPhase, key: str, visit: str) -> None:
+def on_site(ledger: Ledger, phase: SharedPhase, key: str, visit: str, work: str) -> None:
     """Before a visit's work on site starts: the cooperation agreement when the third party's
-    shared work starts in this phase (COM-4), then the visit's site-access checklist (COM-7)."""
+    shared work starts in this phase (COM-4), then the visit's site-access checklist (COM-7).
+
+    `work` is the key of the visit's first on-site gate: a project whose visit began before
+    these gates existed (a run resumed after an upgrade of siteflow) is not asked afterwards."""
+    if ledger.began(work):
+        return
     third = ledger.project.third_party
     if third is not None and third.starts_in is phase:
         cooperation(ledger)
@@ -177,7 +182,13 @@ def survey(ledger: Ledger) -> SurveyDataIn:
             ),
         )
     for round_no in count(1):  # each round is a visit on site: its checklist first (COM-7)
-        on_site(ledger, SharedPhase.SURVEY, f"site-access-survey-r{round_no}", "survey / 勘察")
+        on_site(
+            ledger,
+            SharedPhase.SURVEY,
+            f"site-access-survey-r{round_no}",
+            "survey / 勘察",
+            f"survey-data-r{round_no}",
+        )
         entry = ledger.gate(
             data_entry(
                 f"survey-data-r{round_no}",
@@ -212,12 +223,9 @@ def survey(ledger: Ledger) -> SurveyDataIn:
                     f"[{project.code}] 合同变更申请 / Contract change request {diff.item_code}",
                     change.summary_md,
                 )
-            for n, gap in enumerate(site.non_compliances, 1):  # ENG-7
-                key = f"survey-memo-{site.site_id}-{n}".lower()
-                memo = ledger.issue(
-                    key, paper.survey_memo(project, site.site_id, gap.item, gap.requirement, gap.finding)
-                )
-                ledger.memo(key, "survey-memo", f"{gap.item}: {gap.finding}", "", None, memo.id)
+        for memo_key, memo_body, what in paper.survey_memos(project, data):  # ENG-7
+            memo = ledger.issue(memo_key, memo_body)
+            ledger.memo(memo_key, "survey-memo", what, "", None, memo.id)
         gate = ledger.gate(
             customer_signoff(
                 f"survey-report-signoff-r{round_no}",
@@ -265,7 +273,13 @@ def installation(ledger: Ledger, survey_data: SurveyDataIn) -> None:
         if gate.outcome == Decision.READY.value:
             break
         agreed = ReadinessIn.model_validate(gate.data()).agreed_date
-    on_site(ledger, SharedPhase.INSTALLATION, "site-access-installation", "installation / 安装")
+    on_site(
+        ledger,
+        SharedPhase.INSTALLATION,
+        "site-access-installation",
+        "installation / 安装",
+        "environment-acceptance-signoff-r1",
+    )
     _until_signed(
         ledger,
         "environment-acceptance-signoff",
@@ -324,14 +338,9 @@ def installation(ledger: Ledger, survey_data: SurveyDataIn) -> None:
         paper.inspection_report(project, found),
         both=True,
     )
-    rows = paper.inspection_shortfalls(found)
-    if rows:  # ENG-14
-        request = ledger.issue(
-            "reshipment-request-inspection",
-            paper.reshipment_request(
-                project, "开箱验货发现差异 / Discrepancies found at inspection (ENG-14)", rows
-            ),
-        )
+    reshipment = paper.inspection_reshipment(project, found)
+    if reshipment is not None:  # ENG-14
+        request = ledger.issue("reshipment-request-inspection", reshipment)
         ledger.notify(
             "reshipment-inspection",
             _emails(project, Role.OFFICE, Role.PM),
@@ -413,7 +422,13 @@ def commissioning(ledger: Ledger) -> TestRecordIn:
     """§1.3, ENG-17 … ENG-25."""
     project = ledger.project
     ledger.phase("commissioning")
-    on_site(ledger, SharedPhase.COMMISSIONING, "site-access-commissioning", "commissioning / 调测")
+    on_site(
+        ledger,
+        SharedPhase.COMMISSIONING,
+        "site-access-commissioning",
+        "commissioning / 调测",
+        "connection-check",
+    )
     ledger.gate(
         data_entry(
             "connection-check",
@@ -467,15 +482,9 @@ def commissioning(ledger: Ledger) -> TestRecordIn:
             ledger.notify(
                 escalation.key, _emails(project, *escalation.roles), escalation.title, escalation.text
             )
-        if data.faulty_parts:
-            request = ledger.issue(
-                f"reshipment-request-{milestone}",
-                paper.reshipment_request(
-                    project,
-                    "调测中发现故障部件，故障件返回 / Faulty parts found; faulty parts returned",
-                    [(p.part, 1, f"{p.serial} {p.symptom}") for p in data.faulty_parts],
-                ),
-            )
+        faulty = paper.faulty_parts_reshipment(project, data)
+        if faulty is not None:  # ENG-23
+            request = ledger.issue(f"reshipment-request-{milestone}", faulty)
             ledger.notify(
                 f"reshipment-{milestone}",
                 _emails(project, Role.OFFICE, Role.PM),
@@ -505,7 +514,7 @@ def commissioning(ledger: Ledger) -> TestRecordIn:
         )
         result = TestRecordIn.model_validate(tested.data())
         ledger.issue("self-test-record", paper.test_record("self-test-record", project, result, round_no))
-        if all(item.passed for item in result.items):
+        if result.all_passed:
             ledger.issue("preliminary-acceptance-application", paper.acceptance_application(project, result))
             return result
     raise AssertionError("unreachable")

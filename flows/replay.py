@@ -41,6 +41,10 @@ class Ledger:
         """Whether this gate was decided before this (re-)run: a replayed round, not a live one."""
         return gate_key in self.progress.closed_gates
 
+    def began(self, gate_key: str) -> bool:
+        """Whether this gate was opened (decided or not) before this (re-)run."""
+        return gate_key in self.progress.opened_gates or gate_key in self.progress.closed_gates
+
     def gate(self, spec: GateSpec, document_md: str = "") -> GateRead:
         done = self.progress.closed_gates.get(spec.key)
         if done is not None:

@@ -402,6 +402,11 @@ class TestRecordIn(_Data):
     items: list[TestItemIn] = Field(min_length=1)
     leftover_issues: list[LeftoverIssueIn] = Field(default_factory=list)
 
+    @property
+    def all_passed(self) -> bool:
+        """ENG-25: the self-test repeats until every item passes; only then is acceptance applied for."""
+        return all(item.passed for item in self.items)
+
 
 class CutoverIn(_Data):
     """ENG-30: when the cutover happened (the observation period starts then)."""

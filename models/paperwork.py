@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from models.document_body import (
     DOCUMENT_KINDS,
@@ -22,6 +22,7 @@ from models.gate_data import (
     MeetingIn,
     MilestoneIn,
     ProjectPlanIn,
+    SiteProblemIn,
     SurveyDataIn,
     TestRecordIn,
     TrainingIn,
@@ -195,6 +196,25 @@ def contract_change_request(
     )
 
 
+class SurveyMemo(NamedTuple):
+    key: str
+    body: DocumentBody
+    description: str
+
+
+def survey_memos(project: ProjectIn, data: SurveyDataIn) -> list[SurveyMemo]:
+    """ENG-7: every item that does not meet the survey requirements, at every site, gets a memo."""
+    return [
+        SurveyMemo(
+            f"survey-memo-{site.site_id}-{n}".lower(),
+            survey_memo(project, site.site_id, gap.item, gap.requirement, gap.finding),
+            f"{gap.item}: {gap.finding}",
+        )
+        for site in data.sites
+        for n, gap in enumerate(site.non_compliances, 1)
+    ]
+
+
 def survey_memo(project: ProjectIn, site_id: str, item: str, requirement: str, finding: str) -> DocumentBody:
     return body(
         "survey-memo",
@@ -357,11 +377,31 @@ def arrival_certificate(project: ProjectIn, data: InspectionIn) -> DocumentBody:
 
 def inspection_shortfalls(data: InspectionIn) -> list[tuple[str, int, str]]:
     """ENG-14: every discrepancy found at inspection, as the re-shipment request's rows."""
-    rows = [(m.item_code, m.quantity, f"missing {m.note}".strip()) for m in data.missing_items]
-    rows += [(m.item_code, m.quantity, f"damaged {m.note}".strip()) for m in data.damaged_items]
+    rows = [(m.item_code, m.quantity, f"missing {m.note}") for m in data.missing_items]
+    rows += [(m.item_code, m.quantity, f"damaged {m.note}") for m in data.damaged_items]
     if data.counted_boxes != data.expected_boxes:
         rows.append(("boxes", data.expected_boxes - data.counted_boxes, "box count differs"))
     return rows
+
+
+def inspection_reshipment(project: ProjectIn, data: InspectionIn) -> DocumentBody | None:
+    """ENG-14: discrepancies at inspection trigger a re-shipment request at once; none, none."""
+    rows = inspection_shortfalls(data)
+    if not rows:
+        return None
+    return reshipment_request(project, "开箱验货发现差异 / Discrepancies found at inspection (ENG-14)", rows)
+
+
+def faulty_parts_reshipment(project: ProjectIn, data: MilestoneIn) -> DocumentBody | None:
+    """ENG-23: faulty boards or parts found in commissioning trigger the re-shipment flow, and
+    the faulty parts go back."""
+    if not data.faulty_parts:
+        return None
+    return reshipment_request(
+        project,
+        "调测中发现故障部件，故障件返回 / Faulty parts found; faulty parts returned",
+        [(p.part, 1, f"{p.serial} {p.symptom}") for p in data.faulty_parts],
+    )
 
 
 def reshipment_request(project: ProjectIn, reason: str, rows: Sequence[Sequence[object]]) -> DocumentBody:
@@ -462,6 +502,35 @@ MILESTONES = {
 }
 
 
+def _escalated_to(problem: SiteProblemIn) -> str:
+    told = [] if problem.solved_on_site else ["远程支持 remote support"]
+    told += ["产品经理与项目经理 product manager, PM"] if problem.suspected_product_quality else []
+    return ", ".join(told) or "—"
+
+
+def problems_section(data: MilestoneIn) -> list[DocSection]:
+    """ENG-22: the problems met on site and where each went; no section when there were none
+    (so reports issued before problems were recorded keep their bodies on replay)."""
+    if not data.problems:
+        return []
+    return [
+        section(
+            "现场问题",
+            "Problems on site (ENG-22)",
+            headers=["问题 Problem", "现场解决 Solved on site", "质量问题 Quality", "去向 Escalated to"],
+            rows=[
+                (
+                    p.description,
+                    p.solution if p.solved_on_site else "否 no",
+                    "疑似 suspected" if p.suspected_product_quality else "—",
+                    _escalated_to(p),
+                )
+                for p in data.problems
+            ],
+        )
+    ]
+
+
 def milestone_report(project: ProjectIn, milestone: str, data: MilestoneIn) -> DocumentBody:
     zh, en = MILESTONES[milestone]
     return body(
@@ -484,29 +553,7 @@ def milestone_report(project: ProjectIn, milestone: str, data: MilestoneIn) -> D
                 rows=[(p.part, p.serial, p.symptom) for p in data.faulty_parts],
                 text="" if data.faulty_parts else "无 / None",
             ),
-            section(
-                "现场问题",
-                "Problems on site (ENG-22)",
-                headers=["问题 Problem", "现场解决 Solved on site", "质量问题 Quality", "去向 Escalated to"],
-                rows=[
-                    (
-                        p.description,
-                        p.solution if p.solved_on_site else "否 no",
-                        "疑似 suspected" if p.suspected_product_quality else "—",
-                        ", ".join(
-                            [*([] if p.solved_on_site else ["远程支持 remote support"])]
-                            + (
-                                ["产品经理与项目经理 product manager, PM"]
-                                if p.suspected_product_quality
-                                else []
-                            )
-                        )
-                        or "—",
-                    )
-                    for p in data.problems
-                ],
-                text="" if data.problems else "无 / None",
-            ),
+            *problems_section(data),
         ],
     )
 
