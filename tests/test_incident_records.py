@@ -19,6 +19,7 @@ from models.incident_input import (
     IncidentEvent,
     OnSiteIn,
     OnSiteNeededIn,
+    OutageType,
     ProblemReportIn,
     RestoredIn,
 )
@@ -62,8 +63,31 @@ def outage(start: datetime, seconds: int, segments: list[tuple[str, int]], **ext
 
 
 def test_an_outage_of_exactly_15_s_does_not_count_and_16_s_does() -> None:
+    """INC-5: every outage longer than 15 seconds counts (shorter ones are kept, not counted)."""
     assert not counts(parse_outage(outage(T0, 15, [("product", 15)])))
     assert counts(parse_outage(outage(T0, 16, [("product", 16)])))
+
+
+def test_inc6_the_outage_type_is_required_and_kept(database_url: str) -> None:
+    """INC-6: every outage is a service-impact (业务中断) or a network-element (网元中断) outage:
+    one without a type, or with another, is refused; the type recorded is the type read back."""
+    raw = outage(T0, 60, [("product", 60)])
+    with pytest.raises(IncidentRefused, match="[Tt]ype"):
+        parse_outage({k: v for k, v in raw.items() if k != "type"})
+    with pytest.raises(IncidentRefused, match="[Tt]ype"):
+        parse_outage(raw | {"type": "partial"})
+    with session_scope() as s:
+        records.save_contract(s, contract=contract(elements=ELEMENTS))
+        records.open_incident(s, incident=incident(received_at=T0, elements=["NE-A"]), now=T0)
+        for kind in (OutageType.NETWORK_ELEMENT, OutageType.SERVICE_IMPACT):
+            records.record_outage(
+                s, key="INC-2026-0001", now=NOW, outage=parse_outage(raw | {"type": kind.value})
+            )
+    with session_scope() as s:
+        kept = records.outages_started(s, start=T0 - timedelta(days=1), end=NOW)
+    assert sorted(o.outage.type for o in kept) == sorted(
+        [OutageType.NETWORK_ELEMENT, OutageType.SERVICE_IMPACT]
+    )
 
 
 def test_refusals_name_the_rule_and_change_nothing(database_url: str) -> None:
