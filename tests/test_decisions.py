@@ -560,7 +560,7 @@ def test_a_prefect_ui_answer_signs_nothing_whoever_it_names(project: ProjectIn) 
     assert other.refused and "already decided" in other.reason  # decide refuses it, recorded
 
 
-# --- COM-4, COM-7, ENG-22 through the decision path ---------------------------------------------
+# --- COM-4 and COM-7 through the decision path ---------------------------------------------------
 
 SUN = Signer("Sun Yue", "sun.yue@power-works.example")  # the third party's lead
 
