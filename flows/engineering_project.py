@@ -7,6 +7,7 @@ what it already created, so no side effect happens twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from itertools import count
 
@@ -15,11 +16,20 @@ from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 
 from flows.replay import Ledger
-from flows.signoffs import customer_signoff, data_entry, readiness_check, two_party_signoff
+from flows.signoffs import (
+    cooperation_signoff,
+    customer_signoff,
+    data_entry,
+    readiness_check,
+    site_access,
+    two_party_signoff,
+)
 from models import paperwork as paper
 from models.document_body import DocumentBody
+from models.escalation import escalations
 from models.gate_data import (
     CommissioningPlanIn,
+    CooperationPlanIn,
     CutoverIn,
     HandoverIn,
     InspectionIn,
@@ -34,9 +44,9 @@ from models.gate_data import (
     WorkResumeIn,
     WorkStopIn,
 )
-from models.gate_spec import Decision
+from models.gate_spec import Decision, GateSpec
 from models.project import ProjectState
-from models.project_input import ProjectIn, ProjectSize, Role
+from models.project_input import ProjectIn, ProjectSize, Role, SharedPhase
 from tasks.documents import DocumentRead
 from tasks.gates import GateRead
 from tasks.project_records import (
@@ -65,6 +75,7 @@ def _until_signed(
     draft: DocumentBody,
     both: bool = False,
     on_paper: bool = False,
+    signoff: Callable[..., GateSpec] | None = None,
 ) -> tuple[DocumentRead, GateRead]:
     """Issue, sign, and on refusal issue a corrected version for a new signature (ENG-15).
 
@@ -75,7 +86,7 @@ def _until_signed(
     correction = ""
     for round_no in count(1):
         doc = ledger.issue(doc_key, paper.with_correction(draft, correction))
-        spec = (two_party_signoff if both else customer_signoff)(
+        spec = (signoff or (two_party_signoff if both else customer_signoff))(
             f"{key}-r{round_no}", rule, title, doc.id, paper=on_paper
         )
         gate = ledger.gate(spec, doc.summary_md)
@@ -91,6 +102,49 @@ def _until_signed(
             f"{refusal.signer} answered {gate.outcome}: {refusal.comment}",
         )
     raise AssertionError("unreachable")
+
+
+def on_site(ledger: Ledger, phase: SharedPhase, key: str, visit: str, work: str) -> None:
+    """Before a visit's work on site starts: the cooperation agreement when the third party's
+    shared work starts in this phase (COM-4), then the visit's site-access checklist (COM-7).
+
+    `work` is the key of the visit's first on-site gate: a project whose visit began before
+    these gates existed (a run resumed after an upgrade of siteflow) is not asked afterwards."""
+    if ledger.began(work):
+        return
+    third = ledger.project.third_party
+    if third is not None and third.starts_in is phase:
+        cooperation(ledger)
+    ledger.gate(site_access(key, visit))
+
+
+def cooperation(ledger: Ledger) -> None:
+    """COM-4: work with a third party is agreed in writing — responsibilities and plan — and
+    signed by both leads (our PM, the third party's lead) before the shared work starts."""
+    project = ledger.project
+    assert project.third_party is not None
+    entry = ledger.gate(
+        data_entry(
+            "cooperation-plan",
+            "COM-4",
+            f"Cooperation with {project.third_party.company} / 第三方合作",
+            "CooperationPlanIn",
+            [Role.PM],
+            description="Who is responsible for what (ours and the third party's, at least one each) "
+            "and the dated plan of the shared work; both leads then sign the agreement.",
+        ),
+    )
+    _until_signed(
+        ledger,
+        "cooperation-agreement-signoff",
+        "COM-4",
+        "Cooperation agreement, both leads / 合作协议双方负责人签字",
+        "cooperation-agreement",
+        paper.cooperation_agreement(
+            project, project.third_party, CooperationPlanIn.model_validate(entry.data())
+        ),
+        signoff=cooperation_signoff,
+    )
 
 
 def survey(ledger: Ledger) -> SurveyDataIn:
@@ -127,7 +181,14 @@ def survey(ledger: Ledger) -> SurveyDataIn:
                 "and the division of work fixed at the meeting.",
             ),
         )
-    for round_no in count(1):
+    for round_no in count(1):  # each round is a visit on site: its checklist first (COM-7)
+        on_site(
+            ledger,
+            SharedPhase.SURVEY,
+            f"site-access-survey-r{round_no}",
+            "survey / 勘察",
+            f"survey-data-r{round_no}",
+        )
         entry = ledger.gate(
             data_entry(
                 f"survey-data-r{round_no}",
@@ -162,12 +223,9 @@ def survey(ledger: Ledger) -> SurveyDataIn:
                     f"[{project.code}] 合同变更申请 / Contract change request {diff.item_code}",
                     change.summary_md,
                 )
-            for n, gap in enumerate(site.non_compliances, 1):  # ENG-7
-                key = f"survey-memo-{site.site_id}-{n}".lower()
-                memo = ledger.issue(
-                    key, paper.survey_memo(project, site.site_id, gap.item, gap.requirement, gap.finding)
-                )
-                ledger.memo(key, "survey-memo", f"{gap.item}: {gap.finding}", "", None, memo.id)
+        for memo_key, memo_body, what in paper.survey_memos(project, data):  # ENG-7
+            memo = ledger.issue(memo_key, memo_body)
+            ledger.memo(memo_key, "survey-memo", what, "", None, memo.id)
         gate = ledger.gate(
             customer_signoff(
                 f"survey-report-signoff-r{round_no}",
@@ -215,6 +273,13 @@ def installation(ledger: Ledger, survey_data: SurveyDataIn) -> None:
         if gate.outcome == Decision.READY.value:
             break
         agreed = ReadinessIn.model_validate(gate.data()).agreed_date
+    on_site(
+        ledger,
+        SharedPhase.INSTALLATION,
+        "site-access-installation",
+        "installation / 安装",
+        "environment-acceptance-signoff-r1",
+    )
     _until_signed(
         ledger,
         "environment-acceptance-signoff",
@@ -273,17 +338,9 @@ def installation(ledger: Ledger, survey_data: SurveyDataIn) -> None:
         paper.inspection_report(project, found),
         both=True,
     )
-    if found.discrepancies:  # ENG-14
-        rows = [(m.item_code, m.quantity, f"missing {m.note}") for m in found.missing_items]
-        rows += [(m.item_code, m.quantity, f"damaged {m.note}") for m in found.damaged_items]
-        if found.counted_boxes != found.expected_boxes:
-            rows.append(("boxes", found.expected_boxes - found.counted_boxes, "box count differs"))
-        request = ledger.issue(
-            "reshipment-request-inspection",
-            paper.reshipment_request(
-                project, "开箱验货发现差异 / Discrepancies found at inspection (ENG-14)", rows
-            ),
-        )
+    reshipment = paper.inspection_reshipment(project, found)
+    if reshipment is not None:  # ENG-14
+        request = ledger.issue("reshipment-request-inspection", reshipment)
         ledger.notify(
             "reshipment-inspection",
             _emails(project, Role.OFFICE, Role.PM),
@@ -365,6 +422,13 @@ def commissioning(ledger: Ledger) -> TestRecordIn:
     """§1.3, ENG-17 … ENG-25."""
     project = ledger.project
     ledger.phase("commissioning")
+    on_site(
+        ledger,
+        SharedPhase.COMMISSIONING,
+        "site-access-commissioning",
+        "commissioning / 调测",
+        "connection-check",
+    )
     ledger.gate(
         data_entry(
             "connection-check",
@@ -406,32 +470,28 @@ def commissioning(ledger: Ledger) -> TestRecordIn:
                 f"Milestone: {en} / {zh}",
                 "MilestoneIn",
                 OURS,
-                description="Daily report of the milestone; list faulty boards or parts (ENG-23).",
+                description="Daily report of the milestone; list faulty boards or parts (ENG-23) "
+                "and problems met on site: unsolved ones go to remote support, suspected "
+                "product-quality ones to the office's product manager and the PM (ENG-22).",
             ),
         )
         data = MilestoneIn.model_validate(reached.data())
         ledger.issue(f"milestone-report-{milestone}", paper.milestone_report(project, milestone, data))
         diary.append((data.reached_on, f"{zh} / {en}: {data.summary}"))
-        if data.faulty_parts:
-            request = ledger.issue(
-                f"reshipment-request-{milestone}",
-                paper.reshipment_request(
-                    project,
-                    "调测中发现故障部件，故障件返回 / Faulty parts found; faulty parts returned",
-                    [(p.part, 1, f"{p.serial} {p.symptom}") for p in data.faulty_parts],
-                ),
+        for escalation in escalations(project.code, milestone, f"{zh} / {en}", data.problems):  # ENG-22
+            ledger.notify(
+                escalation.key, _emails(project, *escalation.roles), escalation.title, escalation.text
             )
+        faulty = paper.faulty_parts_reshipment(project, data)
+        if faulty is not None:  # ENG-23
+            request = ledger.issue(f"reshipment-request-{milestone}", faulty)
             ledger.notify(
                 f"reshipment-{milestone}",
                 _emails(project, Role.OFFICE, Role.PM),
                 f"[{project.code}] 补发货申请 / Re-shipment request (faulty parts)",
                 request.summary_md,
             )
-    weeks: dict[str, list[tuple[date, str]]] = {}
-    for day, line in diary:
-        iso = day.isocalendar()
-        weeks.setdefault(f"{iso.year}-W{iso.week:02d}", []).append((day, line))
-    for week, lines in weeks.items():  # ENG-21: one weekly report per week with activity
+    for week, lines in paper.weeks(diary).items():  # ENG-21: one weekly report per week with activity
         ledger.issue(f"weekly-report-{week.lower()}", paper.weekly_report(project, week, lines))
 
     training = ledger.gate(
@@ -454,7 +514,7 @@ def commissioning(ledger: Ledger) -> TestRecordIn:
         )
         result = TestRecordIn.model_validate(tested.data())
         ledger.issue("self-test-record", paper.test_record("self-test-record", project, result, round_no))
-        if all(item.passed for item in result.items):
+        if result.all_passed:
             ledger.issue("preliminary-acceptance-application", paper.acceptance_application(project, result))
             return result
     raise AssertionError("unreachable")

@@ -20,6 +20,9 @@ from tasks.gates import GateRead
 from tasks.progress import DocumentState, Progress, load_progress
 from tasks.project_records import PHASES, enter_phase, notify, record_memo, send_invite
 
+NOT_INVITED = frozenset({Role.OFFICE, Role.REMOTE_SUPPORT, Role.PRODUCT_MANAGER})
+"""Told of what concerns them by notice; they do not come to site visits (COM-3)."""
+
 
 @dataclass
 class Ledger:
@@ -37,6 +40,10 @@ class Ledger:
     def decided(self, gate_key: str) -> bool:
         """Whether this gate was decided before this (re-)run: a replayed round, not a live one."""
         return gate_key in self.progress.closed_gates
+
+    def began(self, gate_key: str) -> bool:
+        """Whether this gate was opened (decided or not) before this (re-)run."""
+        return gate_key in self.progress.opened_gates or gate_key in self.progress.closed_gates
 
     def gate(self, spec: GateSpec, document_md: str = "") -> GateRead:
         done = self.progress.closed_gates.get(spec.key)
@@ -86,13 +93,13 @@ class Ledger:
             notify(self.code, dedup_key, recipients, title, text)
 
     def invite(self, key: str, summary: str, first_day: date, last_day: date, description: str = "") -> None:
-        """A calendar invite to every contact but the office (COM-3); sent again only when moved.
+        """A calendar invite to every contact who comes on site (COM-3); sent again only when moved.
 
         Call it for the live round only (see :meth:`decided`): a replay passing through earlier
         rounds would otherwise move the invite back through every date it ever had."""
         if self.progress.invites.get(key) == (first_day, last_day):
             return
-        people = [(c.name, c.email) for c in self.project.contacts if c.role is not Role.OFFICE]
+        people = [(c.name, c.email) for c in self.project.contacts if c.role not in NOT_INVITED]
         where = "; ".join(f"{s.name}, {s.address}" for s in self.project.sites)
         send_invite(self.code, key, summary, first_day, last_day, people, description, where)
 

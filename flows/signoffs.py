@@ -87,3 +87,38 @@ def data_entry(
         description=description,
         not_before=not_before,
     )
+
+
+OUR_LEAD = Party(slot="contractor", roles=[Role.PM])
+THIRD_PARTY_LEAD = Party(slot="third-party", roles=[Role.THIRD_PARTY])
+
+
+def cooperation_signoff(key: str, rule: str, title: str, document_id: str, paper: bool = False) -> GateSpec:
+    """COM-4: both leads sign the cooperation agreement — our PM and the third party's lead (its
+    mailed link); a refusal by either settles it at once and a corrected version follows."""
+    return GateSpec(
+        accepts_paper=paper,
+        key=key,
+        kind=GateKind.TWO_PARTY,
+        rule=rule,
+        title=title,
+        parties=[OUR_LEAD, THIRD_PARTY_LEAD],
+        decisions=[Decision.SIGN, Decision.REFUSE],
+        ends_at_once=[Decision.REFUSE],
+        document_id=document_id,
+        description="Needs the signatures of both leads: our PM and the third party's lead (COM-4).",
+    )
+
+
+def site_access(key: str, visit: str) -> GateSpec:
+    """COM-7: the site-access checklist of one on-site visit; the visit's work waits for it."""
+    return data_entry(
+        key,
+        "COM-7",
+        f"Site access checklist: {visit} / 进站检查",
+        "SiteAccessVisitIn",
+        [Role.SUPERVISOR, Role.ENGINEER],
+        description="Before work on site starts, for every site: the duty staff agreed to entry (who), "
+        "badges worn, and — when removable media is used on the customer's computers — the room "
+        "supervisor agreed (who). Work on site starts only after this is recorded (COM-7).",
+    )

@@ -70,5 +70,6 @@ DOCUMENT_KINDS: dict[str, tuple[str, str, str]] = {
     "project-memo": ("工程备忘录", "Project memo", "ENG-28"),
     "handover-record": ("竣工资料移交记录", "Completion documents handover record", "ENG-29"),
     "acceptance-certificate": ("验收证书", "Acceptance certificate", "ENG-31"),
+    "cooperation-agreement": ("第三方合作协议", "Third-party cooperation agreement", "COM-4"),
     "upgrade-report": ("版本升级报告", "Software upgrade report", "UPG-4 … UPG-11"),
 }

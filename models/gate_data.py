@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.form_schema import FORM_CONFIG
 from models.incident_contract import Severity
-from models.project_input import ProjectIn
+from models.project_input import ProjectIn, Role
+from models.site_access import SiteVisitAccessIn
 from models.text_kinds import Email, ItemCode, Label, Line, Name, Note, OptionalLabel, SiteCode, Text
 
 
@@ -260,12 +261,116 @@ class FaultyPartIn(_Data):
     symptom: Note = ""
 
 
+class SiteProblemIn(_Data):
+    """ENG-22: a problem met on site. One the engineer could not solve there goes to remote
+    support; a suspected product-quality problem goes to the office's product manager and the PM."""
+
+    description: Text
+    solved_on_site: bool = Field(title="Solved on site", description="Untick: it goes to remote support")
+    solution: Note = Field(default="", description="How it was solved on site (needed when solved)")
+    suspected_product_quality: bool = Field(
+        default=False,
+        title="Suspected product-quality problem",
+        description="Then the office's product manager and the PM are told (ENG-22)",
+    )
+
+    @model_validator(mode="after")
+    def _solved_how(self) -> SiteProblemIn:
+        if self.solved_on_site and not self.solution:
+            raise ValueError(
+                "ENG-22: say how the problem was solved on site (solution), or untick solved_on_site "
+                "so that it is escalated to remote support"
+            )
+        return self
+
+
 class MilestoneIn(_Data):
-    """ENG-21 milestone daily report, ENG-23 faulty parts found."""
+    """ENG-21 milestone daily report, ENG-22 problems and their escalation, ENG-23 faulty parts found."""
 
     reached_on: date
     summary: Text
     faulty_parts: list[FaultyPartIn] = Field(default_factory=list)
+    problems: list[SiteProblemIn] = Field(
+        default_factory=list, description="Problems met on site (ENG-22): unsolved ones escalate"
+    )
+
+    def check_against(self, project: ProjectIn) -> None:
+        """ENG-22: an escalation that cannot reach anyone is refused, not silently dropped."""
+        if any(not p.solved_on_site for p in self.problems) and not project.contacts_with(
+            Role.REMOTE_SUPPORT
+        ):
+            raise ValueError(
+                "ENG-22: a problem not solved on site is escalated to remote support, but project "
+                f"{project.code} lists no contact with role remote-support; nothing was recorded — "
+                "ask the office for the remote-support contact and add it to the project"
+            )
+        if any(p.suspected_product_quality for p in self.problems) and not project.contacts_with(
+            Role.PRODUCT_MANAGER
+        ):
+            raise ValueError(
+                "ENG-22: a suspected product-quality problem goes to the office's product manager and "
+                f"the PM, but project {project.code} lists no contact with role product-manager; nothing "
+                "was recorded — add the office's product manager to the project"
+            )
+
+
+class SiteAccessVisitIn(_Data):
+    """COM-7: the site-access checklist of one on-site visit, one entry per site visited.
+
+    Every site of the project is visited in each phase, so every site needs its checklist."""
+
+    sites: list[SiteVisitAccessIn] = Field(min_length=1, description="One checklist per site")
+
+    def check_against(self, project: ProjectIn) -> None:
+        wanted = {s.site_id for s in project.sites}
+        given = [s.site_id for s in self.sites]
+        missing = wanted - set(given)
+        if missing:
+            raise ValueError(
+                "COM-7: no site-access checklist for site(s) "
+                f"{', '.join(sorted(missing))}: work there cannot start without one"
+            )
+        if set(given) - wanted or len(given) != len(set(given)):
+            raise ValueError(f"site-access checklists name unknown or repeated sites: {given}")
+
+
+class CooperationParty(enum.StrEnum):
+    """COM-4: who carries a responsibility in work shared with a third party."""
+
+    CONTRACTOR = "contractor"
+    THIRD_PARTY = "third-party"
+    CUSTOMER = "customer"
+
+
+class ResponsibilityIn(_Data):
+    party: CooperationParty
+    duty: Line = Field(description="What this party is responsible for")
+
+
+class CooperationStepIn(_Data):
+    due: date
+    activity: Line
+    owner: Name
+
+
+class CooperationPlanIn(_Data):
+    """COM-4: the cooperation agreement's content — who is responsible for what, and the plan."""
+
+    responsibilities: list[ResponsibilityIn] = Field(min_length=1)
+    plan: list[CooperationStepIn] = Field(min_length=1, description="Dated steps of the shared work")
+
+    @model_validator(mode="after")
+    def _both_sides(self) -> CooperationPlanIn:
+        parties = {r.party for r in self.responsibilities}
+        lacking = [
+            p.value for p in (CooperationParty.CONTRACTOR, CooperationParty.THIRD_PARTY) if p not in parties
+        ]
+        if lacking:
+            raise ValueError(
+                "COM-4: the agreement states the responsibilities of both parties; none given for "
+                + " and ".join(lacking)
+            )
+        return self
 
 
 class TrainingIn(_Data):
@@ -296,6 +401,11 @@ class TestRecordIn(_Data):
     tested_on: date
     items: list[TestItemIn] = Field(min_length=1)
     leftover_issues: list[LeftoverIssueIn] = Field(default_factory=list)
+
+    @property
+    def all_passed(self) -> bool:
+        """ENG-25: the self-test repeats until every item passes; only then is acceptance applied for."""
+        return all(item.passed for item in self.items)
 
 
 class CutoverIn(_Data):
@@ -387,6 +497,8 @@ GATE_DATA_MODELS: dict[str, type[_Data]] = {
         ConnectionCheckIn,
         CommissioningPlanIn,
         MilestoneIn,
+        SiteAccessVisitIn,
+        CooperationPlanIn,
         TrainingIn,
         TestRecordIn,
         CutoverIn,

@@ -22,6 +22,7 @@ from pydantic import AfterValidator, Field, TypeAdapter, model_validator
 
 from models.incident_contract import Severity
 from models.project_input import Strict
+from models.site_access import SiteAccessIn
 from models.text_kinds import (
     ContractCode,
     ElementName,
@@ -176,7 +177,13 @@ class OnMyWayIn(_Event):
 
 
 class OnSiteIn(_Event):
+    """The engineer is on site and working (stops the travel clock, INC-4). COM-7: with the
+    site-access checklist; the core refuses a new one without it (earlier records have none)."""
+
     kind: Literal[EventKind.ON_SITE] = EventKind.ON_SITE
+    site_access: SiteAccessIn | None = Field(
+        default=None, description="COM-7: duty staff's consent, badge, removable-media consent"
+    )
 
 
 class RestoredIn(_Event):

@@ -24,3 +24,8 @@ class Memo(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     document_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+def overdue(status: str, resolution_date: date | None, today: date) -> bool:
+    """ENG-28: an open memo is tracked to its resolution date; after that day it is overdue."""
+    return status == "open" and resolution_date is not None and today > resolution_date

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from datetime import date
+from typing import Any, NamedTuple
 
 from models.document_body import (
     DOCUMENT_KINDS,
@@ -15,19 +16,23 @@ from models.document_body import (
 )
 from models.gate_data import (
     CommissioningPlanIn,
+    CooperationPlanIn,
     HandoverIn,
     InspectionIn,
     MeetingIn,
     MilestoneIn,
     ProjectPlanIn,
+    SiteProblemIn,
     SurveyDataIn,
     TestRecordIn,
     TrainingIn,
     WorkResumeIn,
     WorkStopIn,
 )
-from models.project_input import ProjectIn
+from models.project_input import ProjectIn, ThirdPartyIn
 
+THIRD_PARTY_SIGN = SignatureLine(party_zh="第三方负责人", party_en="Third party's lead")
+LEAD_SIGN = SignatureLine(party_zh="项目经理", party_en="Project manager (our lead)")
 CUSTOMER_SIGN = SignatureLine(party_zh="客户代表", party_en="Customer representative")
 CONTRACTOR_SIGN = SignatureLine(party_zh="工程督导/项目经理", party_en="Supervisor / PM")
 BOTH = [CUSTOMER_SIGN, CONTRACTOR_SIGN]
@@ -191,6 +196,25 @@ def contract_change_request(
     )
 
 
+class SurveyMemo(NamedTuple):
+    key: str
+    body: DocumentBody
+    description: str
+
+
+def survey_memos(project: ProjectIn, data: SurveyDataIn) -> list[SurveyMemo]:
+    """ENG-7: every item that does not meet the survey requirements, at every site, gets a memo."""
+    return [
+        SurveyMemo(
+            f"survey-memo-{site.site_id}-{n}".lower(),
+            survey_memo(project, site.site_id, gap.item, gap.requirement, gap.finding),
+            f"{gap.item}: {gap.finding}",
+        )
+        for site in data.sites
+        for n, gap in enumerate(site.non_compliances, 1)
+    ]
+
+
 def survey_memo(project: ProjectIn, site_id: str, item: str, requirement: str, finding: str) -> DocumentBody:
     return body(
         "survey-memo",
@@ -351,6 +375,35 @@ def arrival_certificate(project: ProjectIn, data: InspectionIn) -> DocumentBody:
     )
 
 
+def inspection_shortfalls(data: InspectionIn) -> list[tuple[str, int, str]]:
+    """ENG-14: every discrepancy found at inspection, as the re-shipment request's rows."""
+    rows = [(m.item_code, m.quantity, f"missing {m.note}") for m in data.missing_items]
+    rows += [(m.item_code, m.quantity, f"damaged {m.note}") for m in data.damaged_items]
+    if data.counted_boxes != data.expected_boxes:
+        rows.append(("boxes", data.expected_boxes - data.counted_boxes, "box count differs"))
+    return rows
+
+
+def inspection_reshipment(project: ProjectIn, data: InspectionIn) -> DocumentBody | None:
+    """ENG-14: discrepancies at inspection trigger a re-shipment request at once; none, none."""
+    rows = inspection_shortfalls(data)
+    if not rows:
+        return None
+    return reshipment_request(project, "开箱验货发现差异 / Discrepancies found at inspection (ENG-14)", rows)
+
+
+def faulty_parts_reshipment(project: ProjectIn, data: MilestoneIn) -> DocumentBody | None:
+    """ENG-23: faulty boards or parts found in commissioning trigger the re-shipment flow, and
+    the faulty parts go back."""
+    if not data.faulty_parts:
+        return None
+    return reshipment_request(
+        project,
+        "调测中发现故障部件，故障件返回 / Faulty parts found; faulty parts returned",
+        [(p.part, 1, f"{p.serial} {p.symptom}") for p in data.faulty_parts],
+    )
+
+
 def reshipment_request(project: ProjectIn, reason: str, rows: Sequence[Sequence[object]]) -> DocumentBody:
     return body(
         "reshipment-request",
@@ -449,6 +502,35 @@ MILESTONES = {
 }
 
 
+def _escalated_to(problem: SiteProblemIn) -> str:
+    told = [] if problem.solved_on_site else ["远程支持 remote support"]
+    told += ["产品经理与项目经理 product manager, PM"] if problem.suspected_product_quality else []
+    return ", ".join(told) or "—"
+
+
+def problems_section(data: MilestoneIn) -> list[DocSection]:
+    """ENG-22: the problems met on site and where each went; no section when there were none
+    (so reports issued before problems were recorded keep their bodies on replay)."""
+    if not data.problems:
+        return []
+    return [
+        section(
+            "现场问题",
+            "Problems on site (ENG-22)",
+            headers=["问题 Problem", "现场解决 Solved on site", "质量问题 Quality", "去向 Escalated to"],
+            rows=[
+                (
+                    p.description,
+                    p.solution if p.solved_on_site else "否 no",
+                    "疑似 suspected" if p.suspected_product_quality else "—",
+                    _escalated_to(p),
+                )
+                for p in data.problems
+            ],
+        )
+    ]
+
+
 def milestone_report(project: ProjectIn, milestone: str, data: MilestoneIn) -> DocumentBody:
     zh, en = MILESTONES[milestone]
     return body(
@@ -471,8 +553,18 @@ def milestone_report(project: ProjectIn, milestone: str, data: MilestoneIn) -> D
                 rows=[(p.part, p.serial, p.symptom) for p in data.faulty_parts],
                 text="" if data.faulty_parts else "无 / None",
             ),
+            *problems_section(data),
         ],
     )
+
+
+def weeks(diary: Sequence[tuple[date, str]]) -> dict[str, list[tuple[date, str]]]:
+    """ENG-21: the events of commissioning grouped by ISO week: one weekly report per week with activity."""
+    grouped: dict[str, list[tuple[date, str]]] = {}
+    for day, line in diary:
+        iso = day.isocalendar()
+        grouped.setdefault(f"{iso.year}-W{iso.week:02d}", []).append((day, line))
+    return grouped
 
 
 def weekly_report(project: ProjectIn, week: str, lines: Sequence[Sequence[object]]) -> DocumentBody:
@@ -614,4 +706,36 @@ def acceptance_certificate(project: ProjectIn, accepted_on: Any, memos: int) -> 
         ],
         signatures=BOTH,
         copies=3,
+    )
+
+
+def cooperation_agreement(project: ProjectIn, third: ThirdPartyIn, plan: CooperationPlanIn) -> DocumentBody:
+    """COM-4: work with a third party agreed in writing — responsibilities and plan — for both leads."""
+    return body(
+        "cooperation-agreement",
+        project,
+        [
+            section(
+                "合作方",
+                "Third party",
+                fields=[
+                    field("公司", "Company", third.company),
+                    field("共同工作", "Shared work", third.shared_work),
+                    field("开始阶段", "Starts in", third.starts_in.value),
+                ],
+            ),
+            section(
+                "职责",
+                "Responsibilities",
+                headers=["责任方 Party", "职责 Responsibility"],
+                rows=[(r.party.value, r.duty) for r in plan.responsibilities],
+            ),
+            section(
+                "计划",
+                "Plan",
+                headers=["日期 Due", "工作 Activity", "负责人 Owner"],
+                rows=[(step.due, step.activity, step.owner) for step in plan.plan],
+            ),
+        ],
+        signatures=[LEAD_SIGN, THIRD_PARTY_SIGN],
     )

@@ -36,6 +36,9 @@ class Role(enum.StrEnum):
     OFFICE = "office"
     UPGRADE_GUIDE = "upgrade-guide"  # UPG-2, UPG-7: assesses operators, handles surprises
     OPERATOR = "operator"  # UPG-4: runs the upgrade steps
+    REMOTE_SUPPORT = "remote-support"  # ENG-22: takes the problems not solved on site
+    PRODUCT_MANAGER = "product-manager"  # ENG-22: the office's, told of suspected quality problems
+    THIRD_PARTY = "third-party"  # COM-4: the third party's lead, co-signs the cooperation agreement
 
 
 class Side(enum.StrEnum):
@@ -53,6 +56,9 @@ ROLE_SIDE: dict[Role, Side | None] = {
     Role.OFFICE: None,
     Role.UPGRADE_GUIDE: Side.CONTRACTOR,
     Role.OPERATOR: Side.CONTRACTOR,
+    Role.REMOTE_SUPPORT: None,
+    Role.PRODUCT_MANAGER: None,
+    Role.THIRD_PARTY: None,
 }
 
 
@@ -107,6 +113,26 @@ class ContactIn(Strict):
         return value.lower()
 
 
+class SharedPhase(enum.StrEnum):
+    """COM-4: the phase in which the work shared with the third party starts."""
+
+    SURVEY = "survey"
+    INSTALLATION = "installation"
+    COMMISSIONING = "commissioning"
+
+
+class ThirdPartyIn(Strict):
+    """COM-4: a third party works with us on this project (its lead is a contact of role third-party)."""
+
+    company: Name
+    shared_work: Line = Field(description="What is done together, e.g. 'power supply and cabling'")
+    starts_in: SharedPhase = Field(
+        default=SharedPhase.INSTALLATION,
+        title="Shared work starts in",
+        description="The cooperation agreement is signed before this phase's work starts",
+    )
+
+
 class ProjectIn(Strict):
     """Everything a PM states when starting an engineering project (docs/process.md §1)."""
 
@@ -126,6 +152,11 @@ class ProjectIn(Strict):
     timezone: Label = Field(default="Asia/Shanghai", description="IANA time zone of the sites")
     planned_start: date
     planned_end: date
+    third_party: ThirdPartyIn | None = Field(
+        default=None,
+        title="Third party",
+        description="Only when a third party shares the work: a cooperation agreement comes first (COM-4)",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -151,6 +182,16 @@ class ProjectIn(Strict):
         for needed in (Role.CUSTOMER, Role.PM):
             if needed not in roles:
                 raise ValueError(f"contacts need at least one {needed.value!r}")
+        if self.third_party is not None and Role.THIRD_PARTY not in roles:  # COM-4
+            raise ValueError(
+                f"third party {self.third_party.company}: add its lead to the contacts with role "
+                "'third-party' (they co-sign the cooperation agreement, COM-4)"
+            )
+        if self.third_party is None and Role.THIRD_PARTY in roles:
+            raise ValueError(
+                "a contact has role 'third-party' but the form names no third party: fill in "
+                "third_party (company and shared work, COM-4) or change the contact's role"
+            )
         return self
 
     def contact(self, email: str) -> ContactIn | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from models.gate import Gate, GateAttempt, GateDecision
 from models.incident import Incident, IncidentEventRow
 from models.incident_contract import IncidentContract
 from models.incident_run import IncidentRun
-from models.memo import Memo
+from models.memo import Memo, overdue
 from models.project import Project
 from models.upgrade import UpgradeElement, UpgradeWindow
 from siteflow import audit_chain, audit_checkpoints, audit_keys, site_time
@@ -238,6 +238,7 @@ def build(code: str, with_prefect: bool = True, witnesses: tuple[Checkpoint, ...
                 "description": m.description,
                 "resolution_date": m.resolution_date.isoformat() if m.resolution_date else None,
                 "status": m.status,
+                "overdue": overdue(m.status, m.resolution_date, datetime.now(UTC).date()),  # ENG-28
             }
             for m in session.execute(
                 select(Memo).where(Memo.subject == code).order_by(Memo.created_at)

@@ -983,9 +983,29 @@ def incidents_event(
         str | None, typer.Option(help="When it happened, ISO 8601 with offset; default now")
     ] = None,
     note: Annotated[str, typer.Option(help="A note kept with the event")] = "",
+    duty_staff: Annotated[
+        str, typer.Option(help="on-site: the customer's duty staff who agreed to entry (COM-7)")
+    ] = "",
+    badge: Annotated[bool, typer.Option(help="on-site: badges are worn (COM-7)")] = False,
+    removable_media: Annotated[
+        bool, typer.Option(help="on-site: removable media is used on the customer's computers")
+    ] = False,
+    room_supervisor: Annotated[
+        str, typer.Option(help="on-site with removable media: the room supervisor who agreed (COM-7)")
+    ] = "",
 ) -> None:
-    """Record a field event as yourself (INC-4; COM-8: no departure before restoration)."""
-    body = {"kind": kind, "at": at, "reason": reason, "note": note}
+    """Record a field event as yourself (INC-4; COM-8: no departure before restoration; COM-7:
+    on-site only with the site-access checklist — --duty-staff NAME --badge)."""
+    body: dict[str, object] = {"kind": kind, "at": at, "reason": reason, "note": note}
+    if kind == "on-site" and (duty_staff or badge or removable_media or room_supervisor):
+        body["site_access"] = {
+            "duty_staff_consent": bool(duty_staff),
+            "duty_staff_name": duty_staff,
+            "badge": badge,
+            "removable_media": removable_media,
+            "room_supervisor_consent": bool(room_supervisor),
+            "room_supervisor_name": room_supervisor,
+        }
     out = _incident_call("POST", f"/api/incidents/{key}/events", body)
     console.print(f"recorded {out['kind']} on {out['key']} by {out['by']}", markup=False, highlight=False)
     _print_incident(out["incident"])

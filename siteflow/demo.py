@@ -80,6 +80,36 @@ def test_record(leftover: bool) -> dict[str, Any]:
     return {"tested_on": _today().isoformat(), "items": items, "leftover_issues": issues}
 
 
+def site_access(form: ProjectIn) -> dict[str, Any]:
+    """COM-7: the duty staff agreed and badges are worn, at every site."""
+    return {
+        "sites": [
+            {
+                "site_id": site.site_id,
+                "duty_staff_consent": True,
+                "duty_staff_name": "值班员 周敏 Zhou Min",
+                "badge": True,
+            }
+            for site in form.sites
+        ]
+    }
+
+
+def cooperation_plan(form: ProjectIn) -> dict[str, Any]:
+    """COM-4: responsibilities of both parties and the plan of the shared work."""
+    lead = form.contacts_with(Role.THIRD_PARTY)[0].name
+    return {
+        "responsibilities": [
+            {"party": "contractor", "duty": "equipment installation and commissioning"},
+            {
+                "party": "third-party",
+                "duty": form.third_party.shared_work if form.third_party else "shared work",
+            },
+        ],
+        "plan": [{"due": _today().isoformat(), "activity": "joint site walk", "owner": lead}],
+    }
+
+
 def script(form: ProjectIn, gate: GateRow) -> Answer:
     """What the scripted people answer at each gate (by gate key prefix)."""
     today = _today().isoformat()
@@ -98,6 +128,10 @@ def script(form: ProjectIn, gate: GateRow) -> Answer:
             },
             "",
         )
+    if key.startswith("site-access-"):  # COM-7: before every visit's work on site
+        return Role.ENGINEER, "submit", site_access(form), ""
+    if key == "cooperation-plan":  # COM-4
+        return Role.PM, "submit", cooperation_plan(form), ""
     if key.startswith("survey-data"):
         return Role.ENGINEER, "submit", survey_data(form), ""
     if key == "arrival-certificate-signoff-r1":  # ENG-15: a correction is a new version
@@ -112,6 +146,9 @@ def script(form: ProjectIn, gate: GateRow) -> Answer:
         )
     ):
         return Role.CUSTOMER, "approve", None, "同意 / approved"
+    if key.startswith("cooperation-agreement-signoff"):  # COM-4: both leads
+        side = Role.THIRD_PARTY if any(w.startswith("third-party") for w in gate.waiting_for) else Role.PM
+        return side, "sign", None, ""
     if gate.kind == "two-party-signoff":
         side = Role.CUSTOMER if any(w.startswith("customer") for w in gate.waiting_for) else Role.SUPERVISOR
         return side, "sign", None, ""
@@ -184,10 +221,26 @@ def script(form: ProjectIn, gate: GateRow) -> Answer:
             if key.endswith("powered-on")
             else []
         )
+        problems = (  # ENG-22: one unsolved (remote support), one suspected quality problem
+            [
+                {
+                    "description": "OSC clock drifts on the line board",
+                    "solved_on_site": False,
+                    "suspected_product_quality": True,
+                }
+            ]
+            if key.endswith("internal-commissioning-done") and form.contacts_with(Role.REMOTE_SUPPORT)
+            else []
+        )
         return (
             Role.ENGINEER,
             "submit",
-            {"reached_on": today, "summary": key.removeprefix("milestone-"), "faulty_parts": faulty},
+            {
+                "reached_on": today,
+                "summary": key.removeprefix("milestone-"),
+                "faulty_parts": faulty,
+                "problems": problems,
+            },
             "",
         )
     if key == "training":

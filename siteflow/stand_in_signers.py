@@ -98,6 +98,8 @@ def by_link(gate_id: str, decision: str, signer: Signer, **kw: Any) -> DecisionR
 
 
 def proven(gate_id: str, decision: str, signer: Signer, **kw: Any) -> DecisionRequest:
-    """`signer`'s request through the door they would use: customers by link, staff by token."""
-    side, _ = side_of(gate_id, signer.email)
-    return (by_link if side is Side.CUSTOMER else as_staff)(gate_id, decision, signer, **kw)
+    """`signer`'s request through the door they would use: customers and a third party's
+    lead (COM-4) by link, staff by token."""
+    side, role = side_of(gate_id, signer.email)
+    by_mail = side is Side.CUSTOMER or role is Role.THIRD_PARTY  # no staff account outside our side
+    return (by_link if by_mail else as_staff)(gate_id, decision, signer, **kw)

@@ -41,6 +41,7 @@ class Progress(BaseModel):
     notices: set[str]
     memos: set[str]
     invites: dict[str, tuple[date, date]]  # key → first and last day, of confirmed invites
+    opened_gates: set[str] = set()  # every gate key the project has, open or decided
 
 
 @side_effect(name="load-progress")
@@ -79,6 +80,7 @@ def load_progress(code: str) -> Progress:
                 )
             },
             memos=set(session.scalars(select(Memo.memo_key).where(Memo.subject == code))),
+            opened_gates=set(session.scalars(select(Gate.key).where(Gate.subject == code))),
             invites={
                 i.key: (i.starts_at.date(), (i.ends_at - timedelta(days=1)).date())
                 for i in session.scalars(

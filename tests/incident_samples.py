@@ -7,8 +7,11 @@ from typing import Any
 
 from models.incident_contract import ContractIn
 from models.incident_input import IncidentIn
+from models.site_access import SiteAccessIn
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday"]
+ACCESS = SiteAccessIn(duty_staff_consent=True, duty_staff_name="Jonas Weber", badge=True)
+"""COM-7: a complete site-access checklist, as an engineer records it with "on site"."""
 
 
 def contract(

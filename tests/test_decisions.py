@@ -558,3 +558,45 @@ def test_a_prefect_ui_answer_signs_nothing_whoever_it_names(project: ProjectIn) 
     assert (snap.decisions, snap.accepted, snap.refused, snap.events) == (1, 1, 3, events)
     other = record_ui_decision.fn(gate_id, {"gate": gate_id, "decision": "reject"}, "run-1:pause-5")
     assert other.refused and "already decided" in other.reason  # decide refuses it, recorded
+
+
+# --- COM-4 and COM-7 through the decision path ---------------------------------------------------
+
+SUN = Signer("Sun Yue", "sun.yue@power-works.example")  # the third party's lead
+
+
+def test_com4_cooperation_agreement_is_signed_by_both_leads(database_url: str) -> None:
+    """COM-4: our PM and the third party's lead sign the cooperation agreement (the lead by the
+    link mailed to them); the customer or our supervisor cannot stand in for either lead."""
+    from flows.signoffs import cooperation_signoff
+
+    raw = project_form().model_dump(mode="json")
+    raw["contacts"].append({"name": SUN.name, "email": SUN.email, "role": "third-party"})
+    raw["third_party"] = {"company": "Southern Power Works", "shared_work": "DC power and cabling"}
+    add_project(ProjectIn.model_validate(raw))
+    doc = add_document(doc_key="cooperation-agreement")
+    gate_id = open_(cooperation_signoff("cooperation-agreement-signoff-r1", "COM-4", "Cooperation", doc))
+    assert "this link does not belong to gate" in assert_refused(req(gate_id, "sign", CHEN))  # none mailed
+    reason = assert_refused(req(gate_id, "sign", WANG))
+    assert "gate cooperation-agreement-signoff-r1 is decided by pm and third-party" in reason
+    first = decide(req(gate_id, "sign", SUN))
+    assert not first.complete and first.slot == "third-party"
+    done = decide(req(gate_id, "sign", LI))
+    assert done.complete and done.outcome == "sign" and done.slot == "contractor"
+
+
+def test_com7_site_access_gate_refuses_an_incomplete_checklist(project: ProjectIn) -> None:
+    """COM-7: the visit's checklist gate records nothing until the duty staff's consent and the
+    badge are there for every site; the refusal names COM-7."""
+    from flows.signoffs import site_access
+
+    gate_id = open_(site_access("site-access-installation", "installation"))
+    entry = {"duty_staff_consent": True, "duty_staff_name": "Zhou Min", "badge": True}
+    sites = [entry | {"site_id": s.site_id} for s in project.sites]
+    reason = assert_refused(req(gate_id, "submit", ZHANG, data={"sites": sites[:1]}))
+    assert "COM-7: no site-access checklist for site(s) GZ-PY-02" in reason
+    no_badge = [sites[0], sites[1] | {"badge": False}]
+    assert "COM-7: every engineer on site wears a badge" in assert_refused(
+        req(gate_id, "submit", ZHANG, data={"sites": no_badge})
+    )
+    assert decide(req(gate_id, "submit", ZHANG, data={"sites": sites})).complete

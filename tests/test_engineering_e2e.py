@@ -40,6 +40,19 @@ def sample_form(code: str) -> ProjectIn:
     return ProjectIn.model_validate(raw)
 
 
+def with_third_party(form: ProjectIn) -> ProjectIn:
+    """COM-4: the same project with a third party sharing the installation work."""
+    raw = form.model_dump(mode="json")
+    raw["third_party"] = {
+        "company": "南方电力工程 Southern Power Works",
+        "shared_work": "DC power and cabling",
+    }
+    raw["contacts"].append(
+        {"name": "孙悦 Sun Yue", "email": "sun.yue@power-works.example", "role": "third-party"}
+    )
+    return ProjectIn.model_validate(raw)
+
+
 def flow_run_state(run_id: str) -> str:
     from prefect.client.orchestration import get_client
 
@@ -123,6 +136,7 @@ def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_pat
 
     handles: dict[str, StackHandle] = {b: stack_factory(b) for b in ("sqlite", "postgresql")}
     forms = {b: sample_form(f"E2E-{b[:2].upper()}-{int(time.time()) % 100000}") for b in handles}
+    forms["postgresql"] = with_third_party(forms["postgresql"])  # COM-4 on one of the two
     runs: dict[str, str] = {}
     for backend, handle in handles.items():
         with handle.active():
@@ -206,11 +220,27 @@ def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_pat
             assert [p["state"] for p in report["phases"]] == ["completed"] * 4
             assert all(g["status"] == "decided" and g["signatures"] for g in report["gates"])
             two_party = [g for g in report["gates"] if g["kind"] == "two-party-signoff"]
+            cooperation = [g for g in two_party if g["key"].startswith("cooperation-agreement-signoff")]
             assert two_party and all(
-                {s["slot"] for s in g["signatures"]} == {"customer", "contractor"}
+                {s["slot"] for s in g["signatures"]}
+                == ({"contractor", "third-party"} if g in cooperation else {"customer", "contractor"})
                 and len({s["by"] for s in g["signatures"]}) == 2
                 for g in two_party
             )
+            keys = [g["key"] for g in report["gates"]]
+            # COM-7: every visit's checklist before its first work on site
+            for access, work in (
+                ("site-access-survey-r1", "survey-data-r1"),
+                ("site-access-installation", "environment-acceptance-signoff-r1"),
+                ("site-access-commissioning", "connection-check"),
+            ):
+                assert keys.index(access) < keys.index(work), keys
+            if backend == "postgresql":  # COM-4: agreed and signed by both leads before the shared work
+                assert [g["status"] for g in cooperation] == ["decided"]
+                assert keys.index("cooperation-plan") < keys.index("site-access-installation")
+                assert {s["role"] for s in cooperation[0]["signatures"]} == {"pm", "third-party"}
+            else:
+                assert not cooperation and "cooperation-plan" not in keys
             docs = {d["doc_key"]: d for d in report["documents"]}
             cert = docs["acceptance-certificate"]
             assert cert["status"] == "signed" and cert["copies"] == 3 and cert["signed_by"]
@@ -275,6 +305,8 @@ def test_full_project_with_restart_on_both_databases(stack_factory: Any, tmp_pat
                 )
             assert stop_notices == len(forms[backend].contacts_with(Role.PM))  # ENG-16, once each
             for notice in (
+                "remote-support-internal-commissioning-done-1",  # ENG-22
+                "product-quality-internal-commissioning-done-1",
                 "survey-copies",
                 "reshipment-inspection",
                 "preparation-requirements",

@@ -18,15 +18,18 @@ from models.incident_input import (
     OnSiteNeededIn,
     PauseIn,
     ReclassifiedIn,
+    RemoteSessionIn,
     RestoredIn,
     ResumeIn,
     VisitIn,
 )
+from models.site_access import SiteAccessIn
 from siteflow.incidents.business_hours import CalendarKind, business_hours
 from siteflow.incidents.clocks import ClockKind, ClockState, MarkKind, compute_clocks, due_notices
+from siteflow.incidents.presence import on_site
 from siteflow.incidents.refusals import IncidentRefused
 from siteflow.incidents.timeline import IncidentFacts, check_event
-from tests.incident_samples import contract
+from tests.incident_samples import ACCESS, contract
 
 BERLIN = ZoneInfo("Europe/Berlin")
 VIENNA = ZoneInfo("Europe/Vienna")
@@ -263,7 +266,30 @@ def test_events_out_of_order_and_pauses_the_contract_does_not_allow_are_refused(
     with pytest.raises(IncidentRefused, match="not paused: nothing to resume"):
         check_event(FACTS, history, ResumeIn(at=now, by="Max Bauer"), contract(), now)
     with pytest.raises(IncidentRefused, match="decision that on-site support is needed"):
+        check_event(FACTS, history, OnSiteIn(at=now, by="Eva Klein", site_access=ACCESS), contract(), now)
+
+
+def test_com7_on_site_needs_the_site_access_checklist() -> None:
+    """COM-7: an incident's on-site work starts only with the duty staff's consent and a badge
+    recorded; removable media needs the room supervisor's consent too."""
+    now = T0 + timedelta(hours=2)
+    history: list[IncidentEvent] = [OnSiteNeededIn(at=T0 + timedelta(minutes=10), by="Max Bauer")]
+    with pytest.raises(IncidentRefused, match="COM-7: work on site starts only after the site-access"):
         check_event(FACTS, history, OnSiteIn(at=now, by="Eva Klein"), contract(), now)
+    check_event(FACTS, history, OnSiteIn(at=now, by="Eva Klein", site_access=ACCESS), contract(), now)
+    for incomplete, says in (
+        ({"duty_staff_consent": False, "duty_staff_name": "", "badge": True}, "duty staff's consent"),
+        ({"duty_staff_consent": True, "duty_staff_name": "Jonas Weber", "badge": False}, "badge"),
+        (ACCESS.model_dump() | {"removable_media": True}, "room supervisor's consent"),
+    ):
+        with pytest.raises(ValueError, match=f"COM-7: .*{says}"):
+            SiteAccessIn.model_validate(incomplete)
+    with_media = ACCESS.model_dump() | {
+        "removable_media": True,
+        "room_supervisor_consent": True,
+        "room_supervisor_name": "Petra Lang",
+    }
+    assert SiteAccessIn.model_validate(with_media).removable_media
 
 
 def test_com8_departure_before_restoration_is_refused() -> None:
@@ -285,3 +311,25 @@ def test_com8_departure_before_restoration_is_refused() -> None:
     )
     # An incident that does not affect normal operation lets the engineer go.
     check_event(FACTS.model_copy(update={"affects_operation": False}), history, leave, contract(), now)
+
+
+def test_inc10_remote_diagnosis_and_on_site_support_are_both_tracked() -> None:
+    """INC-10: remote sessions and visits are recorded as work spans (who, from, to, what), and who
+    is on site follows the on-site and departure events; a departure of someone not on site is refused."""
+    now = T0 + timedelta(hours=3)
+    span = {"at": now, "by": "Max Bauer", "engineer": "Max Bauer", "what": "checked the alarms"}
+    remote = RemoteSessionIn(**span, start=T0 + timedelta(minutes=5), end=T0 + timedelta(minutes=40))
+    visit = VisitIn(**span, start=T0 + timedelta(minutes=60), end=T0 + timedelta(minutes=150))
+    for work in (remote, visit):
+        check_event(FACTS, [], work, contract(), now)
+    with pytest.raises(ValueError, match="a remote session ends after it starts"):
+        RemoteSessionIn(**span, start=T0 + timedelta(minutes=40), end=T0 + timedelta(minutes=5))
+    history: list[IncidentEvent] = [
+        OnSiteNeededIn(at=T0 + timedelta(minutes=10), by="Max Bauer"),
+        OnSiteIn(at=T0 + timedelta(minutes=70), by="Eva Klein", site_access=ACCESS),
+        OnSiteIn(at=T0 + timedelta(minutes=80), by="Jonas Hahn", site_access=ACCESS),
+        DepartureIn(at=T0 + timedelta(minutes=90), by="Eva Klein"),
+    ]
+    assert on_site(history) == ["Jonas Hahn"]
+    with pytest.raises(IncidentRefused, match="INC-10: Eva Klein is not recorded on site"):
+        check_event(FACTS, history, DepartureIn(at=now, by="Eva Klein"), contract(), now)

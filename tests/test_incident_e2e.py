@@ -106,8 +106,11 @@ def test_critical_incident_from_intake_to_closure_through_the_cli(stack_factory:
         def event(*args: str) -> Any:
             return user_cli(me, "incidents", "event", key, *args)
 
-        for kind in ("contacted", "on-site-needed", "on-my-way", "on-site"):
+        for kind in ("contacted", "on-site-needed", "on-my-way"):
             assert event(kind).returncode == 0, kind
+        unchecked = event("on-site")  # COM-7: not without the site-access checklist
+        assert unchecked.returncode == 2 and "COM-7" in unchecked.stderr, unchecked.stderr
+        assert event("on-site", "--duty-staff", "Jonas Weber", "--badge").returncode == 0
         before = counts(key)
         early = event("departure")  # COM-8: the engineer stays until it is restored
         assert early.returncode == 2 and "COM-8" in early.stderr, early.stderr

@@ -19,6 +19,7 @@ from models.incident_input import (
     IncidentEvent,
     OnSiteIn,
     OnSiteNeededIn,
+    OutageType,
     ProblemReportIn,
     RestoredIn,
 )
@@ -29,7 +30,7 @@ from siteflow.incidents.outages import counts, parse_outage
 from siteflow.incidents.refusals import IncidentRefused
 from siteflow.incidents.report import monthly_report
 from siteflow.incidents.report_output import ReportFormat, render_report
-from tests.incident_samples import contract, incident
+from tests.incident_samples import ACCESS, contract, incident
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -62,8 +63,31 @@ def outage(start: datetime, seconds: int, segments: list[tuple[str, int]], **ext
 
 
 def test_an_outage_of_exactly_15_s_does_not_count_and_16_s_does() -> None:
+    """INC-5: every outage longer than 15 seconds counts (shorter ones are kept, not counted)."""
     assert not counts(parse_outage(outage(T0, 15, [("product", 15)])))
     assert counts(parse_outage(outage(T0, 16, [("product", 16)])))
+
+
+def test_inc6_the_outage_type_is_required_and_kept(database_url: str) -> None:
+    """INC-6: every outage is a service-impact (业务中断) or a network-element (网元中断) outage:
+    one without a type, or with another, is refused; the type recorded is the type read back."""
+    raw = outage(T0, 60, [("product", 60)])
+    with pytest.raises(IncidentRefused, match="[Tt]ype"):
+        parse_outage({k: v for k, v in raw.items() if k != "type"})
+    with pytest.raises(IncidentRefused, match="[Tt]ype"):
+        parse_outage(raw | {"type": "partial"})
+    with session_scope() as s:
+        records.save_contract(s, contract=contract(elements=ELEMENTS))
+        records.open_incident(s, incident=incident(received_at=T0, elements=["NE-A"]), now=T0)
+        for kind in (OutageType.NETWORK_ELEMENT, OutageType.SERVICE_IMPACT):
+            records.record_outage(
+                s, key="INC-2026-0001", now=NOW, outage=parse_outage(raw | {"type": kind.value})
+            )
+    with session_scope() as s:
+        kept = records.outages_started(s, start=T0 - timedelta(days=1), end=NOW)
+    assert sorted(o.outage.type for o in kept) == sorted(
+        [OutageType.NETWORK_ELEMENT, OutageType.SERVICE_IMPACT]
+    )
 
 
 def test_refusals_name_the_rule_and_change_nothing(database_url: str) -> None:
@@ -72,7 +96,7 @@ def test_refusals_name_the_rule_and_change_nothing(database_url: str) -> None:
         records.open_incident(s, incident=incident(received_at=T0, elements=["NE-A"]), now=T0)
         for event in (
             OnSiteNeededIn(at=T0 + timedelta(minutes=5), by="Max Bauer"),
-            OnSiteIn(at=T0 + timedelta(minutes=60), by="Eva Klein"),
+            OnSiteIn(at=T0 + timedelta(minutes=60), by="Eva Klein", site_access=ACCESS),
         ):
             records.record_event(s, key="INC-2026-0001", event=event, now=NOW)
     before = _table_counts()
@@ -185,7 +209,7 @@ def test_monthly_report_figures_match_the_hand_computed_ones(database_url: str) 
             [
                 ContactedIn(at=T0 + 20 * m, by="Max Bauer"),
                 OnSiteNeededIn(at=T0 + 30 * m, by="Max Bauer"),
-                OnSiteIn(at=T0 + 130 * m, by="Eva Klein"),
+                OnSiteIn(at=T0 + 130 * m, by="Eva Klein", site_access=ACCESS),
                 RestoredIn(at=T0 + 200 * m, by="Eva Klein"),
             ],
         )

@@ -137,9 +137,16 @@ def demo_contract(code: str, zone: str) -> ContractIn:
     )
 
 
+SITE_ACCESS = {"duty_staff_consent": True, "duty_staff_name": "Max Weber (duty staff)", "badge": True}
+"""COM-7: the demo engineer's site-access checklist, recorded with the on-site event."""
+
+
 def _event(key: str, kind: str, at: datetime, note: str = "") -> None:
     """One field event by the owner, through the core's checks, as the web API records it."""
-    event = EVENT_ADAPTER.validate_python({"kind": kind, "at": at, "by": OWNER.name, "note": note})
+    raw: dict[str, object] = {"kind": kind, "at": at, "by": OWNER.name, "note": note}
+    if kind == "on-site":
+        raw["site_access"] = SITE_ACCESS
+    event = EVENT_ADAPTER.validate_python(raw)
     with session_scope() as session:
         records.record_event(session, key=key, event=event, now=datetime.now(UTC))
     publish_clocks(key)

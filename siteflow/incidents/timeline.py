@@ -30,6 +30,7 @@ from models.incident_input import (
     DepartureIn,
     EventKind,
     IncidentEvent,
+    OnSiteIn,
     PauseIn,
     ReclassifiedIn,
     RemoteSessionIn,
@@ -110,6 +111,14 @@ def check_event(
             "INC-4",
             f"record the decision that on-site support is needed before '{event.kind.value}': "
             "the travel clock starts there",
+        )
+    elif isinstance(event, OnSiteIn) and event.site_access is None:
+        raise IncidentRefused(
+            "COM-7",
+            "work on site starts only after the site-access checklist is recorded: the duty staff's "
+            "consent (who agreed), badges worn, and the room supervisor's consent if removable media "
+            "is used — give them with the on-site event (`siteflow incidents event KEY on-site "
+            "--duty-staff NAME --badge`)",
         )
     elif event.kind is EventKind.RESTORED and restored:
         raise IncidentRefused("INC-4", f"{key} is already recorded as restored")

@@ -29,6 +29,7 @@ from models.gate import Gate, GateStatus
 from models.gate_spec import Decision, Door, Proof
 from models.incident_input import EVENT_ADAPTER, EventKind, Instant, OutageIn
 from models.incident_run import IncidentReportIn
+from models.site_access import SiteAccessIn
 from models.text_kinds import Email, Note, ReasonCode
 from models.text_kinds import problems as form_problems
 from siteflow.db import read_scope, session_scope
@@ -75,6 +76,9 @@ class FieldEventIn(BaseModel):
     at: Instant | None = Field(default=None, description="When it happened; default: now")
     reason: ReasonCode | None = Field(default=None, description="A pause's reason code (INC-4)")
     note: Note = ""
+    site_access: SiteAccessIn | None = Field(
+        default=None, description="With on-site: the site-access checklist (COM-7)"
+    )
 
 
 class RecordedOut(BaseModel):
@@ -155,6 +159,8 @@ def record_event(
         if body.reason is None:
             return JSONResponse({"detail": "INC-4: a pause needs its reason code (--reason)"}, 422)
         raw["reason"] = body.reason
+    if body.kind is EventKind.ON_SITE and body.site_access is not None:  # COM-7
+        raw["site_access"] = body.site_access.model_dump()
     try:
         event = EVENT_ADAPTER.validate_python(raw)
     except ValidationError as exc:
