@@ -1,7 +1,8 @@
 """The engineer's phone page (/field, issue #11 item 4; INC-4): in a real browser at a phone's
 size, signed in, one tap per field event, recorded as the signed-in person at the time it
-happened; a refused tap says why with the rule first and changes nothing; a form without its
-CSRF token or without a session records nothing."""
+happened; "on site" only with the COM-7 site-access checklist; a refused tap says why with the
+rule first and changes nothing; a form without its CSRF token or without a session records
+nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from models.incident_input import EventKind
+from models.incident_input import EventKind, OnSiteIn
 from siteflow.db import read_scope
 from siteflow.identity.roles import StaffRole
 from siteflow.identity.users import NewUser, add_user
@@ -30,7 +31,7 @@ def events(key: str) -> list[tuple[EventKind, str, datetime]]:
 
 
 @SQLITE_ONLY
-def test_an_engineer_taps_contacted_and_on_site_needed_on_a_phone(web: str) -> None:  # noqa: F811
+def test_an_engineer_taps_through_to_on_site_on_a_phone(web: str) -> None:  # noqa: F811
     key = "INC-2026-951"
     opened(key)  # reported 5 minutes ago, owned by Max
     add_user(ENGINEER, PASSWORD, ADMIN)
@@ -67,11 +68,26 @@ def test_an_engineer_taps_contacted_and_on_site_needed_on_a_phone(web: str) -> N
         clocks = page.locator("#clocks").inner_text()
         assert "travel" in clocks and "running" in clocks
 
+        page.get_by_role("button", name="在路上 / On my way").click()
+        page.wait_for_url(f"{web}/field/{key}?recorded=on-my-way")
+        page.get_by_role("button", name="已到现场 / On site").click()  # without the checklist
+        assert "COM-7" in page.locator("#error").inner_text()
+        page.fill("input[name='duty_staff']", "值班员 王强")
+        page.check("input[name='badge']")
+        page.get_by_role("button", name="已到现场 / On site").click()
+        page.wait_for_url(f"{web}/field/{key}?recorded=on-site")
+
     recorded = events(key)
     assert [(k, by) for k, by, _ in recorded] == [
         (EventKind.CONTACTED, MAX.name),
         (EventKind.ON_SITE_NEEDED, MAX.name),
+        (EventKind.ON_MY_WAY, MAX.name),
+        (EventKind.ON_SITE, MAX.name),
     ]
+    with read_scope() as session:
+        on_site = records.load_incident(session, key=key).events[3]
+    assert isinstance(on_site, OnSiteIn) and on_site.site_access is not None
+    assert on_site.site_access.duty_staff_name == "值班员 王强" and on_site.site_access.badge
     assert recorded[0][2] == earlier.replace(second=0, microsecond=0).astimezone(UTC)
 
 

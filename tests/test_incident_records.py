@@ -429,7 +429,7 @@ def test_an_edited_inserted_or_deleted_field_event_fails_audit_verify(database_u
         for event in (
             ContactedIn(at=T0 + timedelta(minutes=40), by="Max Bauer"),
             OnSiteNeededIn(at=T0 + timedelta(minutes=45), by="Max Bauer"),
-            OnSiteIn(at=T0 + timedelta(minutes=90), by="Eva Klein"),
+            OnSiteIn(at=T0 + timedelta(minutes=90), by="Eva Klein", site_access=ACCESS),
         ):
             records.record_event(s, key=key, event=event, now=NOW, actor="max.bauer@contractor.example")
     assert verify(key) == []

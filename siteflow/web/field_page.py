@@ -157,9 +157,14 @@ def tap(
     kind: Annotated[str, Form()] = "",
     at: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
+    duty_staff: Annotated[str, Form()] = "",
+    badge: Annotated[str, Form()] = "",
+    removable_media: Annotated[str, Form()] = "",
+    room_supervisor: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form(alias=FIELD)] = "",
 ) -> Response:
-    """One tap: the event as the signed-in person, through the core's checks."""
+    """One tap: the event as the signed-in person, through the core's checks; "on site" carries
+    the COM-7 site-access checklist from the fields beside its button."""
     actor = _signed_in(request)
     if isinstance(actor, Response):
         return actor
@@ -177,6 +182,15 @@ def tap(
     except ValueError as exc:
         return _page(request, actor, key, 422, error=str(exc))
     raw: dict[str, Any] = {"kind": kind, "at": instant, "by": actor.user.name, "note": note}
+    if kind == EventKind.ON_SITE.value:
+        raw["site_access"] = {
+            "duty_staff_consent": bool(duty_staff.strip()),
+            "duty_staff_name": duty_staff,
+            "badge": badge == "yes",
+            "removable_media": removable_media == "yes",
+            "room_supervisor_consent": bool(room_supervisor.strip()),
+            "room_supervisor_name": room_supervisor,
+        }
     try:
         event = EVENT_ADAPTER.validate_python(raw)
     except ValidationError as exc:
