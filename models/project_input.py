@@ -36,6 +36,7 @@ class Role(enum.StrEnum):
     OFFICE = "office"
     UPGRADE_GUIDE = "upgrade-guide"  # UPG-2, UPG-7: assesses operators, handles surprises
     OPERATOR = "operator"  # UPG-4: runs the upgrade steps
+    CONSTRUCTION = "construction"  # ENG-8: the customer's construction department (建设部), gets copies
 
 
 class Side(enum.StrEnum):
@@ -53,6 +54,7 @@ ROLE_SIDE: dict[Role, Side | None] = {
     Role.OFFICE: None,
     Role.UPGRADE_GUIDE: Side.CONTRACTOR,
     Role.OPERATOR: Side.CONTRACTOR,
+    Role.CONSTRUCTION: Side.CUSTOMER,  # the carrier's own people: mail to them is mail to a customer
 }
 
 

@@ -47,6 +47,13 @@ users_app = typer.Typer(
 app.add_typer(users_app, name="users")
 
 
+def _add_handover() -> None:
+    """`siteflow handover …` (ENG-29) lives in its own module; only its wiring is here."""
+    from siteflow.handover.cli import handover
+
+    app.command("handover")(handover)
+
+
 class _Out:
     """A rich Console made at its first use: importing rich costs tens of milliseconds that
     `gates decide` should not spend before its decision is recorded."""
@@ -1136,6 +1143,8 @@ def report_incidents(
         output.write_text(text, encoding="utf-8")
         console.print(f"wrote {output}")
 
+
+_add_handover()
 
 if __name__ == "__main__":
     app()
