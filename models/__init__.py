@@ -5,6 +5,7 @@ from models.audit import AuditEvent, AuditHead
 from models.base import Base
 from models.calendar_invite import CalendarInvite
 from models.document import Document, DocumentStatus
+from models.document_print import DocumentCode, DocumentScan
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.incident import Incident, IncidentEventRow, IncidentState, Outage, OutageCause, ProblemReport
 from models.incident_contract import IncidentContract
@@ -26,6 +27,8 @@ __all__ = [
     "CalendarInvite",
     "Document",
     "DocumentStatus",
+    "DocumentCode",
+    "DocumentScan",
     "Gate",
     "GateAttempt",
     "GateDecision",

@@ -28,6 +28,9 @@ class Document(Base):
     version: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(300))
     content: Mapped[str] = mapped_column(Text)
+    # the typed body the HTML was rendered from (DocumentBody JSON), so the PDF is rendered from
+    # the same data; None for versions issued before it was kept (their PDF uses the HTML)
+    body_json: Mapped[str | None] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     body_sha256: Mapped[str] = mapped_column(String(64), index=True)
     copies: Mapped[int] = mapped_column(Integer, default=1)
@@ -42,7 +45,7 @@ class SignedDocumentAltered(Exception):
     """ENG-15: an altered (涂改) signed document is invalid; issue a new version instead."""
 
 
-FROZEN_FIELDS = ("content", "sha256", "body_sha256", "version", "doc_key", "title", "signed_by", "signed_at")
+FROZEN_FIELDS = ("content", "body_json", "sha256", "body_sha256", "version", "doc_key", "title", "signed_by", "signed_at")
 
 
 @event.listens_for(Session, "before_flush")

@@ -274,7 +274,7 @@ IncidentEvent = Annotated[
 ]
 """One field event, typed by its ``kind``."""
 
-EVENT_ADAPTER: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)  # type: ignore[arg-type]
+EVENT_ADAPTER: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)  # type: ignore[arg-type, unused-ignore]
 
 MILESTONES = frozenset(
     {

@@ -312,3 +312,33 @@ def resolve_runbook(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             raise ValueError(f"cannot read the runbook {path}: {exc}") from exc
         return {**raw, "runbook": loaded}
     return raw
+
+
+def night_of(text: str, zone: str, now: datetime) -> date:
+    """The local start date a PM names for a plan's window: ``YYYY-MM-DD``, ``today`` or
+    ``tomorrow`` on the site's clock (a 00:30 window "tomorrow" is tonight after midnight).
+
+    A plan file is reusable: the same elements and runbook are often booked for another night
+    after a postponement, so the date can be given when booking instead of editing the file."""
+    today = now.astimezone(ZoneInfo(known_zone(zone))).date()
+    words = {"today": today, "tomorrow": today + timedelta(days=1)}
+    if text.strip().lower() in words:
+        return words[text.strip().lower()]
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"--date {text!r} is not a date: give YYYY-MM-DD (the window's local start date), "
+            "'today' or 'tomorrow'"
+        ) from None
+
+
+def booked_for(raw: dict[str, Any], night: str | None, now: datetime) -> dict[str, Any]:
+    """The raw plan with its window moved to the named local date (unchanged without one)."""
+    if night is None:
+        return raw
+    window = raw.get("window")
+    if not isinstance(window, dict):
+        raise ValueError("the plan has no window mapping to move to another date")
+    zone = str(window.get("timezone") or WindowIn.model_fields["timezone"].default)
+    return {**raw, "window": {**window, "date": night_of(night, zone, now).isoformat()}}

@@ -422,14 +422,18 @@ def whoami() -> None:
     )
 
 
-def read_plan_file(path: Path) -> Any:
-    """A plan file as the typed form; its runbook may be a file next to it."""
-    from models.upgrade_plan import UpgradePlanIn, resolve_runbook
+def read_plan_file(path: Path, night: str | None = None) -> Any:
+    """A plan file as the typed form; its runbook may be a file next to it, and its window may be
+    moved to another local date (``--date``)."""
+    from datetime import UTC, datetime
+
+    from models.upgrade_plan import UpgradePlanIn, booked_for, resolve_runbook
 
     raw = load_structured(path)
     if not isinstance(raw, dict):
         raise fail(f"{path} must hold a mapping (see examples/upgrade-plan.yaml)")
     try:
+        raw = booked_for(raw, night, datetime.now(UTC))
         return UpgradePlanIn.model_validate(resolve_runbook(raw, path.parent))
     except ValidationError as exc:
         raise fail(validation_message(exc).replace("nothing was started", "nothing was planned")) from None
@@ -445,12 +449,20 @@ def upgrade_plan(
     start_now: Annotated[
         bool, typer.Option("--start-now", help="Start its window run now instead of at the nightly cron")
     ] = False,
+    night: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help="Book it for another local start date instead of the file's window.date: "
+            "YYYY-MM-DD, 'today' or 'tomorrow' (site clock)",
+        ),
+    ] = None,
 ) -> None:
     """Book an upgrade for its night; overlaps on an element, blackout dates, a passed deadline and a
     window too short for one element are refused."""
     from siteflow.api_client import ApiError, call, load_credentials
 
-    plan = read_plan_file(file)
+    plan = read_plan_file(file, night)
     try:
         out = call(
             "POST",

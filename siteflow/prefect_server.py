@@ -1,4 +1,5 @@
-"""The embedded Prefect server, with SQLite writes that queue instead of failing (issue #10, item 5).
+"""The embedded Prefect server, with SQLite writes that queue instead of failing (issue #10, item 5)
+and text Prefect cannot store refused at its door (:mod:`siteflow.prefect_body_guard`, item 1).
 
     python -m siteflow.prefect_server --host 127.0.0.1 --port 4200   (what `siteflow up` runs)
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from prefect.server.database.configurations import AioSqliteConfiguration
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
@@ -38,13 +40,32 @@ class QueuedSqliteConfiguration(AioSqliteConfiguration):
 
 
 def install() -> None:
-    """Make this process's Prefect server use it (before the server is created)."""
+    """Make this process's Prefect server use both (before the server is created)."""
     from prefect.server.database.dependencies import MODELS_DEPENDENCIES
     from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
 
     url = PREFECT_API_DATABASE_CONNECTION_URL.value()
     if url.startswith("sqlite"):
         MODELS_DEPENDENCIES["database_config"] = QueuedSqliteConfiguration(connection_url=url)
+    _guard_the_app()
+
+
+def _guard_the_app() -> None:
+    """`prefect server start` (one worker, in the foreground) builds its app by calling
+    ``prefect.server.api.server.create_app`` at start; the app it gets is wrapped here."""
+    import prefect.server.api.server as server
+
+    from siteflow.prefect_body_guard import UnstorableTextGuard
+
+    build = server.create_app
+    if getattr(build, "siteflow_guarded", False):
+        return
+
+    def create_app(*args: Any, **kwargs: Any) -> Any:
+        return UnstorableTextGuard(build(*args, **kwargs))
+
+    create_app.siteflow_guarded = True  # type: ignore[attr-defined]
+    server.create_app = create_app
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from models.document import Document, DocumentStatus
 from models.document_body import DOCUMENT_KINDS, DocumentBody
 from siteflow import audit_chain
 from siteflow.db import session_scope
+from siteflow.documents import codes
 from siteflow.mail_body import literal
 from tasks import side_effect
 
@@ -38,6 +39,7 @@ class DocumentRead(BaseModel):
     sha256: str
     status: str
     summary_md: str
+    verification_code: str = ""  # printed on the PDF, opens /verify/CODE (issue #12)
 
 
 def _md_escape(value: object) -> str:
@@ -84,7 +86,7 @@ def body_for(kind: str, project_code: str, customer: str, **content: object) -> 
     )
 
 
-def _read(doc: Document, body: DocumentBody) -> DocumentRead:
+def _read(doc: Document, body: DocumentBody, code: str = "") -> DocumentRead:
     return DocumentRead(
         id=doc.id,
         subject=doc.subject,
@@ -95,6 +97,7 @@ def _read(doc: Document, body: DocumentBody) -> DocumentRead:
         sha256=doc.sha256,
         status=doc.status,
         summary_md=render_summary(body, doc.version, doc.sha256),
+        verification_code=code,
     )
 
 
@@ -121,7 +124,7 @@ def issue_document(doc_key: str, body: DocumentBody) -> DocumentRead:
         )
         same = next((d for d in versions if d.body_sha256 == body_sha), None)
         if same is not None:
-            return _read(same, body)
+            return _read(same, body, codes.code_for(session, same.id))
         latest = versions[0] if versions else None
         version = 1 if latest is None else latest.version + 1
         html = render_html(body, version)
@@ -133,6 +136,7 @@ def issue_document(doc_key: str, body: DocumentBody) -> DocumentRead:
             version=version,
             title=f"{body.title_zh} / {body.title_en}",
             content=html,
+            body_json=body.model_dump_json(),
             sha256=digest,
             body_sha256=body_sha,
             copies=body.copies,
@@ -156,11 +160,15 @@ def issue_document(doc_key: str, body: DocumentBody) -> DocumentRead:
                 "copies": body.copies,
             },
         )
-        read = _read(doc, body)
+        read = _read(doc, body, codes.code_for(session, doc.id))
+    code = codes.grouped(read.verification_code)
     create_markdown_artifact(
         key=f"{body.project_code.lower()}-{doc_key}"[:100],
-        markdown=read.summary_md,
-        description=f"{read.title} v{version} sha256 {digest}",
+        markdown=read.summary_md
+        + f"\n\n验证码 / Verification code: `{code}` — printed with its QR code on the PDF; "
+        f"{_md_escape(codes.verify_url(read.verification_code))} shows whether a paper is the "
+        "current signed version (ENG-15)\n",
+        description=f"{read.title} v{version} sha256 {digest} verification code {code}",
     )
     return read
 

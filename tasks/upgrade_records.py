@@ -68,7 +68,8 @@ def check_window_time(plan: UpgradePlanIn, now: datetime, simulator_scale: float
     if window.deadline_at <= now:
         raise PlanRefused(
             f"{plan.id}: the deadline {deadline.text} has already passed (now is {now_text}); "
-            "nothing was booked: choose a later night (UPG-8)"
+            "nothing was booked: choose a later night (UPG-8), "
+            "e.g. `siteflow upgrade plan FILE --date tomorrow`"
         )
     begins = max(window.starts_at, now)
     left = (window.deadline_at - begins).total_seconds()

@@ -4,9 +4,10 @@ deployments, gate keeper, web service.
 - The reproduced failure: a customer name holding a lone UTF-16 surrogate sent to the
   engineering-project deployment through Prefect's API. Prefect used to store the run and
   then fail every read of it ("surrogates not allowed"), until the served deployments gave up.
-  Now the deployment's parameter schema carries the text kinds' limits and Prefect refuses
-  it (409) before storing anything; the stack keeps serving and a normal project still runs
-  to its first gate.
+  Now Prefect's server refuses text it cannot store at its door (422, also with the schema
+  switched off or a flow run POSTed directly), and the deployment's parameter schema carries
+  the text kinds' limits (409 for the rest) — before storing anything; the stack keeps serving
+  and a normal project still runs to its first gate.
 - A run Prefect already holds with bad data (created with the schema not enforced) is
   refused by the flow itself: Failed with the field named, never Crashed, runner still up.
 - Property-based (hypothesis): forms of both deployments with one text field replaced by
@@ -200,7 +201,7 @@ def test_a_lone_surrogate_is_refused_before_prefect_stores_it(stack: tuple[Stack
     before = prefect.count_runs(ENGINEERING_PROJECT)
     form = project_form(f"SUR-{stamp()}") | {"customer": "\ud800"}
     refused = prefect.create_run(ENGINEERING_PROJECT, {"project": form})
-    assert refused.status_code == 409, refused.text
+    assert refused.status_code == 422, refused.text  # at Prefect's door, before its schema check
     assert "project.customer" in refused.json()["detail"]
     assert prefect.count_runs(ENGINEERING_PROJECT) == before  # refused before it was stored
     time.sleep(2)  # what used to follow: the runner's queries failing until it gave up
@@ -212,6 +213,40 @@ def test_a_lone_surrogate_is_refused_before_prefect_stores_it(stack: tuple[Stack
     gate = wait_for_open_gate(code, "survey-readiness", timeout=90)
     assert gate.status == "open"
     assert flow_run_state(str(started.json()["id"])) in {"PAUSED", "RUNNING"}
+
+
+def test_a_surrogate_sent_past_the_schema_is_refused_at_prefects_own_door(
+    stack: tuple[StackHandle, Prefect],
+) -> None:
+    """A client holding the Prefect credential may switch the schema off or POST a flow run
+    directly; text Prefect cannot store (a lone surrogate, a NUL) is still refused, 422 with
+    its place named, before anything is stored (siteflow/prefect_body_guard.py)."""
+    from deployments import ENGINEERING_PROJECT
+
+    handle, prefect = stack
+    before = prefect.count_runs(ENGINEERING_PROJECT)
+    form = project_form(f"SUR-{stamp()}") | {"customer": "\ud800"}
+    unenforced = prefect.create_run(ENGINEERING_PROJECT, {"project": form}, enforce_parameter_schema=False)
+    assert unenforced.status_code == 422, unenforced.text
+    assert "lone UTF-16 surrogate (U+D800) at parameters.project.customer" in unenforced.json()["detail"]
+    deployment = prefect.http.get(f"/deployments/name/{ENGINEERING_PROJECT}").json()
+    direct = prefect.http.post(
+        "/flow_runs/",
+        content=body(
+            {
+                "flow_id": deployment["flow_id"],
+                "deployment_id": deployment["id"],
+                "name": "nul\x00run",
+                "parameters": {"project": project_form(f"NUL-{stamp()}")},
+            }
+        ),
+        headers={"content-type": "application/json"},
+    )
+    assert direct.status_code == 422, direct.text
+    assert "a NUL character (U+0000) at name" in direct.json()["detail"]
+    assert prefect.count_runs(ENGINEERING_PROJECT) == before
+    time.sleep(2)  # what used to follow: the runner's queries failing until it gave up
+    assert_up(handle, prefect)
 
 
 def test_a_run_prefect_already_holds_with_bad_data_fails_naming_the_field(

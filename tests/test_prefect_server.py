@@ -7,6 +7,7 @@ on a real SQLite file through Prefect's own configuration class."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -49,3 +50,22 @@ def test_prefects_own_transactions_leave_the_lock_to_be_taken(tmp_path: Path) ->
 
 def test_siteflows_prefect_server_takes_the_write_lock_up_front(tmp_path: Path) -> None:
     assert not another_writer_gets_the_lock(QueuedSqliteConfiguration, tmp_path / "queued.db")
+
+
+def test_the_body_guard_names_what_prefect_cannot_store_and_where() -> None:
+    """Issue #10 item 1: a lone surrogate or a NUL anywhere in a JSON write is named with its
+    place; clean bodies (nearly all requests), bodies that are not JSON, and a backslash
+    written before "u0000" as text pass untouched."""
+    from siteflow.prefect_body_guard import problem
+
+    def as_sent(payload: object) -> bytes:
+        return json.dumps(payload).encode("ascii")  # how clients escape non-ASCII text
+
+    surrogate = as_sent({"parameters": {"project": {"contacts": [{"name": "ok"}, {"name": "x\ud800"}]}}})
+    assert problem(surrogate) == "a lone UTF-16 surrogate (U+D800) at parameters.project.contacts.1.name"
+    assert problem(as_sent({"name": "A\x00B"})) == "a NUL character (U+0000) at name"
+    assert problem(as_sent({"tags": {"\udfff": 1}})) == "a lone UTF-16 surrogate (U+DFFF) in a key under tags"
+    assert problem(as_sent(["\ud800"])) == "a lone UTF-16 surrogate (U+D800) at 0"
+    assert problem(as_sent({"name": "广州 😀 \\u0000 as text", "n": [1, None, True]})) is None
+    assert problem(b"not json") is None
+    assert problem('{"name": "广州"}'.encode()) is None

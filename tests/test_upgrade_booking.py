@@ -312,3 +312,42 @@ def test_the_cli_booking_line_states_the_deadline_in_local_time_and_utc(
         assert f"window UPG-B-CLI booked: start {night} 00:30 CST" in line
         assert f"deadline {night} 04:00 CST (Asia/Shanghai) = {utc:%Y-%m-%d %H:%M} UTC; 2 element(s)" in line
         assert "/windows/UPG-B-CLI" in line
+
+
+def test_night_of_reads_dates_and_days_on_the_site_clock() -> None:
+    """`--date` names the window's local start date; 'tomorrow' is the site's, not the laptop's."""
+    from models.upgrade_plan import booked_for, night_of
+
+    late_utc = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)  # already 2026-12-02 01:00 in Shanghai
+    assert night_of("tomorrow", "Asia/Shanghai", late_utc) == date(2026, 12, 3)
+    assert night_of("today", "America/New_York", late_utc) == date(2026, 12, 1)
+    assert night_of(" 2027-01-05 ", "Asia/Shanghai", late_utc) == date(2027, 1, 5)
+    with pytest.raises(ValueError, match="give YYYY-MM-DD"):
+        night_of("next friday", "Asia/Shanghai", late_utc)
+    raw = {"window": {"date": "2026-12-03", "start": "00:30"}}
+    assert booked_for(raw, "2027-01-05", late_utc)["window"] == {"date": "2027-01-05", "start": "00:30"}
+    assert booked_for(raw, None, late_utc) is raw
+
+
+@SQLITE_ONLY  # a CLI subprocess; booking itself runs on both backends above
+def test_the_readme_books_the_example_plan_for_tomorrow(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's `siteflow upgrade plan examples/upgrade-plan.yaml --date tomorrow` works on any
+    day, although the example file names one fixed night; a bad date is refused plainly."""
+    from zoneinfo import ZoneInfo
+
+    from tests.cli_user import logged_in, run
+    from tests.test_approval_links import serve_web
+
+    example = ROOT / "examples" / "upgrade-plan.yaml"
+    raw = yaml.safe_load(example.read_text(encoding="utf-8"))
+    pm = next(c for c in raw["contacts"] if c["role"] == "pm")
+    for _ in serve_web(monkeypatch):
+        home = logged_in(tmp_path / "pm", pm["name"], pm["email"])
+        bad = run(home, "upgrade", "plan", str(example), "--date", "someday")
+        assert bad.returncode == 1 and "--date 'someday' is not a date: give YYYY-MM-DD" in bad.stderr
+        result = run(home, "upgrade", "plan", str(example), "--date", "tomorrow")
+        assert result.returncode == 0, result.stderr
+        night = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)
+        assert f"window {raw['id']} booked: start {night} 00:30 CST" in " ".join(result.stdout.split())
