@@ -101,15 +101,7 @@ def _verify(package: Path, keyring_file: Path | None) -> None:
 
 
 def document_renderer() -> DocumentRenderer:
-    """The documents' PDF renderer (siteflow.documents.pdf, the documents' own layout)."""
-    from siteflow.handover.package import HandoverRefused
+    """The documents' own PDF layout (:mod:`siteflow.documents.pdf`), not a second one."""
+    from siteflow.documents.pdf import render_pdf
 
-    try:
-        from siteflow.documents.pdf import render_pdf
-    except ImportError:
-        raise HandoverRefused(
-            "文件的 PDF 版本尚不可用 / PDFs of documents are not available in this siteflow yet "
-            "(siteflow.documents.pdf). Nothing was built."
-        ) from None
-    renderer: DocumentRenderer = render_pdf
-    return renderer
+    return render_pdf

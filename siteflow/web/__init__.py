@@ -26,6 +26,7 @@ from siteflow.web import (
     api,
     api_docs,
     approvals,
+    handover_download,
     incidents_api,
     personal_tokens,
     signin,
@@ -48,6 +49,7 @@ app.include_router(single_sign_on.router)
 app.include_router(api.router)
 app.include_router(incidents_api.router)
 app.include_router(subjects.router)
+app.include_router(handover_download.router)
 app.include_router(workspace.router)
 app.include_router(personal_tokens.router)
 app.include_router(api_docs.router)
