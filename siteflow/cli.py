@@ -852,7 +852,10 @@ def demo_engineering(
         raise fail(str(exc)) from None
     console.print(
         f"[bold green]demo finished:[/] project {code} completed. "
-        f"Try `siteflow audit {code} --format html --output audit.html`."
+        f"Try `siteflow audit {code} --format html --output audit.html`, or its handover package "
+        f"(ENG-29): `siteflow handover {code} --output {code}.zip`, then "
+        f"`siteflow handover verify {code}.zip`. "
+        "The construction-department contact's copies of the survey reports (ENG-8) are in the mail folder."
     )
 
 

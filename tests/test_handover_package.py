@@ -102,7 +102,7 @@ def finished(stack_factory: Any) -> Iterator[Finished]:
 
 def _mails(handle: StackHandle) -> list[EmailMessage]:
     return [
-        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
         for p in sorted(handle.settings.mail_dir.glob("*.eml"))
     ]
 
