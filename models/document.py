@@ -45,7 +45,17 @@ class SignedDocumentAltered(Exception):
     """ENG-15: an altered (涂改) signed document is invalid; issue a new version instead."""
 
 
-FROZEN_FIELDS = ("content", "body_json", "sha256", "body_sha256", "version", "doc_key", "title", "signed_by", "signed_at")
+FROZEN_FIELDS = (
+    "content",
+    "body_json",
+    "sha256",
+    "body_sha256",
+    "version",
+    "doc_key",
+    "title",
+    "signed_by",
+    "signed_at",
+)
 
 
 @event.listens_for(Session, "before_flush")

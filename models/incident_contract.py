@@ -165,6 +165,13 @@ class ContractIn(Strict):
         default_factory=list, description="Reason codes for which travel and restoration clocks pause"
     )
     escalation: list[EscalationStepIn] = Field(default_factory=list)
+    handover_answer_minutes: int = Field(
+        default=30,
+        gt=0,
+        le=7 * 24 * 60,
+        description="INC-9: how long a handover may wait for its receiver before the owner is told "
+        "and the escalation chain follows, step by step",
+    )
     customer_contacts: list[CustomerContactIn] = Field(
         default_factory=list, description="Who may report by mail; an unknown sender goes to the duty owner"
     )

@@ -932,6 +932,7 @@ def _print_incident(view: dict[str, Any]) -> None:
     from rich.table import Table
 
     from siteflow.incidents.views import IncidentView, clock_rows
+    from siteflow.site_time import site_time
 
     incident = IncidentView.model_validate(view)
     console.print(
@@ -947,6 +948,12 @@ def _print_incident(view: dict[str, Any]) -> None:
     for row in clock_rows(incident):
         table.add_row(*row)
     console.print(table)
+    if incident.record:
+        record = Table(box=box.SIMPLE_HEAD, title="record (COM-2: customer messages included)")
+        _text_columns(record, f"at ({incident.zone})", "event", "by", "what")
+        for line in incident.record:
+            record.add_row(site_time(line.at, incident.zone), line.kind.value, line.by, line.what)
+        console.print(record)
 
 
 @incidents_app.command("open")

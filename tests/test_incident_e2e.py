@@ -146,7 +146,10 @@ def test_critical_incident_from_intake_to_closure_through_the_cli(stack_factory:
         view = json.loads(shown.stdout)
         assert [c["state"] for c in view["clocks"]] == ["stopped", "stopped", "stopped"]
         assert view["clocks"][0]["target_minutes"] == 30 and not view["clocks"][0]["breached"]
-        assert "UTC" in user_cli(me, "incidents", "show", key).stdout  # contract zone, UTC beside
+        printed = user_cli(me, "incidents", "show", key).stdout
+        assert "UTC" in printed  # contract zone, UTC beside
+        assert "record (COM-2" in printed and "contacted" in printed and "restored" in printed
+        assert [r["kind"] for r in view["record"]][:2] == ["contacted", "on-site-needed"]
         listed = json.loads(user_cli(me, "incidents", "list", "--open", "--json").stdout)
         assert key in [v["key"] for v in listed]
 

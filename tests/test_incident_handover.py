@@ -130,3 +130,47 @@ def test_a_handover_at_the_cli_between_two_logged_in_colleagues(web: str, tmp_pa
     took = user_cli(anna_cli, "incidents", "accept", key)
     assert took.returncode == 0 and f"you own {key} now (1 reassignment(s))" in took.stdout, took.stderr
     assert owner(key) == (ANNA.email, f"{ANNA}", 1)
+
+
+def test_a_handover_left_unanswered_is_chased_owner_first_then_the_chain(database_url: str) -> None:
+    """INC-9: the receiver does not act within the contract's time (30 min by default): the owner
+    is told (still the owner), then the contract's chain one step at a time (the sample's PM 30 min
+    later); each once, also with two keepers; the owner never changes; an answer ends the chase."""
+    from siteflow.incidents.notices import send_due_notices
+    from tests.test_incident_notices import two_keepers
+
+    key = "INC-2026-902"
+    opened(key)
+    staff(MAX, ANNA)
+    asked_at = datetime.now(UTC) - timedelta(hours=3)
+    with session_scope() as session:
+        request_handover(session, key=key, by=MAX, to_email=ANNA.email, note="", now=asked_at)
+
+    def chased(at: datetime) -> list[str]:
+        return sorted(k.split(":")[1] for _, k in two_keepers(at) if k.startswith("handover-"))
+
+    assert chased(asked_at + timedelta(minutes=29)) == []  # not yet: the receiver still has time
+    assert chased(asked_at + timedelta(minutes=31)) == ["escalation-0"]
+    assert chased(asked_at + timedelta(minutes=59)) == []  # the PM's step is 30 min later
+    assert chased(asked_at + timedelta(minutes=61)) == ["escalation-1"]
+    assert chased(asked_at + timedelta(minutes=120)) == []  # the chain has one step: nothing twice
+    assert owner(key) == (MAX.email, f"{MAX}", 0)
+    with session_scope() as session:
+        mails = {
+            m.recipient: m.body_text
+            for m in session.scalars(select(OutboxMessage).where(OutboxMessage.subject_ref == key))
+            if "handover not accepted" in m.title
+        }
+    assert set(mails) == {f"{MAX}", "Li Wei <li.wei@contractor.example>"}
+    assert (
+        "You still own it" in mails[f"{MAX}"]
+        and "step 1 of the contract's chain" in mails["Li Wei <li.wei@contractor.example>"]
+    )
+
+    later = "INC-2026-903"  # answered in time: nobody is chased
+    opened(later)
+    with session_scope() as session:
+        request_handover(session, key=later, by=MAX, to_email=ANNA.email, note="", now=asked_at)
+    with session_scope() as session:
+        answer_handover(session, key=later, by=ANNA, accept=False, now=asked_at + timedelta(minutes=10))
+    assert not [k for i, k in send_due_notices(lambda: asked_at + timedelta(hours=2)) if i == later]

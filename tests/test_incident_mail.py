@@ -24,6 +24,7 @@ from models.incident_run import IncidentRun
 from models.outbox import OutboxMessage
 from siteflow.db import session_scope
 from siteflow.incidents import records
+from siteflow.incidents.views import incident_view
 from tests.incident_samples import contract
 from tests.test_incident_e2e import mails_to, wait_for
 
@@ -103,6 +104,10 @@ def test_mail_to_support_opens_follows_up_and_routes_unknown_senders(stack_facto
             messages = [e for e in events if e.kind == "customer-message"]
             assert len(messages) == 1 and "before 10:00" in messages[0].data["text"]
             assert messages[0].by == "Jana Vogel"
+            shown = incident_view(session, key=key, now=datetime.now(UTC), with_record=True)
+        (line,) = [r for r in shown.record if r.kind == "customer-message"]  # what `show` prints
+        assert line.by == "Jana Vogel" and f"email from {CUSTOMER}: Re: [{key}]" in line.what
+        assert "Please call me before 10:00." in line.what
 
         # an unknown sender: kept, routed to the duty owner, nothing opened
         stranger = f"someone-{int(time.time())}@elsewhere.example"

@@ -53,7 +53,8 @@ def _open_incident(session: Session, key: str) -> tuple[Incident, IncidentRun]:
     return incident, run
 
 
-def _pending(session: Session, key: str) -> IncidentHandover | None:
+def pending_handover(session: Session, key: str) -> IncidentHandover | None:
+    """The request that waits for its receiver's answer, if any (one at a time)."""
     return session.execute(
         select(IncidentHandover).where(
             IncidentHandover.incident_key == key, IncidentHandover.state == HandoverState.PENDING.value
@@ -87,7 +88,7 @@ def request_handover(
         )
     if receiver.email == run.owner_email.lower():
         raise IncidentRefused(RULE, f"{receiver.email} already owns incident {key}")
-    waiting = _pending(session, key)
+    waiting = pending_handover(session, key)
     if waiting is not None:
         raise IncidentRefused(
             RULE,
@@ -130,7 +131,7 @@ def request_handover(
 def answer_handover(session: Session, *, key: str, by: Person, accept: bool, now: datetime) -> HandoverView:
     """The receiver accepts (and owns the incident from now on) or declines (the owner keeps it)."""
     incident, run = _open_incident(session, key)
-    row = _pending(session, key)
+    row = pending_handover(session, key)
     if row is None:
         raise IncidentRefused(RULE, f"no handover of incident {key} is waiting for an answer")
     if by.email.lower() != row.to_email:

@@ -1,6 +1,7 @@
 """Warnings, breaches and escalations of running incidents, each mailed once (INC-4, INC-9).
 
-The gate keeper calls :func:`send_due_notices` on every pass. For each open incident it computes
+The gate keeper calls :func:`send_due_notices` on every pass. A handover its receiver leaves
+unanswered is chased the same way (:func:`handover_notices`). For each open incident it computes
 the clocks (:func:`~siteflow.incidents.clocks.compute_clocks`) and what is due and not yet sent
 (:func:`~siteflow.incidents.clocks.due_notices`): owner and PM are warned at 50 % and 75 % of a
 target and told of the breach; after a breach the contract's escalation chain is told one step
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models.incident import Incident, IncidentState
 from models.incident_contract import ContractIn
+from models.incident_handover import HandoverState, IncidentHandover
 from models.incident_run import IncidentNotice, NoticeKind
 from models.outbox import OutboxMessage
 from models.project_input import Role
@@ -31,6 +33,7 @@ from siteflow.clock import Clock, utc_now
 from siteflow.db import session_scope
 from siteflow.incidents import records
 from siteflow.incidents.clocks import ClockState, IncidentClocks, MarkKind, due_notices
+from siteflow.incidents.handover import pending_handover
 from siteflow.site_time import site_time
 
 log = logging.getLogger(__name__)
@@ -117,6 +120,51 @@ def planned_notices(
     return sorted(planned, key=lambda p: p.due_at)
 
 
+def handover_notices(
+    key: str, handover: IncidentHandover | None, contract: ContractIn, sent: set[str], now: datetime
+) -> list[PlannedNotice]:
+    """INC-9: a handover its receiver has not answered within the contract's time is chased —
+    first the owner, who still owns the incident and keeps following it, then the contract's
+    chain one step at a time, each its delay after the previous one. Nothing once answered."""
+    if handover is None or handover.state != HandoverState.PENDING.value:
+        return []
+    waited = contract.handover_answer_minutes
+    at = handover.requested_at + timedelta(minutes=waited)
+    asked = site_time(handover.requested_at, contract.timezone)
+    to = f"{handover.to_name} <{handover.to_email}>"
+    chain = [("owner", handover.from_name, handover.from_email, 0)] + [
+        (step.role, step.name, step.email, step.after_minutes) for step in contract.escalation
+    ]
+    planned: list[PlannedNotice] = []
+    for n, (role, name, email, delay) in enumerate(chain):
+        at += timedelta(minutes=delay)
+        notice_key = f"handover-{handover.id[:8]}:escalation-{n}"
+        if at > now or notice_key in sent:
+            continue
+        you = (
+            "You still own it: follow it up or hand it to someone else"
+            if n == 0
+            else f"escalated to you ({role}, step {n} of the contract's chain)"
+        )
+        planned.append(
+            PlannedNotice(
+                key=notice_key,
+                kind=NoticeKind.ESCALATION,
+                due_at=at,
+                recipients=[f"{name} <{email}>"],
+                title=f"[{key}] 移交未被接受 / handover not accepted within {waited} min",
+                text=(
+                    f"Incident {key} was handed from {handover.from_name} <{handover.from_email}> to {to} "
+                    f"at {asked}; {handover.to_name} has neither accepted nor declined it within "
+                    f"{waited} minutes. Until it is accepted the owner is unchanged (INC-9). {you}.\n"
+                    f"故障 {key} 的移交尚未被接受，负责人不变 (INC-9)。\n"
+                    f"`siteflow incidents show {key}`"
+                ),
+            )
+        )
+    return planned
+
+
 def _send(key: str, notice: PlannedNotice, now: datetime) -> bool:
     """The notice row, its mails and its audit record in one transaction; False when another
     keeper recorded it first (the unique key refuses the second insert)."""
@@ -174,7 +222,10 @@ def send_due_notices(clock: Clock = utc_now) -> list[tuple[str, str]]:
             done = set(
                 session.scalars(select(IncidentNotice.notice_key).where(IncidentNotice.incident_key == key))
             )
-        for notice in planned_notices(key, clocks, contract, done, staff, now):
+            waiting = pending_handover(session, key)
+            due = planned_notices(key, clocks, contract, done, staff, now)
+            due += handover_notices(key, waiting, contract, done, now)
+        for notice in sorted(due, key=lambda p: p.due_at):
             if _send(key, notice, now):
                 log.info("incident %s: %s notice %s sent", key, notice.kind.value, notice.key)
                 sent.append((key, notice.key))

@@ -1,5 +1,6 @@
-"""What people read about a running incident: its clocks now (INC-4), for the CLI, the web API
-and the run's Prefect artifact. Times are on the contract's clock with UTC beside them."""
+"""What people read about a running incident: its clocks now (INC-4) and its record — every
+event, customer messages included (COM-2) — for the CLI, the web API and the run's Prefect
+artifact. Times are on the contract's clock with UTC beside them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,15 @@ from sqlalchemy.orm import Session
 
 from models.incident import Incident, IncidentState
 from models.incident_contract import Severity
+from models.incident_input import (
+    CustomerMessageIn,
+    EventKind,
+    IncidentEvent,
+    PauseIn,
+    ReclassifiedIn,
+    RemoteSessionIn,
+    VisitIn,
+)
 from models.incident_run import IncidentRun
 from siteflow.incidents import records
 from siteflow.incidents.clocks import ClockKind, ClockReading, ClockState
@@ -28,6 +38,41 @@ class ClockView(BaseModel):
     target_minutes: float | None
     due_at: datetime | None
     breached: bool
+
+
+class RecordLine(BaseModel):
+    """One event of the incident's record, as a line people read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    kind: EventKind
+    by: str
+    what: str
+
+
+def _what(event: IncidentEvent, zone: str) -> str:
+    """The event's own details in one line: a customer's message (COM-2) with its subject and
+    the start of its text, a pause's reason, a reclassification's level and why, work spans."""
+    if isinstance(event, CustomerMessageIn):
+        text = " ".join(event.text.split())
+        more = "…" if len(text) > 160 else ""
+        return f"{event.channel.value} from {event.sender}: {event.subject} — {text[:160]}{more}"
+    if isinstance(event, PauseIn):
+        detail = f"reason {event.reason}"
+    elif isinstance(event, ReclassifiedIn):
+        detail = f"to {event.severity.value}" + (" (emergency)" if event.emergency else "") + f": {event.why}"
+    elif isinstance(event, RemoteSessionIn | VisitIn):
+        detail = (
+            f"{event.engineer}, {site_time(event.start, zone)} – {site_time(event.end, zone)}: {event.what}"
+        )
+    else:
+        detail = ""
+    return "; ".join(part for part in (detail, event.note) if part)
+
+
+def record_lines(events: list[IncidentEvent], zone: str) -> list[RecordLine]:
+    return [RecordLine(at=e.at, kind=e.kind, by=e.by, what=_what(e, zone)) for e in events]
 
 
 class IncidentView(BaseModel):
@@ -48,6 +93,7 @@ class IncidentView(BaseModel):
     events: int
     as_of: datetime
     clocks: list[ClockView]
+    record: list[RecordLine] = []
 
     @property
     def breached(self) -> bool:
@@ -67,7 +113,8 @@ def _clock(reading: ClockReading) -> ClockView:
     )
 
 
-def incident_view(session: Session, *, key: str, now: datetime) -> IncidentView:
+def incident_view(session: Session, *, key: str, now: datetime, with_record: bool = False) -> IncidentView:
+    """The incident now; ``with_record`` adds every event (one incident's page, not the lists)."""
     record = records.load_incident(session, key=key)
     contract = records.load_contract(session, code=record.contract)
     clocks = records.incident_clocks(session, key=key, now=record.closed_at or now)
@@ -88,6 +135,7 @@ def incident_view(session: Session, *, key: str, now: datetime) -> IncidentView:
         events=len(record.events),
         as_of=clocks.as_of,
         clocks=[_clock(r) for r in clocks.readings],
+        record=record_lines(record.events, contract.timezone) if with_record else [],
     )
 
 

@@ -26,6 +26,7 @@ from siteflow.web import (
     api,
     api_docs,
     approvals,
+    field_page,
     handover_download,
     incidents_api,
     personal_tokens,
@@ -52,6 +53,7 @@ app.include_router(subjects.router)
 app.include_router(handover_download.router)
 app.include_router(workspace.router)
 app.include_router(personal_tokens.router)
+app.include_router(field_page.router)
 app.include_router(api_docs.router)
 
 

@@ -245,7 +245,7 @@ def list_incidents(
 def show(key: str, actor: Annotated[Actor, Depends(token_actor)]) -> Response | IncidentView:
     try:
         with read_scope() as session:
-            return incident_view(session, key=key, now=datetime.now(UTC))
+            return incident_view(session, key=key, now=datetime.now(UTC), with_record=True)
     except IncidentRefused as exc:
         return JSONResponse({"detail": str(exc)}, 404)
 
