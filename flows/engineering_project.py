@@ -147,6 +147,32 @@ def cooperation(ledger: Ledger) -> None:
     )
 
 
+def _copies_to_construction(ledger: Ledger, key: str, title: str, text: str) -> None:
+    """ENG-8: copies of the signed reports go to the customer's construction-department contact.
+
+    A project whose form names none (role ``construction``; forms made before the role existed)
+    is not refused: the copies are for information, not a signature, and refusing the form
+    would stop the survey for a recipient needed only at its close-out, or make the stored form
+    of a running project invalid. So the copies go to the customer contacts (nothing is lost:
+    they can forward them) and the PM is told, once, that ENG-8 wants a construction contact.
+    """
+    project = ledger.project
+    construction = _emails(project, Role.CONSTRUCTION)
+    if construction:
+        ledger.notify(key, construction, title, text)
+        return
+    ledger.notify(key, _emails(project, Role.CUSTOMER), title, text)
+    ledger.notify(
+        "no-construction-contact",
+        _emails(project, Role.PM),
+        f"[{project.code}] 未指定客户建设部联系人 / No construction-department contact (ENG-8)",
+        "本项目没有客户建设部联系人（角色 construction），报告副本已发给客户联系人，请转交建设部。"
+        " / The project names no contact of the customer's construction department (role "
+        "`construction`): the copies of the survey and environment acceptance reports went to the "
+        "customer contacts instead; please make sure the construction department receives them.",
+    )
+
+
 def survey(ledger: Ledger) -> SurveyDataIn:
     """§1.1, ENG-1 … ENG-8."""
     project = ledger.project
@@ -242,12 +268,12 @@ def survey(ledger: Ledger) -> SurveyDataIn:
             env = ledger.issue(
                 "environment-acceptance-survey", paper.environment_acceptance(project, data, "survey / 勘察")
             )
-            ledger.notify(
+            _copies_to_construction(  # ENG-8: copies to the customer's construction department
+                ledger,
                 "survey-copies",
-                _emails(project, Role.CUSTOMER),
                 f"[{project.code}] 勘察报告与环境验收报告 / Survey and environment reports",
                 report.summary_md + "\n\n" + env.summary_md,
-            )  # ENG-8: copies to construction dept
+            )
             return data
     raise AssertionError("unreachable")
 
@@ -280,7 +306,7 @@ def installation(ledger: Ledger, survey_data: SurveyDataIn) -> None:
         "installation / 安装",
         "environment-acceptance-signoff-r1",
     )
-    _until_signed(
+    environment, _ = _until_signed(
         ledger,
         "environment-acceptance-signoff",
         "ENG-10",
@@ -288,6 +314,12 @@ def installation(ledger: Ledger, survey_data: SurveyDataIn) -> None:
         "environment-acceptance",
         paper.environment_acceptance(project, survey_data, "installation / 安装"),
         both=True,
+    )
+    _copies_to_construction(  # ENG-8: the signed environment acceptance report, copied too
+        ledger,
+        "environment-acceptance-copies",
+        f"[{project.code}] 环境验收报告（双方已签字）/ Environment acceptance report, signed by both parties",
+        environment.summary_md,
     )
 
     kickoff = ledger.gate(

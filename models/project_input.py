@@ -39,6 +39,7 @@ class Role(enum.StrEnum):
     REMOTE_SUPPORT = "remote-support"  # ENG-22: takes the problems not solved on site
     PRODUCT_MANAGER = "product-manager"  # ENG-22: the office's, told of suspected quality problems
     THIRD_PARTY = "third-party"  # COM-4: the third party's lead, co-signs the cooperation agreement
+    CONSTRUCTION = "construction"  # ENG-8: the customer's construction department (建设部), gets copies
 
 
 class Side(enum.StrEnum):
@@ -59,6 +60,7 @@ ROLE_SIDE: dict[Role, Side | None] = {
     Role.REMOTE_SUPPORT: None,
     Role.PRODUCT_MANAGER: None,
     Role.THIRD_PARTY: None,
+    Role.CONSTRUCTION: Side.CUSTOMER,  # the carrier's own people: mail to them is mail to a customer
 }
 
 

@@ -137,7 +137,13 @@ def load_keyring(directory: Path | None = None) -> Keyring:
 @lru_cache(maxsize=8)
 def _read_keyring(path: Path, _mtime_ns: int, _size: int, _inode: int) -> Keyring:
     """Cached per version of the file: a rotation by another process is seen at the next stat."""
-    body = json.loads(path.read_text(encoding="utf-8"))
+    return parse_keyring(path.read_text(encoding="utf-8"))
+
+
+def parse_keyring(text: str) -> Keyring:
+    """A ``keyring.json`` as text: the host's, or a copy given to an auditor or shipped in a
+    handover package (ENG-29). Raises ValueError (or KeyError, TypeError) for anything else."""
+    body = json.loads(text)
     return Keyring(
         tuple(
             PublicKey(

@@ -47,6 +47,13 @@ users_app = typer.Typer(
 app.add_typer(users_app, name="users")
 
 
+def _add_handover() -> None:
+    """`siteflow handover …` (ENG-29) lives in its own module; only its wiring is here."""
+    from siteflow.handover.cli import handover
+
+    app.command("handover")(handover)
+
+
 class _Out:
     """A rich Console made at its first use: importing rich costs tens of milliseconds that
     `gates decide` should not spend before its decision is recorded."""
@@ -845,7 +852,10 @@ def demo_engineering(
         raise fail(str(exc)) from None
     console.print(
         f"[bold green]demo finished:[/] project {code} completed. "
-        f"Try `siteflow audit {code} --format html --output audit.html`."
+        f"Try `siteflow audit {code} --format html --output audit.html`, or its handover package "
+        f"(ENG-29): `siteflow handover {code} --output {code}.zip`, then "
+        f"`siteflow handover verify {code}.zip`. "
+        "The construction-department contact's copies of the survey reports (ENG-8) are in the mail folder."
     )
 
 
@@ -1175,6 +1185,8 @@ def report_incidents(
         output.write_text(text, encoding="utf-8")
         console.print(f"wrote {output}")
 
+
+_add_handover()
 
 if __name__ == "__main__":
     app()

@@ -33,7 +33,7 @@ from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
 
 from models.document import Document
 from models.outbox import OutboxMessage
-from models.project_input import Role
+from models.project_input import ROLE_SIDE, Role, Side
 from models.roster import roster_of
 from models.service_language import check_service_language
 from siteflow import audit_chain, audit_checkpoints, mail_witness, site_time
@@ -176,7 +176,8 @@ def _to_customer(row: OutboxMessage) -> bool:
         roster = roster_of(session, row.subject_ref)
     address = row.recipient.rsplit("<", 1)[-1].rstrip(">").strip()
     contact = roster.contact(address) if roster is not None else None
-    return contact is not None and contact.role is Role.CUSTOMER
+    # the customer's side, construction department included (ENG-8 copies): COM-1 and a witness
+    return contact is not None and ROLE_SIDE.get(contact.role) is Side.CUSTOMER
 
 
 def _witness(row: OutboxMessage) -> audit_checkpoints.Checkpoint | None:

@@ -46,6 +46,7 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     Role.OFFICE.value: ("办事处接口人", "Office interface person"),
     Role.UPGRADE_GUIDE.value: ("升级指导", "Upgrade guide"),
     Role.OPERATOR.value: ("操作员", "Operator"),
+    Role.CONSTRUCTION.value: ("客户建设部", "Customer construction department"),  # ENG-8
 }
 
 DOOR_LABELS: dict[str, str] = {

@@ -28,6 +28,7 @@ from siteflow.web import (
     approvals,
     document_prints,
     field_page,
+    handover_download,
     incidents_api,
     personal_tokens,
     signin,
@@ -51,6 +52,7 @@ app.include_router(single_sign_on.router)
 app.include_router(api.router)
 app.include_router(incidents_api.router)
 app.include_router(subjects.router)
+app.include_router(handover_download.router)
 app.include_router(workspace.router)
 app.include_router(document_prints.router)
 app.include_router(verify.router)
