@@ -32,17 +32,31 @@ def customer_signoff(
 
 def two_party_signoff(key: str, rule: str, title: str, document_id: str, paper: bool = False) -> GateSpec:
     """Both parties sign (two different people); a refusal by either settles it at once."""
+    return _both_sign(
+        key,
+        rule,
+        title,
+        document_id,
+        paper,
+        [CUSTOMER, CONTRACTOR],
+        "Needs the customer's and our signature (supervisor or PM), by two different people.",
+    )
+
+
+def _both_sign(
+    key: str, rule: str, title: str, document_id: str, paper: bool, parties: list[Party], description: str
+) -> GateSpec:
     return GateSpec(
         accepts_paper=paper,
         key=key,
         kind=GateKind.TWO_PARTY,
         rule=rule,
         title=title,
-        parties=[CUSTOMER, CONTRACTOR],
+        parties=parties,
         decisions=[Decision.SIGN, Decision.REFUSE],
         ends_at_once=[Decision.REFUSE],
         document_id=document_id,
-        description="Needs the customer's and our signature (supervisor or PM), by two different people.",
+        description=description,
     )
 
 
@@ -96,17 +110,14 @@ THIRD_PARTY_LEAD = Party(slot="third-party", roles=[Role.THIRD_PARTY])
 def cooperation_signoff(key: str, rule: str, title: str, document_id: str, paper: bool = False) -> GateSpec:
     """COM-4: both leads sign the cooperation agreement — our PM and the third party's lead (its
     mailed link); a refusal by either settles it at once and a corrected version follows."""
-    return GateSpec(
-        accepts_paper=paper,
-        key=key,
-        kind=GateKind.TWO_PARTY,
-        rule=rule,
-        title=title,
-        parties=[OUR_LEAD, THIRD_PARTY_LEAD],
-        decisions=[Decision.SIGN, Decision.REFUSE],
-        ends_at_once=[Decision.REFUSE],
-        document_id=document_id,
-        description="Needs the signatures of both leads: our PM and the third party's lead (COM-4).",
+    return _both_sign(
+        key,
+        rule,
+        title,
+        document_id,
+        paper,
+        [OUR_LEAD, THIRD_PARTY_LEAD],
+        "Needs the signatures of both leads: our PM and the third party's lead (COM-4).",
     )
 
 

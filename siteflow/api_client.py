@@ -111,15 +111,11 @@ def _detail(response: httpx.Response) -> tuple[str, dict[str, Any]]:
     return str(body)[:300], {}
 
 
-def call(
-    method: str, path: str, body: Any = None, creds: Credentials | None = None, url: str | None = None
-) -> Any:
-    """One API call; raises ApiError with the server's reason, or why it could not be reached."""
-    base = url or (creds.url if creds else None)
-    assert base is not None
+def _send(method: str, base: str, path: str, creds: Credentials | None, **request: Any) -> httpx.Response:
+    """The request and the reasons every call shares: unreachable, token refused, refused."""
     headers = {"Authorization": f"Bearer {creds.token}"} if creds else {}
     try:
-        response = httpx.request(method, f"{base}{path}", json=body, headers=headers, timeout=TIMEOUT)
+        response = httpx.request(method, f"{base}{path}", headers=headers, timeout=TIMEOUT, **request)
     except httpx.HTTPError as exc:
         raise ApiError(
             f"could not reach siteflow's web service at {base} ({type(exc).__name__}); is siteflow running "
@@ -134,6 +130,16 @@ def call(
     if response.status_code >= 400:
         detail, parsed = _detail(response)
         raise ApiError(detail, response.status_code, parsed)
+    return response
+
+
+def call(
+    method: str, path: str, body: Any = None, creds: Credentials | None = None, url: str | None = None
+) -> Any:
+    """One API call; raises ApiError with the server's reason, or why it could not be reached."""
+    base = url or (creds.url if creds else None)
+    assert base is not None
+    response = _send(method, base, path, creds, json=body)
     return response.json() if response.content else None
 
 
@@ -142,21 +148,4 @@ def call_raw(
 ) -> httpx.Response:
     """One API call whose answer is not JSON (a PDF) or whose body is a file (a scan);
     raises ApiError like :func:`call`."""
-    headers = {"Authorization": f"Bearer {creds.token}"}
-    try:
-        response = httpx.request(method, f"{creds.url}{path}", headers=headers, files=files, timeout=TIMEOUT)
-    except httpx.HTTPError as exc:
-        raise ApiError(
-            f"could not reach siteflow's web service at {creds.url} ({type(exc).__name__}); is siteflow "
-            "running (`siteflow up`)? nothing was changed"
-        ) from None
-    if response.status_code == 401:
-        raise ApiError(
-            "your token was not accepted (expired, revoked, or the account is disabled): "
-            "run `siteflow login`",
-            401,
-        )
-    if response.status_code >= 400:
-        detail, parsed = _detail(response)
-        raise ApiError(detail, response.status_code, parsed)
-    return response
+    return _send(method, creds.url, path, creds, files=files)
