@@ -24,6 +24,7 @@ from siteflow import audit_chain
 from siteflow.db import session_scope
 from siteflow.documents import codes
 from siteflow.mail_body import literal
+from siteflow.settings import get_settings
 from tasks import side_effect
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -165,6 +166,8 @@ def issue_document(doc_key: str, body: DocumentBody) -> DocumentRead:
     create_markdown_artifact(
         key=f"{body.project_code.lower()}-{doc_key}"[:100],
         markdown=read.summary_md
+        + f"\n\n[PDF 打印版 / printable PDF]({get_settings().resolved_public_url}/documents/{doc.id}/pdf)"
+        " (siteflow's web, signed in)"
         + f"\n\n验证码 / Verification code: `{code}` — printed with its QR code on the PDF; "
         f"{_md_escape(codes.verify_url(read.verification_code))} shows whether a paper is the "
         "current signed version (ENG-15)\n",

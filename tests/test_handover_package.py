@@ -319,3 +319,28 @@ def test_handover_is_refused_before_acceptance_and_offered_on_the_web(
             e for e in audit_report.build(code, with_prefect=False)["events"] if e["kind"] == "handover.built"
         ]
     assert (last[-1]["actor"], last[-1]["payload"]["via"]) == (pm.email, "web:token")
+
+
+def test_each_documents_prefect_artifact_links_its_pdf_and_names_its_code(finished: Finished) -> None:
+    """In the Prefect UI a document's artifact (one per document key, its latest version) links
+    the printable PDF on siteflow's web and names the verification code printed on it."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
+    from models.document import Document
+    from siteflow.db import read_scope
+    from siteflow.documents import codes
+
+    code = finished.form.code
+    key = f"{code.lower()}-acceptance-certificate"
+    with finished.handle.active():
+        with get_client(sync_client=True) as client:
+            (artifact,) = client.read_latest_artifacts(
+                artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key]))
+            )
+        with read_scope() as session:
+            doc = session.query(Document).filter_by(subject=code, doc_key="acceptance-certificate").one()
+            printed = codes.grouped(codes.code_for(session, doc.id))
+    markdown = str(artifact.data)
+    assert f"/documents/{doc.id}/pdf)" in markdown and "printable PDF" in markdown
+    assert f"`{printed}`" in markdown and f"/verify/{printed}" in markdown

@@ -360,3 +360,12 @@ def test_com4_a_third_party_needs_its_lead_and_an_agreement_of_both_sides() -> N
         "第三方合作协议",
     )
     assert [s.party_en for s in agreement.signatures] == ["Project manager (our lead)", "Third party's lead"]
+
+
+def test_every_contact_role_has_its_printed_label() -> None:
+    """A paper names each person's role in Chinese and English; a role added to the forms
+    without a label here would be printed as its bare id."""
+    from models.project_input import Role
+    from siteflow.documents.print_view import ROLE_LABELS
+
+    assert set(ROLE_LABELS) == {role.value for role in Role}

@@ -47,7 +47,11 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     Role.UPGRADE_GUIDE.value: ("升级指导", "Upgrade guide"),
     Role.OPERATOR.value: ("操作员", "Operator"),
     Role.CONSTRUCTION.value: ("客户建设部", "Customer construction department"),  # ENG-8
+    Role.REMOTE_SUPPORT.value: ("远程技术支持", "Remote support"),  # ENG-22
+    Role.PRODUCT_MANAGER.value: ("产品经理", "Product manager"),  # ENG-22
+    Role.THIRD_PARTY.value: ("第三方负责人", "Third-party lead"),  # COM-4
 }
+"""Every contact role, as the paper names it (a role without a label would print its id)."""
 
 DOOR_LABELS: dict[str, str] = {
     Door.WEB.value: "工作台（已登录）/ workspace, signed in",
