@@ -51,6 +51,10 @@ class Incident(Base):
     closed_by: Mapped[str | None] = mapped_column(String(200))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    """When the keeper next needs to look (its next warning, breach or escalation step is due);
+    empty = look now. A change that can move a notice (an event, a handover, a new contract)
+    sets it to the change's time, so the pass is only as long as what is due (issue #11)."""
 
 
 class IncidentEventRow(Base):

@@ -89,3 +89,42 @@ def test_a_missed_response_target_escalates_once_per_step_with_two_keepers(datab
         "Max Bauer <max.bauer@contractor.example>": 3,
         "Li Wei <li.wei@contractor.example>": 4,
     }
+
+
+def test_a_pass_looks_only_at_incidents_due_a_look(database_url: str) -> None:
+    """A pass costs what is due, not what is open: each incident looked at gets the time of its
+    next warning, breach or escalation step, and is left alone until then — unless a change (an
+    event, a handover, a new contract) asks for a look."""
+    from models.incident import Incident
+    from models.incident_input import ContactedIn
+    from siteflow.incidents.notices import send_due_notices
+
+    key = "INC-2026-0910"
+    with session_scope() as session:
+        records.save_contract(session, contract=contract())
+        intake.take_intake(session, report=report(key), now=T0 + timedelta(minutes=1))
+
+    def next_look() -> datetime | None:
+        with session_scope() as session:
+            row = session.get(Incident, key)
+            assert row is not None
+            return row.next_notice_at
+
+    assert next_look() is None  # new: look now
+    assert send_due_notices(lambda: T0 + timedelta(minutes=2)) == []
+    assert next_look() == T0 + timedelta(minutes=15)  # the response clock's 50 % (30 min target)
+    assert send_due_notices(lambda: T0 + timedelta(minutes=14)) == []  # not looked at: not due
+    assert send_due_notices(lambda: T0 + timedelta(minutes=16)) == [(key, "response:warning-50")]
+    assert next_look() == T0 + timedelta(minutes=22, seconds=30)  # 75 %
+
+    with session_scope() as session:  # contacted: the response clock stops; look again now
+        records.record_event(
+            session,
+            key=key,
+            event=ContactedIn(at=T0 + timedelta(minutes=17), by="Max Bauer"),
+            now=T0 + timedelta(minutes=17),
+        )
+    assert next_look() == T0 + timedelta(minutes=17)
+    assert send_due_notices(lambda: T0 + timedelta(minutes=18)) == []
+    restoration_50 = T0 + timedelta(minutes=120)  # critical restoration 240 min, 24x7
+    assert next_look() == restoration_50

@@ -23,6 +23,7 @@ from models.incident_run import IncidentRun
 from models.outbox import OutboxMessage
 from models.staff import StaffUser
 from siteflow import audit_chain
+from siteflow.incidents import records
 from siteflow.incidents.refusals import IncidentRefused
 
 RULE = "INC-9"
@@ -76,7 +77,7 @@ def request_handover(
     session: Session, *, key: str, by: Person, to_email: str, note: str, now: datetime
 ) -> HandoverView:
     """The owner asks `to_email` (a staff account) to take the incident over."""
-    _, run = _open_incident(session, key)
+    incident, run = _open_incident(session, key)
     if by.email.lower() != run.owner_email.lower():
         raise IncidentRefused(
             RULE, f"only the owner, {run.owner_name} <{run.owner_email}>, hands incident {key} over"
@@ -105,6 +106,7 @@ def request_handover(
         requested_at=now,
     )
     session.add(row)
+    records.look_again(incident, now)  # its chase falls due after the contract's time (INC-9)
     session.flush()
     session.add(
         OutboxMessage(

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from models.base import utcnow
 from models.incident import Incident, IncidentEventRow, IncidentState, Outage, OutageCause, ProblemReport
 from models.incident_contract import ContractIn, IncidentContract, Severity
 from models.incident_input import (
@@ -99,7 +100,18 @@ def save_contract(session: Session, *, contract: ContractIn) -> None:
     else:
         row.customer, row.important_customer = contract.customer, contract.important_customer
         row.timezone, row.params = contract.timezone, params
+        session.execute(  # new targets, hours or chain: the keeper looks at its incidents again
+            update(Incident)
+            .where(Incident.contract_code == contract.code, Incident.state == IncidentState.OPEN.value)
+            .values(next_notice_at=utcnow())
+        )
     session.flush()
+
+
+def look_again(row: Incident, now: datetime) -> None:
+    """Ask the keeper to look at this incident on its next pass: something changed that can
+    bring a warning, breach or escalation forward (``Incident.next_notice_at``)."""
+    row.next_notice_at = now
 
 
 def load_contract(session: Session, *, code: str) -> ContractIn:
@@ -210,6 +222,7 @@ def record_event(
     )
     if isinstance(event, ReclassifiedIn):
         row.severity, row.emergency = event.severity.value, event.emergency
+    look_again(row, now)
     session.flush()
     audit_chain.append(
         session, key, "incident.event", actor or event.by, {"seq": seq, **event.model_dump(mode="json")}
