@@ -1188,9 +1188,6 @@ def report_incidents(
 
 _add_handover()
 
-if __name__ == "__main__":
-    app()
-
 
 documents_app = typer.Typer(
     help="Documents as printed papers: list versions, save a PDF, add the scan of a signed paper "
@@ -1316,3 +1313,7 @@ def documents_scan(
         markup=False,
         highlight=False,
     )
+
+
+if __name__ == "__main__":
+    app()

@@ -98,3 +98,23 @@ def test_migrate_still_upgrades_an_older_database(database_url: str) -> None:
     assert database_revisions(database_url) != heads
     migrate(database_url)
     assert database_revisions(database_url) == heads
+
+
+def test_every_command_group_is_there_when_run_as_a_module() -> None:
+    """`python -m siteflow.cli` (what the tests and `siteflow.sh` run) lists every command and
+    group the `siteflow` entry point has: one registered below the module's main guard would be
+    missing from the one and present in the other."""
+    from siteflow.cli import app
+
+    commands = {c.name or getattr(c.callback, "__name__", "") for c in app.registered_commands}
+    groups = {g.name for g in app.registered_groups} | commands
+    listed = subprocess.run(
+        [sys.executable, "-m", "siteflow.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    ).stdout
+    assert groups >= {"documents", "handover", "incidents", "upgrade", "audit"}
+    missing = sorted(str(g) for g in groups if f" {g} " not in listed)
+    assert not missing, f"not listed by python -m siteflow.cli: {missing}"
