@@ -484,7 +484,12 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call drowns the log
     apply_prefect_environment()
+    from datetime import timedelta
+
+    from siteflow.incidents.run_view import ClocksRefresh
+
     interval = get_settings().keeper_poll_seconds
+    refresh = ClocksRefresh(timedelta(minutes=get_settings().clocks_refresh_minutes))
     examined: set[str] = set()
     threading.Thread(
         target=deadlines.run_forever,
@@ -501,7 +506,7 @@ def main() -> None:
         except Exception as exc:  # mail trouble must not hold up resuming runs
             log.warning("reminder pass failed: %s", exc)
         try:  # INC-4 warnings and breaches, INC-9 escalation steps: each once, whatever the keepers
-            incident_notices.send_due_notices()
+            incident_notices.send_due_notices(refresh=refresh)
         except Exception as exc:
             log.warning("incident notice pass failed: %s", exc)
         try:

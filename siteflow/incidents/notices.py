@@ -6,7 +6,10 @@ the clocks (:func:`~siteflow.incidents.clocks.compute_clocks`) and what is due a
 (:func:`~siteflow.incidents.clocks.due_notices`): owner and PM are warned at 50 % and 75 % of a
 target and told of the breach; after a breach the contract's escalation chain is told one step
 at a time, each step its delay after the previous one, while the clock still runs (a stopped
-clock has nobody left to chase). A notice is an ``incident_notices`` row, unique per incident
+clock has nobody left to chase). A problem report that falls overdue is mailed to whoever
+raised it, once (:func:`problem_notices`, INC-8). The same pass publishes the clocks artifact
+of incidents whose table went stale (:class:`~siteflow.incidents.run_view.ClocksRefresh`).
+A notice is an ``incident_notices`` row, unique per incident
 and notice key, written in the same transaction as its outbox mails and its audit record: with
 several keepers the first insert wins and the others roll back, so each notice goes out once.
 Notice keys do not name the severity, so a reclassification sends no second breach notice.
@@ -15,13 +18,14 @@ Notice keys do not name the severity, so a reclassification sends no second brea
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from models.incident import Incident, IncidentState
+from models.incident import Incident, IncidentState, ProblemReport
 from models.incident_contract import ContractIn
 from models.incident_handover import HandoverState, IncidentHandover
 from models.incident_run import IncidentNotice, NoticeKind
@@ -34,6 +38,7 @@ from siteflow.db import session_scope
 from siteflow.incidents import records
 from siteflow.incidents.clocks import ClockState, IncidentClocks, MarkKind, due_notices
 from siteflow.incidents.handover import pending_handover
+from siteflow.incidents.run_view import ClocksRefresh, publish_clocks
 from siteflow.site_time import site_time
 
 log = logging.getLogger(__name__)
@@ -203,12 +208,62 @@ def _send(key: str, notice: PlannedNotice, now: datetime) -> bool:
     return True
 
 
-def send_due_notices(clock: Clock = utc_now) -> list[tuple[str, str]]:
-    """One pass over the open incidents; returns the (incident, notice key) pairs sent now."""
+def problem_notices(session: Session, on: date, now: datetime) -> list[tuple[str, PlannedNotice]]:
+    """INC-8: each problem report that fell overdue (open, past its due date) and whose raiser
+    has not been told yet: one mail to them, once (its notice row's unique key)."""
+    rows = session.execute(
+        select(ProblemReport)
+        .outerjoin(
+            IncidentNotice,
+            (IncidentNotice.incident_key == ProblemReport.incident_key)
+            & (IncidentNotice.notice_key == literal("problem-overdue:") + ProblemReport.id),
+        )
+        .where(
+            ProblemReport.closed_at.is_(None),
+            ProblemReport.due < on,
+            ProblemReport.opened_by_email.is_not(None),
+            IncidentNotice.id.is_(None),
+        )
+    ).scalars()
+    planned = []
+    for row in rows:
+        planned.append(
+            (
+                row.incident_key,
+                PlannedNotice(
+                    key=f"problem-overdue:{row.id}",
+                    kind=NoticeKind.PROBLEM_OVERDUE,
+                    due_at=now,
+                    recipients=[f"{row.opened_by} <{row.opened_by_email}>"],
+                    title=f"[{row.incident_key}] 问题报告逾期 / Problem report overdue: {row.title}"[:400],
+                    text=(
+                        f"{row.opened_by}，您好 / Dear {row.opened_by},\n\n"
+                        f"您为故障 {row.incident_key} 提交的问题报告已过期限 {row.due.isoformat()}，"
+                        "仍未关闭 / "
+                        f"The problem report you raised for {row.incident_key} was due on "
+                        f"{row.due.isoformat()} and is still open (INC-8):\n  {row.title}\n"
+                        f"  Office: {row.office}\n\n"
+                        f"`siteflow problems list --overdue`; `siteflow problems close {row.id}` once fixed."
+                    ),
+                ),
+            )
+        )
+    return planned
+
+
+def send_due_notices(clock: Clock = utc_now, refresh: ClocksRefresh | None = None) -> list[tuple[str, str]]:
+    """One pass over the open incidents; returns the (incident, notice key) pairs sent now.
+    With `refresh`, the clocks of those whose table went stale are published again (INC-4)."""
     now = clock()
     with session_scope() as session:
         keys = list(session.scalars(select(Incident.key).where(Incident.state == IncidentState.OPEN.value)))
+        overdue = problem_notices(session, now.date(), now)
     sent: list[tuple[str, str]] = []
+    stale: list[tuple[str, IncidentClocks]] = []
+    for key, notice in overdue:
+        if _send(key, notice, now):
+            log.info("problem report overdue: %s told (%s)", notice.recipients[0], notice.key)
+            sent.append((key, notice.key))
     for key in keys:
         with session_scope() as session:
             roster = incident_contacts(session, key)
@@ -229,4 +284,11 @@ def send_due_notices(clock: Clock = utc_now) -> list[tuple[str, str]]:
             if _send(key, notice, now):
                 log.info("incident %s: %s notice %s sent", key, notice.kind.value, notice.key)
                 sent.append((key, notice.key))
+        if refresh is not None and refresh.due(key, clocks, now):
+            stale.append((key, clocks))
+    if refresh is not None:
+        refresh.forget(set(keys))
+        for key, clocks in stale:
+            if publish_clocks(key):
+                refresh.published(key, clocks, now)
     return sent
