@@ -218,7 +218,9 @@ def test_inc4_clocks_refresh_at_a_mark_or_after_the_interval_and_not_when_nothin
     refresh.published(KEY, at(later), later)
     soon = later + timedelta(minutes=1)
     assert not refresh.due(KEY, at(soon), soon)
-    half = T0 + timedelta(minutes=15)  # critical response target 30 min: the 50 % mark
+    twelve = T0 + timedelta(minutes=12)
+    refresh.published(KEY, at(twelve), twelve)
+    half = T0 + timedelta(minutes=15)  # critical response target 30 min: the 50 % mark, 3 min later
     assert refresh.due(KEY, at(half), half)
     refresh.published(KEY, at(half), half)
     assert not refresh.due(KEY, at(half + timedelta(minutes=1)), half + timedelta(minutes=1))
