@@ -155,17 +155,28 @@ def form_for(spec: GateSpec, gate_id: str, choices: Choices | None = None) -> ty
     return model_form
 
 
-def any_form(waiting: list[tuple[GateRead, GateSpec]]) -> type[GateAnswer]:
+def any_form(waiting: list[tuple[GateRead, GateSpec]], wake: str | None = None) -> type[GateAnswer]:
     """One form for several open gates: pick the gate (by its key, e.g. decision-ne-a), then
-    the decision, as on a single gate's form. The list is the gates open when the run suspended."""
-    keys = tuple(gate.key for gate, _ in waiting)
+    the decision, as on a single gate's form. The list is the gates open when the run suspended.
+
+    `wake` adds one more key that is no gate: an answer naming it only wakes the run (an
+    incident's run when an outage's attribution is disputed, INC-7: it re-runs and opens that
+    outage's customer gate). It takes no decision, so the decision is optional on such a form;
+    an answer for a real gate without one is refused by the decision path like any other."""
+    keys = tuple(gate.key for gate, _ in waiting) + ((wake,) if wake else ())
     choices = tuple(dict.fromkeys(d.value for _, spec in waiting for d in spec.decisions))
+    decision: tuple[Any, Any] = _decision_field(choices) if choices else (str, pydantic.Field(default=""))
+    if wake and choices:
+        decision = (
+            Literal[choices] | None,
+            pydantic.Field(default=None, title="Decision", description="One of: " + ", ".join(choices)),
+        )
     fields: dict[str, Any] = {
         "gate": (
             Literal[keys],
             pydantic.Field(title="Gate", description="Which gate (listed above with its element)"),
         ),
-        "decision": _decision_field(choices),
+        "decision": decision,
         "comment": COMMENT_FIELD,
     }
     model: type[GateAnswer] = pydantic.create_model("OpenGatesForm", __base__=GateAnswer, **fields)
@@ -264,14 +275,17 @@ def take_open_gates_answers(gates: list[GateRead]) -> tuple[int, list[str]]:
     return len(answers), refusals
 
 
-def await_any_gate(waiting: list[tuple[GateRead, GateSpec]], attempt: int, description: str) -> None:
-    """Suspend until any of these open gates is decided (the run then re-runs from the top).
+def await_any_gate(
+    waiting: list[tuple[GateRead, GateSpec]], attempt: int, description: str, wake: str | None = None
+) -> None:
+    """Suspend until any of these open gates is decided (the run then re-runs from the top),
+    or — with `wake` — until siteflow wakes it (:func:`siteflow.resumer.wake_run`).
 
     `attempt` numbers the pause (see :func:`take_open_gates_answers`); a Prefect-UI answer is
     passed to the decision path by the re-run, never trusted here.
     """
     suspend_flow_run(
-        wait_for_input=any_form(waiting).with_initial_data(description=description),
+        wait_for_input=any_form(waiting, wake).with_initial_data(description=description),
         key=f"{WAIT_KEY}-{attempt}",
     )
 

@@ -13,16 +13,21 @@ from prefect import flow
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 
-from flows.gate_wait import await_gate
-from models.gate_data import CustomerSeverityIn, IncidentClosureIn
+from flows.gate_wait import await_any_gate, await_gate, take_open_gates_answers
+from models.gate_data import CustomerSeverityIn, IncidentClosureIn, OutageAttributionIn
 from models.gate_spec import Decision, GateKind, GateSpec, Party
 from models.incident_input import ClosureIn
 from models.incident_run import IncidentReportIn
 from models.project_input import Role
+from siteflow.incidents.attribution import WAKE_KEY, DisputeRead, segments_text
+from siteflow.links import gate_page
+from tasks.gates import GateRead, open_gate
 from tasks.incident_records import (
     close_incident,
+    decide_attribution,
     incident_tags,
     mail_customer,
+    read_disputes,
     register_incident,
     settle_severity,
     show_clocks,
@@ -67,6 +72,24 @@ def closure_gate() -> GateSpec:
     )
 
 
+def attribution_gate(dispute: DisputeRead) -> GateSpec:
+    """INC-7: a disputed attribution is agreed with the customer; the customer decides."""
+    return GateSpec(
+        key=dispute.gate_key,
+        kind=GateKind.OUTAGE_ATTRIBUTION,
+        rule="INC-7",
+        title=f"中断责任归属 / Who caused the outage of {dispute.element}?",
+        parties=[Party(slot="customer", roles=[Role.CUSTOMER])],
+        decisions=[Decision.SUBMIT],
+        data_model=OutageAttributionIn.__name__,
+        data_required_for=[Decision.SUBMIT],
+        description=f"The outage of {dispute.element} from {dispute.start:%Y-%m-%d %H:%M} to "
+        f"{dispute.end:%H:%M} UTC is recorded as: {segments_text(dispute.segments)}. "
+        f"Disputed: {dispute.reason}. Please say which attribution holds — as recorded, or the "
+        "whole outage the product's, the customer's or external. Your answer is final.",
+    )
+
+
 def acknowledgement(report: IncidentReportIn, severity: str, settled: bool) -> str:
     """COM-1: polite and positive; COM-2: the promise we make is on record (the outbox)."""
     level = severity if settled else f"{severity} (provisional until you confirm the level)"
@@ -100,6 +123,50 @@ def incident_run_name() -> str:
     return str(key or "incident")
 
 
+def wait_for_closure(key: str, run_id: str) -> GateRead:
+    """INC-8's closure gate; meanwhile INC-7: each disputed outage goes to the customer at its
+    own gate, and their answer is recorded as final. One open-gates wait for all of them: a
+    decision at any gate, or a dispute recorded meanwhile (the `WAKE_KEY` bell), re-runs the
+    flow from the top, which opens what is new and waits again. Returns the closure gate once
+    it is decided and no attribution waits for the customer."""
+    closure_spec = closure_gate()
+    attempt = 0
+    while True:
+        closing = open_gate.with_options(task_run_name="open-gate-closure")(key, run_id, closure_spec)
+        waiting: list[tuple[GateRead, GateSpec]] = [] if closing.closed else [(closing, closure_spec)]
+        for dispute in read_disputes(key):
+            if not dispute.pending:
+                continue
+            spec = attribution_gate(dispute)
+            gate = open_gate.with_options(task_run_name=f"open-gate-{spec.key}")(key, run_id, spec)
+            if gate.closed:  # the customer answered: final (INC-7)
+                holds = OutageAttributionIn.model_validate(gate.data()).holds
+                decide_attribution(key, dispute.outage_id, holds, gate.signers[0])
+            else:
+                waiting.append((gate, spec))
+        if not waiting:
+            return closing
+        attempt, refusals = take_open_gates_answers([gate for gate, _ in waiting])
+        await_any_gate(waiting, attempt, describe_wait(waiting, refusals), wake=WAKE_KEY)
+
+
+def describe_wait(waiting: list[tuple[GateRead, GateSpec]], refusals: list[str]) -> str:
+    """The open-gates form's text: refusals just now, then where each gate is decided."""
+    lines = "\n".join(
+        f"- [**{spec.title}** ({spec.rule}) — gate `{gate.key}` in siteflow's workspace]"
+        f"({gate_page(gate.id)})"
+        for gate, spec in waiting
+    )
+    refused = "".join(f"{reason}\n\n" for reason in refusals)
+    return (
+        (f"{refused}---\n\n" if refused else "")
+        + f"{lines}\n\nThe Prefect UI cannot tell who pressed Resume, so it takes no signature: the "
+        "owner closes with `siteflow incidents close KEY --file closure.yaml`, the customer answers "
+        "through the link mailed to them. An answer given here is refused and this form opens again; "
+        f"`{WAKE_KEY}` only wakes the run (an outage's attribution was disputed, INC-7)."
+    )
+
+
 @flow(name="incident", flow_run_name=incident_run_name, persist_result=True, log_prints=True)
 def run_incident(report: IncidentReportIn) -> str:
     """One incident from receipt to closure (docs/process.md §3, INC-1 … INC-10)."""
@@ -126,7 +193,7 @@ def run_incident(report: IncidentReportIn) -> str:
         level = CustomerSeverityIn.model_validate(gate.data()).severity
         taken = settle_severity(report.key, level, gate.signers[0])
         show_clocks(report.key)
-    closing = await_gate(report.key, closure_gate())  # field events arrive meanwhile (web API)
+    closing = wait_for_closure(report.key, run_id)  # field events and outages arrive meanwhile (web API)
     parts = IncidentClosureIn.model_validate(closing.data())
     close_incident(report.key, ClosureIn(**parts.model_dump(), by=closing.signers[0]))
     show_clocks(report.key)

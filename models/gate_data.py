@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.form_schema import FORM_CONFIG
 from models.incident_contract import Severity
+from models.incident_input import AttributionAnswer
 from models.project_input import ProjectIn, Role
 from models.site_access import SiteVisitAccessIn
 from models.text_kinds import Email, ItemCode, Label, Line, Name, Note, OptionalLabel, SiteCode, Text
@@ -474,6 +475,16 @@ class CustomerSeverityIn(_Data):
     severity: Severity = Field(title="Severity", description="critical, major or minor (INC-1)")
 
 
+class OutageAttributionIn(_Data):
+    """INC-7: which attribution of the disputed outage holds — the customer's answer is final."""
+
+    holds: AttributionAnswer = Field(
+        title="Attribution / 责任归属",
+        description="recorded: the cause segments as we recorded them; product, customer or external: "
+        "the whole outage is attributed to that cause",
+    )
+
+
 class IncidentClosureIn(_Data):
     """INC-8: description, cause, solution, process and summary — all five, each filled in."""
 
@@ -506,6 +517,7 @@ GATE_DATA_MODELS: dict[str, type[_Data]] = {
         HandoverIn,
         GoNoGoIn,
         CustomerSeverityIn,
+        OutageAttributionIn,
         IncidentClosureIn,
     )
 }

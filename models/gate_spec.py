@@ -20,6 +20,7 @@ class GateKind(enum.StrEnum):
     ROLLBACK_DECISION = "rollback-decision"  # UPG-8 … UPG-10
     INCIDENT_SEVERITY = "incident-severity"  # INC-3: the customer's level where none clearly applies
     INCIDENT_CLOSURE = "incident-closure"  # INC-8: the owner closes with the five parts
+    OUTAGE_ATTRIBUTION = "outage-attribution"  # INC-7: the customer decides a disputed attribution
 
 
 class Decision(enum.StrEnum):

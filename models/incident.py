@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, new_id, utcnow
@@ -23,6 +24,15 @@ from models.incident_input import EVENT_ADAPTER, IncidentEvent
 class IncidentState(enum.StrEnum):
     OPEN = "open"
     CLOSED = "closed"
+
+
+class Attribution(enum.StrEnum):
+    """Where an outage's cause attribution stands (INC-7): as recorded, disputed (its customer
+    gate waits for the customer's answer), or decided by the customer — final."""
+
+    RECORDED = "recorded"
+    DISPUTED = "disputed"
+    DECIDED = "decided"
 
 
 class Incident(Base):
@@ -90,6 +100,14 @@ class Outage(Base):
     work_ref: Mapped[str | None] = mapped_column(String(40))
     note: Mapped[str] = mapped_column(Text, default="")
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    attribution: Mapped[str] = mapped_column(
+        String(16), default=Attribution.RECORDED.value, server_default=Attribution.RECORDED.value
+    )
+    disputed_by: Mapped[str | None] = mapped_column(String(320))
+    disputed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dispute_reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(600))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class OutageCause(Base):
@@ -101,6 +119,9 @@ class OutageCause(Base):
     start: Mapped[datetime] = mapped_column(UTCDateTime())
     end: Mapped[datetime] = mapped_column(UTCDateTime())
     agreed_by_customer: Mapped[bool] = mapped_column(Boolean, default=False)
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    """A recorded segment the customer's final attribution replaced (INC-7): kept as evidence,
+    left out of every figure."""
 
 
 class ProblemReport(Base):
@@ -113,5 +134,6 @@ class ProblemReport(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     due: Mapped[date] = mapped_column(Date, index=True)
     opened_by: Mapped[str] = mapped_column(String(200))
+    opened_by_email: Mapped[str | None] = mapped_column(String(320))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -316,6 +316,16 @@ class Cause(enum.StrEnum):
     EXTERNAL = "external"  # uncontrollable: natural disaster, third-party power
 
 
+class AttributionAnswer(enum.StrEnum):
+    """The customer's answer to a disputed attribution (INC-7): the segments as recorded hold,
+    or the whole outage is the product's, the customer's or external."""
+
+    RECORDED = "recorded"
+    PRODUCT = "product"
+    CUSTOMER = "customer"
+    EXTERNAL = "external"
+
+
 class CauseSegmentIn(Strict):
     """A stretch of an outage attributed to one cause (INC-7)."""
 
@@ -349,9 +359,18 @@ class OutageIn(Strict):
     our_work: bool = False
     work_ref: WindowId | None = Field(default=None, description="Project code or window id of our work")
     note: Note = ""
+    disputed: bool = Field(
+        default=False,
+        description="INC-7: the attribution is disputed — the customer decides it at a gate, finally",
+    )
+    dispute_reason: Note = Field(default="", description="With disputed: what is disputed, and by whom")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.disputed and not self.dispute_reason.strip():
+            raise ValueError(
+                "INC-7: a disputed attribution needs its reason (dispute_reason): what is disputed"
+            )
         if self.end <= self.start:
             raise ValueError(
                 f"INC-7: the outage ends ({self.end.isoformat()}) before or when it starts "

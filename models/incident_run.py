@@ -79,6 +79,7 @@ class NoticeKind(enum.StrEnum):
     WARNING = "warning"
     BREACH = "breach"
     ESCALATION = "escalation"
+    PROBLEM_OVERDUE = "problem-overdue"  # INC-8: the raiser of a problem report past its due date
 
 
 class IncidentNotice(Base):

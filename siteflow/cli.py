@@ -20,10 +20,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from siteflow.commands.incident_calls import incident_call as _incident_call
+from siteflow.commands.outage_dispute import dispute_outage
+from siteflow.commands.problems import problems_app, raise_problem
+from siteflow.commands.terminal import (
+    console,
+    err,
+    fail,
+    load_structured,
+    validation_message,
+)
+from siteflow.commands.terminal import id_column as _id_column
+from siteflow.commands.terminal import text_columns as _text_columns
 from siteflow.identity.roles import StaffRole  # a plain enum: loads no tables
 
 if TYPE_CHECKING:
-    from rich.console import Console
     from rich.table import Table
 
 app = typer.Typer(help="siteflow: telecom field-service work run as Prefect flows.", no_args_is_help=True)
@@ -37,6 +48,9 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(upgrade_app, name="upgrade")
 incidents_app = typer.Typer(help="Incidents under SLA (INC-1 … INC-10), as yourself.", no_args_is_help=True)
 app.add_typer(incidents_app, name="incidents")
+incidents_app.command("problem")(raise_problem)  # siteflow/commands/problems.py
+incidents_app.command("dispute")(dispute_outage)  # siteflow/commands/outage_dispute.py
+app.add_typer(problems_app, name="problems")
 report_app = typer.Typer(help="Reports from siteflow's records.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 users_app = typer.Typer(
@@ -54,35 +68,6 @@ def _add_handover() -> None:
     app.command("handover")(handover)
 
 
-class _Out:
-    """A rich Console made at its first use: importing rich costs tens of milliseconds that
-    `gates decide` should not spend before its decision is recorded."""
-
-    def __init__(self, stderr: bool = False) -> None:
-        self._stderr = stderr
-        self._console: Console | None = None
-
-    @property
-    def rich(self) -> Console:
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(stderr=self._stderr)
-        return self._console
-
-    def print(self, *objects: Any, **options: Any) -> None:
-        self.rich.print(*objects, **options)
-
-
-console = _Out()
-err = _Out(stderr=True)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
 @app.callback()
 def main() -> None:
     from siteflow.prefect_env import apply_prefect_environment  # settings only, not Prefect
@@ -94,28 +79,6 @@ def _ready_db() -> None:
     from siteflow.db import migrate
 
     migrate()
-
-
-def load_structured(path: Path) -> Any:
-    """YAML or JSON, with a clear message for a missing or unparsable file."""
-    import yaml
-
-    if not path.exists():
-        raise fail(f"{path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise fail(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
-
-
-def validation_message(exc: ValidationError) -> str:
-    """A refused form's problems, each naming its field (escaped: a bad character is not
-    printed to the terminal)."""
-    from models.text_kinds import problems
-
-    lines = [f"  - {line}" for line in problems(exc)]
-    return "the form is not valid (nothing was started):\n" + "\n".join(lines)
 
 
 @app.command()
@@ -199,17 +162,6 @@ def _first_gate(code: str, creds: Any, timeout: float) -> str | None:
             return str(gates[0]["key"])
         time.sleep(0.5)
     return None
-
-
-def _id_column(table: Table, header: str) -> None:
-    """A column of ids a user copies into the next command (window ids, project codes,
-    element names): never wrapped or cut, so on a narrow terminal the other columns wrap."""
-    table.add_column(header, no_wrap=True)
-
-
-def _text_columns(table: Table, *headers: str) -> None:
-    for header in headers:
-        table.add_column(header, overflow="fold")
 
 
 def _widest(values: list[str]) -> int:
@@ -913,20 +865,6 @@ def demo_incident(
     )
 
 
-def _incident_call(method: str, path: str, body: Any = None) -> Any:
-    """One incidents API call as the logged-in user: exit 2 when refused (nothing changed), 1
-    when siteflow could not be asked."""
-    from siteflow.api_client import ApiError, call, load_credentials
-
-    try:
-        return call(method, path, body, load_credentials())
-    except ApiError as exc:
-        problems = "".join(f"\n  - {p}" for p in exc.body.get("problems", []))
-        if exc.status in (404, 409, 422):
-            raise fail(f"refused: {exc}{problems}\nnothing was changed", code=2) from None
-        raise fail(str(exc)) from None
-
-
 def _print_incident(view: dict[str, Any]) -> None:
     from rich import box
     from rich.table import Table
@@ -1076,7 +1014,12 @@ def incidents_outage(
     """Record an outage with its cause segments (INC-5 … INC-7); they must add up to it."""
     out = _incident_call("POST", f"/api/incidents/{key}/outages", load_structured(file))
     counted = "counted" if out["counted"] else "kept, not counted (15 s or less, INC-5)"
-    console.print(f"recorded outage {out['outage_id']} on {key}: {counted}", markup=False, highlight=False)
+    disputed = (
+        "; disputed: the customer is asked to decide its attribution (INC-7)" if out["disputed"] else ""
+    )
+    console.print(
+        f"recorded outage {out['outage_id']} on {key}: {counted}{disputed}", markup=False, highlight=False
+    )
 
 
 @incidents_app.command("close")

@@ -247,6 +247,51 @@ def resume_run(flow_run_id: str, wait_seconds: float = 5.0) -> ResumeOutcome:
     return ResumeOutcome.REJECTED
 
 
+def wake_run(flow_run_id: str, wake: str, wait_seconds: float = 5.0) -> ResumeOutcome:
+    """Resume a run paused on an open-gates form that lists `wake` (no gate: a bell, see
+    `flows.gate_wait.any_form`), so that it re-runs and reads what changed in our tables — an
+    incident's run, when one of its outages' attribution is disputed (INC-7). A run paused
+    elsewhere (its severity gate, or it has ended) is left alone: it reads the tables when it
+    gets to its open-gates wait, and the gate keeper wakes it if it is paused there first."""
+    deadline = time.monotonic() + wait_seconds
+    try:
+        with sync_client() as client:
+            while True:
+                run = client.read_flow_run(UUID(flow_run_id))
+                state = run.state
+                if state is not None and state.is_paused():
+                    form = pause_form(client, flow_run_id, state)
+                    if form.accepts is None or wake not in form.accepts:
+                        return ResumeOutcome.NOT_PAUSED
+                    response = client.resume_flow_run(UUID(flow_run_id), run_input={"gate": wake})
+                    break
+                if state is None or state.is_final() or time.monotonic() > deadline:
+                    return ResumeOutcome.NOT_PAUSED
+                time.sleep(0.1)
+    except Exception as exc:  # the keeper's pass wakes it later; the dispute is recorded
+        log.warning("could not reach Prefect to wake run %s: %s", flow_run_id, exc)
+        return ResumeOutcome.UNREACHABLE
+    if response.status == SetStateStatus.ACCEPT:
+        return ResumeOutcome.RESUMED
+    if response.status == SetStateStatus.ABORT or _rejected_for(response, "'gate'"):
+        return ResumeOutcome.NOT_PAUSED
+    log.warning("Prefect refused to wake run %s: %s", flow_run_id, response.details)
+    return ResumeOutcome.REJECTED
+
+
+def wake_for_disputes() -> list[str]:
+    """The keeper's pass (INC-7): wake the runs of incidents with a disputed outage whose
+    customer gate is not open yet; returns the runs woken."""
+    from siteflow.incidents.attribution import WAKE_KEY
+    from siteflow.incidents.records import runs_awaiting_dispute_gates
+
+    with session_scope() as session:
+        waiting = runs_awaiting_dispute_gates(session)
+    return [
+        run_id for _, run_id in waiting if wake_run(run_id, WAKE_KEY, wait_seconds=0) is ResumeOutcome.RESUMED
+    ]
+
+
 def _paused_runs(client: Any, page: int = 200) -> list[Any]:
     """Every paused run, page by page (Prefect returns at most `limit` a call)."""
     runs: list[Any] = []
@@ -439,7 +484,12 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call drowns the log
     apply_prefect_environment()
+    from datetime import timedelta
+
+    from siteflow.incidents.run_view import ClocksRefresh
+
     interval = get_settings().keeper_poll_seconds
+    refresh = ClocksRefresh(timedelta(minutes=get_settings().clocks_refresh_minutes))
     examined: set[str] = set()
     threading.Thread(
         target=deadlines.run_forever,
@@ -456,7 +506,7 @@ def main() -> None:
         except Exception as exc:  # mail trouble must not hold up resuming runs
             log.warning("reminder pass failed: %s", exc)
         try:  # INC-4 warnings and breaches, INC-9 escalation steps: each once, whatever the keepers
-            incident_notices.send_due_notices()
+            incident_notices.send_due_notices(refresh=refresh)
         except Exception as exc:
             log.warning("incident notice pass failed: %s", exc)
         try:
@@ -464,6 +514,8 @@ def main() -> None:
                 log.warning("run %s was reported crashed after siteflow stopped: recovered", run_id)
             for run_id in resume_decided_gates():
                 log.info("resumed run %s: its gate was decided while it was not yet paused", run_id)
+            for run_id in wake_for_disputes():
+                log.info("woke run %s: an outage's attribution is disputed (INC-7)", run_id)
         except Exception as exc:  # a passing outage must not stop the keeper
             log.warning("gate keeper pass failed: %s", exc)
         time.sleep(interval)

@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     invite_link_hours: float = Field(
         default=72.0, gt=0, description="The set-password link mailed to a new account expires after this."
     )
+    clocks_refresh_minutes: float = Field(
+        default=5.0,
+        gt=0,
+        description="INC-4: the gate keeper publishes a running incident's clocks artifact again this "
+        "often without an event, and at once when a clock crosses its 50 %, 75 % or breach mark.",
+    )
     outage_threshold_seconds: float = Field(
         default=15.0,
         ge=0,

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from models.incident_contract import Severity
-from models.incident_input import ClosureIn
+from models.incident_input import AttributionAnswer, ClosureIn
 from models.incident_run import IncidentReportIn
 from siteflow.db import session_scope
-from siteflow.incidents import intake
+from siteflow.incidents import intake, records
+from siteflow.incidents.attribution import DisputeRead
 from siteflow.incidents.intake import IntakeRead
 from siteflow.incidents.run_view import publish_clocks
 from tasks import side_effect
@@ -36,6 +37,22 @@ def settle_severity(key: str, level: Severity, by: str) -> IntakeRead:
     """INC-3: the customer's level from their gate, final."""
     with session_scope() as session:
         return intake.settle_by_customer(session, key=key, level=level, by=by, now=datetime.now(UTC))
+
+
+@side_effect(name="read-disputes")
+def read_disputes(key: str) -> list[DisputeRead]:
+    """INC-7: the incident's outages whose attribution is disputed, waiting or decided."""
+    with session_scope() as session:
+        return records.disputes_of(session, key=key)
+
+
+@side_effect(name="decide-attribution")
+def decide_attribution(key: str, outage_id: str, answer: AttributionAnswer, by: str) -> DisputeRead:
+    """INC-7: the customer's answer at the outage's gate, recorded as final (once)."""
+    with session_scope() as session:
+        return records.decide_attribution(
+            session, key=key, outage_id=outage_id, answer=answer, by=by, now=datetime.now(UTC)
+        )
 
 
 @side_effect(name="close-incident")

@@ -210,3 +210,145 @@ def test_critical_incident_from_intake_to_closure_through_the_cli(stack_factory:
         assert kinds[:2] == ["contacted", "on-site-needed"] and "restored" in kinds, kinds
         assert audit_report.verify(key) == []
         assert CLOSURE_GATE in {g["key"] for g in report["gates"]}
+
+
+def test_disputed_outage_goes_to_the_customer_and_problem_reports_through_the_cli(
+    stack_factory: Any, tmp_path: Path
+) -> None:
+    """INC-7 on the real stack: an outage recorded as disputed wakes the run waiting at its
+    closure gate, which opens a customer gate and mails the caller its link; closing is refused
+    meanwhile; the customer's answer (external) is recorded as final and a second dispute is
+    refused naming INC-7. INC-8: problem reports raised, listed and closed through the CLI, by
+    the owner only (another engineer is refused)."""
+    import httpx
+
+    from models.gate import Gate
+    from siteflow.incidents.attribution import gate_key
+    from tests.test_approval_links import form_token
+    from tests.test_email_approval_e2e import wait_for_link
+
+    handle = stack_factory("sqlite")
+    key = f"INC-2026-{int(time.time()) % 100000 + 1}"
+    caller = "jana.vogel@nordnetz.example"
+    with handle.active():
+        with session_scope() as session:
+            records.save_contract(session, contract=contract())
+        me = logged_in(tmp_path / "owner", *OWNER, role=StaffRole.ENGINEER)
+        other = logged_in(
+            tmp_path / "other", "Eva Klein", "eva.klein@contractor.example", role=StaffRole.ENGINEER
+        )
+        now = datetime.now(UTC)
+        opened = user_cli(
+            me, "incidents", "open", write(tmp_path / "inc.json", form(key, now - timedelta(minutes=30)))
+        )
+        assert opened.returncode == 0, opened.stderr
+        with session_scope() as session:
+            run = session.get(IncidentRun, key)
+            assert run is not None and run.flow_run_id
+            flow_run_id = run.flow_run_id
+        wait_for(lambda: flow_run_state(flow_run_id) == "PAUSED", "the run waits at its closure gate")
+        start = now - timedelta(minutes=25)
+        outage = {
+            "element": "NE40-BER-01",
+            "type": "service-impact",
+            "start": start.isoformat(),
+            "end": (start + timedelta(minutes=10)).isoformat(),
+            "affected_units": 400,
+            "units_in_service": 1000,
+            "causes": [
+                {
+                    "cause": "product",
+                    "start": start.isoformat(),
+                    "end": (start + timedelta(minutes=10)).isoformat(),
+                }
+            ],
+            "disputed": True,
+            "dispute_reason": "Jana Vogel says the site lost mains power",
+        }
+        refused = user_cli(other, "incidents", "outage", key, write(tmp_path / "o0.json", outage))
+        assert refused.returncode == 2 and "INC-7: only" in refused.stderr, refused.stderr
+        recorded = user_cli(me, "incidents", "outage", key, write(tmp_path / "o1.json", outage))
+        assert recorded.returncode == 0 and "disputed" in recorded.stdout, recorded.stderr
+        with session_scope() as session:
+            outage_id = session.scalars(select(Outage.id).where(Outage.incident_key == key)).one()
+        gate_name = gate_key(outage_id)
+
+        def gate_open() -> bool:
+            with session_scope() as session:
+                return (
+                    session.scalar(select(Gate.id).where(Gate.subject == key, Gate.key == gate_name))
+                    is not None
+                )
+
+        wait_for(gate_open, "the run opened the outage's customer gate")
+        parts = {
+            "description": "Line card fault",
+            "cause": "Power loss at the site",
+            "solution": "Power restored",
+            "process": "On site",
+            "summary": "Service restored.",
+        }
+        early = user_cli(me, "incidents", "close", key, "--file", write(tmp_path / "c.json", parts))
+        assert early.returncode == 2 and "INC-7" in early.stderr and gate_name in early.stderr, early.stderr
+
+        link = wait_for_link(handle.settings.mail_dir, caller, f"[{key}] 待您决定")
+        with httpx.Client() as http:
+            page = http.get(link).text
+            assert "recorded as: product 10 min" in page and "mains power" in page
+            answered = http.post(
+                link, data={"decision": "submit", "data.holds": "external", "form_token": form_token(page)}
+            )
+            assert answered.status_code == 200, answered.text
+
+        def decided() -> bool:
+            with session_scope() as session:
+                row = session.get(Outage, outage_id)
+                return row is not None and row.attribution == "decided"
+
+        wait_for(decided, "the customer's attribution recorded by the run")
+        with session_scope() as session:
+            (final,) = records.disputes_of(session, key=key)
+            assert caller in (final.decided_by or "") and [s.cause.value for s in final.segments] == [
+                "external"
+            ]
+        again = user_cli(me, "incidents", "dispute", key, outage_id, "--reason", "we disagree")
+        assert again.returncode == 2 and "INC-7" in again.stderr and "final" in again.stderr, again.stderr
+
+        # INC-8: problem reports through the CLI
+        due = (now + timedelta(days=14)).date().isoformat()
+        args = (
+            "incidents",
+            "problem",
+            key,
+            "--title",
+            "Line card firmware",
+            "--office",
+            "Quality office",
+            "--due",
+            due,
+        )
+        assert user_cli(other, *args).returncode == 2
+        bad_date = user_cli(me, *args[:-1], "14.12.2026")
+        assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
+        raised = user_cli(me, *args, "--detail", "Card resets under load")
+        assert raised.returncode == 0 and "raised problem report" in raised.stdout, raised.stderr
+        listed = json.loads(user_cli(me, "problems", "list", "--open", "--json").stdout)
+        (problem,) = [p for p in listed if p["incident_key"] == key]
+        assert problem["opened_by"] == OWNER[0] and not problem["overdue"]
+        overdue = json.loads(user_cli(me, "problems", "list", "--overdue", "--json").stdout)
+        assert all(p["incident_key"] != key for p in overdue)  # due in two weeks: not overdue
+        not_yours = user_cli(other, "problems", "close", problem["id"])
+        assert not_yours.returncode == 2 and "INC-8" in not_yours.stderr, not_yours.stderr
+        closed = user_cli(me, "problems", "close", problem["id"])
+        assert closed.returncode == 0 and "closed problem report" in closed.stdout, closed.stderr
+        assert all(
+            p["id"] != problem["id"]
+            for p in json.loads(user_cli(me, "problems", "list", "--open", "--json").stdout)
+        )
+
+        closing = user_cli(me, "incidents", "close", key, "--file", write(tmp_path / "c2.json", parts))
+        assert closing.returncode == 0, closing.stderr
+        wait_for(lambda: flow_run_state(flow_run_id) == "COMPLETED", "the run Completed")
+        from siteflow import audit_report
+
+        assert audit_report.verify(key) == []

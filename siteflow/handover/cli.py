@@ -35,7 +35,7 @@ def handover(
     """`siteflow handover CODE --output FILE.zip` builds a finished project's handover package
     (ENG-29: final documents as PDF, audit report as PDF and JSON, memos, signed manifest);
     `siteflow handover verify FILE.zip [--keyring keyring.json]` checks one."""
-    from siteflow.cli import console, fail
+    from siteflow.commands.terminal import console, fail
 
     if first == "verify":
         if package is None:
@@ -71,7 +71,7 @@ def handover(
 
 def _verify(package: Path, keyring_file: Path | None) -> None:
     from siteflow import audit_keys
-    from siteflow.cli import console, err, fail
+    from siteflow.commands.terminal import console, err, fail
     from siteflow.handover.verify import verify_package
 
     keyring = None

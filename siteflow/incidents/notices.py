@@ -6,7 +6,10 @@ the clocks (:func:`~siteflow.incidents.clocks.compute_clocks`) and what is due a
 (:func:`~siteflow.incidents.clocks.due_notices`): owner and PM are warned at 50 % and 75 % of a
 target and told of the breach; after a breach the contract's escalation chain is told one step
 at a time, each step its delay after the previous one, while the clock still runs (a stopped
-clock has nobody left to chase). A notice is an ``incident_notices`` row, unique per incident
+clock has nobody left to chase). A problem report that falls overdue is mailed to whoever
+raised it, once (:func:`problem_notices`, INC-8). The same pass publishes the clocks artifact
+of incidents whose table went stale (:class:`~siteflow.incidents.run_view.ClocksRefresh`).
+A notice is an ``incident_notices`` row, unique per incident
 and notice key, written in the same transaction as its outbox mails and its audit record: with
 several keepers the first insert wins and the others roll back, so each notice goes out once.
 Notice keys do not name the severity, so a reclassification sends no second breach notice.
@@ -15,14 +18,14 @@ Notice keys do not name the severity, so a reclassification sends no second brea
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import or_, select, update
+from sqlalchemy import literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.incident import Incident, IncidentState
+from models.incident import Incident, IncidentState, ProblemReport
 from models.incident_contract import ContractIn
 from models.incident_handover import HandoverState, IncidentHandover
 from models.incident_run import IncidentNotice, NoticeKind
@@ -35,6 +38,7 @@ from siteflow.db import read_scope, session_scope
 from siteflow.incidents import records
 from siteflow.incidents.clocks import ClockState, IncidentClocks, MarkKind, due_notices
 from siteflow.incidents.handover import pending_handover
+from siteflow.incidents.run_view import ClocksRefresh, publish_clocks
 from siteflow.site_time import site_time
 
 log = logging.getLogger(__name__)
@@ -256,10 +260,55 @@ def next_look(
     return min(upcoming, default=now + RECHECK)
 
 
-def send_due_notices(clock: Clock = utc_now) -> list[tuple[str, str]]:
+def problem_notices(session: Session, on: date, now: datetime) -> list[tuple[str, PlannedNotice]]:
+    """INC-8: each problem report that fell overdue (open, past its due date) and whose raiser
+    has not been told yet: one mail to them, once (its notice row's unique key)."""
+    rows = session.execute(
+        select(ProblemReport)
+        .outerjoin(
+            IncidentNotice,
+            (IncidentNotice.incident_key == ProblemReport.incident_key)
+            & (IncidentNotice.notice_key == literal("problem-overdue:") + ProblemReport.id),
+        )
+        .where(
+            ProblemReport.closed_at.is_(None),
+            ProblemReport.due < on,
+            ProblemReport.opened_by_email.is_not(None),
+            IncidentNotice.id.is_(None),
+        )
+    ).scalars()
+    planned = []
+    for row in rows:
+        planned.append(
+            (
+                row.incident_key,
+                PlannedNotice(
+                    key=f"problem-overdue:{row.id}",
+                    kind=NoticeKind.PROBLEM_OVERDUE,
+                    due_at=now,
+                    recipients=[f"{row.opened_by} <{row.opened_by_email}>"],
+                    title=f"[{row.incident_key}] 问题报告逾期 / Problem report overdue: {row.title}"[:400],
+                    text=(
+                        f"{row.opened_by}，您好 / Dear {row.opened_by},\n\n"
+                        f"您为故障 {row.incident_key} 提交的问题报告已过期限 {row.due.isoformat()}，"
+                        "仍未关闭 / "
+                        f"The problem report you raised for {row.incident_key} was due on "
+                        f"{row.due.isoformat()} and is still open (INC-8):\n  {row.title}\n"
+                        f"  Office: {row.office}\n\n"
+                        f"`siteflow problems list --overdue`; `siteflow problems close {row.id}` once fixed."
+                    ),
+                ),
+            )
+        )
+    return planned
+
+
+def send_due_notices(clock: Clock = utc_now, refresh: ClocksRefresh | None = None) -> list[tuple[str, str]]:
     """One pass over the open incidents that are due a look; returns the (incident, notice key)
     pairs sent now. Each incident looked at gets its next look time, so a pass costs what is due,
-    not what is open (10,000 open incidents: ``benchmarks/incident_warnings.py``)."""
+    not what is open (10,000 open incidents: ``benchmarks/incident_warnings.py``). With
+    `refresh`, the clocks of those whose table went stale are published again (INC-4), and the
+    next refresh is one of the times the incident is looked at."""
     now = clock()
     with session_scope() as session:
         due_a_look = list(
@@ -270,7 +319,16 @@ def send_due_notices(clock: Clock = utc_now) -> list[tuple[str, str]]:
                 )
             ).tuples()
         )
+        overdue = problem_notices(session, now.date(), now)
+        open_keys = set(
+            session.scalars(select(Incident.key).where(Incident.state == IncidentState.OPEN.value))
+        )
     sent: list[tuple[str, str]] = []
+    stale: list[tuple[str, IncidentClocks]] = []
+    for key, notice in overdue:
+        if _send(key, notice, now):
+            log.info("problem report overdue: %s told (%s)", notice.recipients[0], notice.key)
+            sent.append((key, notice.key))
     for key, seen in due_a_look:
         with read_scope() as session:
             roster = incident_contacts(session, key)
@@ -288,6 +346,11 @@ def send_due_notices(clock: Clock = utc_now) -> list[tuple[str, str]]:
             due = planned_notices(key, clocks, contract, done, staff, now)
             due += handover_notices(key, waiting, contract, done, now)
             then = next_look(key, clocks, contract, done | {d.key for d in due}, staff, waiting, now)
+        if refresh is not None:
+            refreshing = refresh.due(key, clocks, now)
+            if refreshing:
+                stale.append((key, clocks))
+            then = min(then, refresh.next_due(key, clocks, now, stale=refreshing))
         look = NextLook(seen=seen, then=then)
         if not due:
             with session_scope() as session:
@@ -297,4 +360,9 @@ def send_due_notices(clock: Clock = utc_now) -> list[tuple[str, str]]:
             if _send(key, notice, now, look if n == len(due) else None):
                 log.info("incident %s: %s notice %s sent", key, notice.kind.value, notice.key)
                 sent.append((key, notice.key))
+    if refresh is not None:
+        refresh.forget(open_keys)
+        for key, clocks in stale:
+            if publish_clocks(key):
+                refresh.published(key, clocks, now)
     return sent

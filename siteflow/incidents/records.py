@@ -18,9 +18,18 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
-from models.incident import Incident, IncidentEventRow, IncidentState, Outage, OutageCause, ProblemReport
+from models.incident import (
+    Attribution,
+    Incident,
+    IncidentEventRow,
+    IncidentState,
+    Outage,
+    OutageCause,
+    ProblemReport,
+)
 from models.incident_contract import ContractIn, IncidentContract, Severity
 from models.incident_input import (
+    AttributionAnswer,
     Cause,
     CauseSegmentIn,
     ClosureIn,
@@ -32,6 +41,7 @@ from models.incident_input import (
     ReclassifiedIn,
 )
 from siteflow import audit_chain
+from siteflow.incidents.attribution import DisputeRead, check_dispute, final_segments
 from siteflow.incidents.clocks import IncidentClocks, compute_clocks
 from siteflow.incidents.closure import check_closure
 from siteflow.incidents.refusals import IncidentRefused
@@ -74,7 +84,11 @@ class ProblemRecord(BaseModel):
     id: str
     incident_key: str
     title: str
+    office: str = ""
+    detail: str = ""
     due: date
+    opened_by: str = ""
+    opened_by_email: str | None = None
     opened_at: datetime
     closed_at: datetime | None
 
@@ -243,10 +257,13 @@ def incident_clocks(session: Session, *, key: str, now: datetime) -> IncidentClo
     )
 
 
-def record_outage(session: Session, *, key: str, outage: OutageIn, now: datetime) -> str:
+def record_outage(session: Session, *, key: str, outage: OutageIn, now: datetime, actor: str = "") -> str:
     """An outage of the incident (INC-5 … INC-7); short ones are kept too (they just don't count).
-    Returns the outage's id."""
+    One recorded as disputed (INC-7) is disputed by ``actor`` at once: the incident's run
+    opens its customer gate. Returns the outage's id."""
     row = _row(session, key)
+    if outage.disputed and row.state == IncidentState.CLOSED.value:
+        check_dispute(key=key, outage_id="(new)", attribution=Attribution.RECORDED, incident_closed=True)
     if outage.end > now:
         raise IncidentRefused("INC-7", f"the outage end {outage.end.isoformat()} is in the future")
     if row.elements and outage.element not in row.elements:
@@ -279,7 +296,174 @@ def record_outage(session: Session, *, key: str, outage: OutageIn, now: datetime
             )
         )
     session.flush()
+    if outage.disputed:
+        dispute_outage(
+            session,
+            key=key,
+            outage_id=stored.id,
+            reason=outage.dispute_reason,
+            by=actor or "unknown",
+            now=now,
+        )
     return stored.id
+
+
+def _outage_of(session: Session, key: str, outage_id: str) -> Outage:
+    outage = session.get(Outage, outage_id)
+    if outage is None or outage.incident_key != key:
+        raise IncidentRefused(
+            "INC-7", f"{key} has no outage '{outage_id}': give the id `siteflow incidents outage` printed"
+        )
+    return outage
+
+
+def dispute_outage(
+    session: Session, *, key: str, outage_id: str, reason: str, by: str, now: datetime
+) -> None:
+    """INC-7: the outage's attribution is disputed; its customer gate opens from the incident's
+    run. Refused when the customer already decided it (final), when a dispute already waits,
+    or when the incident is closed."""
+    row = _row(session, key)
+    outage = _outage_of(session, key, outage_id)
+    check_dispute(
+        key=key,
+        outage_id=outage_id,
+        attribution=Attribution(outage.attribution),
+        incident_closed=row.state == IncidentState.CLOSED.value,
+        decided_by=outage.decided_by,
+        decided_at=outage.decided_at,
+    )
+    if not reason.strip():
+        raise IncidentRefused("INC-7", "a dispute needs its reason: what is disputed, and by whom")
+    outage.attribution = Attribution.DISPUTED.value
+    outage.disputed_by, outage.disputed_at, outage.dispute_reason = by, now, reason
+    session.flush()
+    audit_chain.append(session, key, "incident.outage-disputed", by, {"outage": outage_id, "reason": reason})
+
+
+def _segments(session: Session, outage_ids: list[str]) -> dict[str, list[CauseSegmentIn]]:
+    """The counting segments of each outage (the customer's final ones replace those they superseded)."""
+    causes: dict[str, list[CauseSegmentIn]] = {i: [] for i in outage_ids}
+    for chunk in (outage_ids[i : i + 500] for i in range(0, len(outage_ids), 500)):
+        for c in session.scalars(
+            select(OutageCause)
+            .where(OutageCause.outage_id.in_(chunk), OutageCause.superseded.is_(False))
+            .order_by(OutageCause.start)
+        ):
+            causes[c.outage_id].append(
+                CauseSegmentIn(
+                    cause=Cause(c.cause), start=c.start, end=c.end, agreed_by_customer=c.agreed_by_customer
+                )
+            )
+    return causes
+
+
+def _dispute_read(outage: Outage, segments: list[CauseSegmentIn]) -> DisputeRead:
+    assert outage.disputed_at is not None
+    return DisputeRead(
+        outage_id=outage.id,
+        element=outage.element,
+        start=outage.start,
+        end=outage.end,
+        segments=segments,
+        reason=outage.dispute_reason or "",
+        disputed_by=outage.disputed_by or "",
+        disputed_at=outage.disputed_at,
+        attribution=Attribution(outage.attribution),
+        decided_by=outage.decided_by,
+    )
+
+
+def disputes_of(session: Session, *, key: str) -> list[DisputeRead]:
+    """The incident's outages whose attribution was disputed, waiting or decided, oldest dispute first."""
+    rows = list(
+        session.scalars(
+            select(Outage)
+            .where(Outage.incident_key == key, Outage.disputed_at.is_not(None))
+            .order_by(Outage.disputed_at, Outage.id)
+        )
+    )
+    causes = _segments(session, [o.id for o in rows])
+    return [_dispute_read(o, causes[o.id]) for o in rows]
+
+
+def decide_attribution(
+    session: Session, *, key: str, outage_id: str, answer: AttributionAnswer, by: str, now: datetime
+) -> DisputeRead:
+    """INC-7: the customer's answer at the outage's gate, final. The recorded segments stay
+    (superseded, as evidence) when the customer attributes the outage otherwise. Idempotent:
+    a re-run of the flow finds it decided and changes nothing."""
+    outage = _outage_of(session, key, outage_id)
+    if outage.attribution == Attribution.DECIDED.value:
+        return _dispute_read(outage, _segments(session, [outage_id])[outage_id])
+    recorded = list(
+        session.scalars(
+            select(OutageCause)
+            .where(OutageCause.outage_id == outage_id, OutageCause.superseded.is_(False))
+            .order_by(OutageCause.start)
+        )
+    )
+    segments = [CauseSegmentIn(cause=Cause(c.cause), start=c.start, end=c.end) for c in recorded]
+    final = final_segments(outage.start, outage.end, segments, answer)
+    if answer is AttributionAnswer.RECORDED:
+        for c in recorded:
+            c.agreed_by_customer = True
+    else:
+        for c in recorded:
+            c.superseded = True
+        for segment in final:
+            session.add(
+                OutageCause(
+                    outage_id=outage_id,
+                    cause=segment.cause.value,
+                    start=segment.start,
+                    end=segment.end,
+                    agreed_by_customer=True,
+                )
+            )
+    outage.attribution = Attribution.DECIDED.value
+    outage.decided_by, outage.decided_at = by, now
+    session.flush()
+    audit_chain.append(
+        session,
+        key,
+        "incident.outage-attribution-decided",
+        by,
+        {
+            "outage": outage_id,
+            "answer": answer.value,
+            "segments": [s.model_dump(mode="json") for s in final],
+        },
+    )
+    return _dispute_read(outage, final)
+
+
+def runs_awaiting_dispute_gates(session: Session) -> list[tuple[str, str]]:
+    """(incident key, flow run id) of open incidents with a disputed outage whose customer gate
+    is not open yet: their runs are woken to open it (the keeper's pass, when the web's wake
+    came while the run was not paused). Usually none; one query."""
+    from models.gate import Gate
+    from models.incident_run import IncidentRun
+    from siteflow.incidents.attribution import gate_key
+
+    rows = session.execute(
+        select(Outage.incident_key, Outage.id, IncidentRun.flow_run_id)
+        .join(Incident, Incident.key == Outage.incident_key)
+        .join(IncidentRun, IncidentRun.key == Outage.incident_key)
+        .where(
+            Outage.attribution == Attribution.DISPUTED.value,
+            Incident.state == IncidentState.OPEN.value,
+            IncidentRun.flow_run_id.is_not(None),
+        )
+    ).all()
+    if not rows:
+        return []
+    opened = set(
+        session.execute(select(Gate.subject, Gate.key).where(Gate.subject.in_({r[0] for r in rows}))).tuples()
+    )
+    return sorted(
+        {(key, str(run_id)) for key, outage_id, run_id in rows if (key, gate_key(outage_id)) not in opened}
+    )
 
 
 class OutageRecord(BaseModel):
@@ -292,6 +476,9 @@ class OutageRecord(BaseModel):
     customer: str
     contract: str
     outage: OutageIn
+    attribution: Attribution = Attribution.RECORDED
+    """INC-7: while disputed, ``outage.causes`` are the recorded segments (the report marks the
+    outage disputed); once the customer decided, they are the final ones."""
 
 
 def close_incident(
@@ -321,6 +508,7 @@ def raise_problem_report(
         detail=report.detail,
         due=report.due,
         opened_by=report.by,
+        opened_by_email=actor or None,
         opened_at=now,
     )
     session.add(row)
@@ -383,23 +571,14 @@ def outages_started(session: Session, *, start: datetime, end: datetime) -> list
         .tuples()
         .all()
     )
-    ids = [o.id for o, _ in rows]
-    causes: dict[str, list[CauseSegmentIn]] = {i: [] for i in ids}
-    if ids:
-        for c in session.scalars(
-            select(OutageCause).where(OutageCause.outage_id.in_(ids)).order_by(OutageCause.start)
-        ):
-            causes[c.outage_id].append(
-                CauseSegmentIn(
-                    cause=Cause(c.cause), start=c.start, end=c.end, agreed_by_customer=c.agreed_by_customer
-                )
-            )
+    causes = _segments(session, [o.id for o, _ in rows])
     return [
         OutageRecord(
             id=o.id,
             incident_key=o.incident_key,
             customer=i.customer,
             contract=i.contract_code,
+            attribution=Attribution(o.attribution),
             outage=OutageIn(
                 element=o.element,
                 type=OutageType(o.type),
@@ -417,19 +596,45 @@ def outages_started(session: Session, *, start: datetime, end: datetime) -> list
     ]
 
 
+def _problem(r: ProblemReport) -> ProblemRecord:
+    return ProblemRecord(
+        id=r.id,
+        incident_key=r.incident_key,
+        title=r.title,
+        office=r.office,
+        detail=r.detail,
+        due=r.due,
+        opened_by=r.opened_by,
+        opened_by_email=r.opened_by_email,
+        opened_at=r.opened_at,
+        closed_at=r.closed_at,
+    )
+
+
 def problem_reports(session: Session, *, opened_before: datetime) -> list[ProblemRecord]:
     rows = session.scalars(select(ProblemReport).where(ProblemReport.opened_at < opened_before))
-    return [
-        ProblemRecord(
-            id=r.id,
-            incident_key=r.incident_key,
-            title=r.title,
-            due=r.due,
-            opened_at=r.opened_at,
-            closed_at=r.closed_at,
+    return [_problem(r) for r in rows]
+
+
+def problem_report(session: Session, *, report_id: str) -> ProblemRecord:
+    row = session.get(ProblemReport, report_id)
+    if row is None:
+        raise IncidentRefused(
+            "INC-8", f"unknown problem report '{report_id}'; `siteflow problems list` shows them"
         )
-        for r in rows
-    ]
+    return _problem(row)
+
+
+def list_problem_reports(
+    session: Session, *, on: date, open_only: bool = False, overdue_only: bool = False
+) -> list[ProblemRecord]:
+    """Problem reports by due date; ``overdue_only``: open and past due on ``on`` (ProblemRecord.overdue)."""
+    query = select(ProblemReport).order_by(ProblemReport.due, ProblemReport.opened_at)
+    if open_only or overdue_only:
+        query = query.where(ProblemReport.closed_at.is_(None))
+    if overdue_only:
+        query = query.where(ProblemReport.due < on)
+    return [_problem(r) for r in session.scalars(query)]
 
 
 def contracts(session: Session) -> list[ContractIn]:

@@ -18,6 +18,9 @@ not change when it is printed again.
   an outage is product-attributable when any of it is. Units in service come from the
   contract's covered elements, else the largest number recorded on the element's outages.
 - **Our own work**: counted outages flagged as caused by our work, with the project or window.
+- **Disputed attribution** (INC-7): an outage whose attribution waits for the customer counts
+  by its recorded segments and is marked disputed (per element and customer, and listed); once
+  the customer decided, it counts by the final segments.
 - **Problem reports** still open after their due date, as of ``as_of``.
 """
 
@@ -32,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.incident import Attribution
 from models.incident_contract import ContractIn, Severity
 from models.incident_input import Cause
 from siteflow.incidents.clocks import ClockKind, ClockState, compute_clocks
@@ -93,6 +97,9 @@ class OutageFigures(_Figures):
     product_unit_minutes: float
     so: float = Field(description="Annualised outage minutes per unit in service, all causes")
     so_product: float
+    disputed: int = Field(
+        default=0, description="Counted outages whose attribution waits for the customer (INC-7)"
+    )
 
 
 class OurWorkOutage(_Figures):
@@ -101,6 +108,17 @@ class OurWorkOutage(_Figures):
     work_ref: str | None
     start: datetime
     minutes: float
+
+
+class DisputedOutage(_Figures):
+    """INC-7: counted by its recorded segments until the customer decides; then by theirs."""
+
+    incident_key: str
+    outage_id: str
+    element: str
+    start: datetime
+    minutes: float
+    product_minutes: float
 
 
 class OverdueProblem(_Figures):
@@ -131,6 +149,9 @@ class IncidentMonthReport(_Figures):
     outages_by_element: list[OutageFigures]
     outages_by_customer: list[OutageFigures]
     our_work: list[OurWorkOutage]
+    disputed_outages: list[DisputedOutage] = Field(
+        default_factory=list, description="Attribution disputed, the customer's answer awaited (INC-7)"
+    )
     overdue_problems: list[OverdueProblem]
 
 
@@ -241,6 +262,7 @@ def _outage_figures(
         product_minutes=round(product, 2),
         unit_minutes=round(unit_minutes, 2),
         product_unit_minutes=round(product_unit_minutes, 2),
+        disputed=sum(1 for o in outages if o.attribution is Attribution.DISPUTED),
         so=round(12 * unit_minutes / units, 4),
         so_product=round(12 * product_unit_minutes / units, 4),
     )
@@ -310,6 +332,18 @@ def monthly_report(
         for o in counted
         if o.outage.our_work
     ]
+    disputed = [
+        DisputedOutage(
+            incident_key=o.incident_key,
+            outage_id=o.id,
+            element=o.outage.element,
+            start=o.outage.start,
+            minutes=_minutes(o.outage.duration),
+            product_minutes=_minutes(o.outage.attributed(Cause.PRODUCT)),
+        )
+        for o in counted
+        if o.attribution is Attribution.DISPUTED
+    ]
     on = as_of.date()
     overdue = [
         OverdueProblem(
@@ -335,5 +369,6 @@ def monthly_report(
         outages_by_element=by_element,
         outages_by_customer=by_customer,
         our_work=our_work,
+        disputed_outages=disputed,
         overdue_problems=overdue,
     )

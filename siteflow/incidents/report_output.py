@@ -73,10 +73,18 @@ def _rows(report: IncidentMonthReport) -> Iterator[tuple[str, str, str, str]]:
             "product_unit_minutes",
             "so",
             "so_product",
+            "disputed",
         ):
             yield ("outages", subject, name, str(getattr(f, name)))
     for w in report.our_work:
         yield ("our work", w.incident_key, f"{w.element} minutes", str(w.minutes))
+    for d in report.disputed_outages:  # INC-7: counted as recorded until the customer decides
+        yield (
+            "disputed outages",
+            d.incident_key,
+            f"{d.element} {d.start.isoformat()} minutes",
+            str(d.minutes),
+        )
     for p in report.overdue_problems:
         yield ("overdue problem reports", p.incident_key, p.title, str(p.days_overdue))
 

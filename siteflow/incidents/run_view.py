@@ -1,15 +1,19 @@
 """The incident run's clocks in the Prefect UI: a markdown artifact, published again on every
 event (INC-4). A keyed artifact keeps its history, so the run's *Artifacts* tab shows the
 latest table and every earlier one. Called by the flow's tasks and by the web API after it
-records a field event — the run is suspended then, so no task of its own could do it."""
+records a field event — the run is suspended then, so no task of its own could do it — and by
+the gate keeper's pass while no event comes (:class:`ClocksRefresh`), so elapsed and remaining
+do not go stale."""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import zlib
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from siteflow.db import read_scope
+from siteflow.incidents.clocks import ClockState, IncidentClocks
 from siteflow.incidents.views import clocks_markdown, incident_view
 
 log = logging.getLogger(__name__)
@@ -45,3 +49,55 @@ def publish_clocks(key: str) -> bool:
         log.warning("could not publish the clocks of %s: %s", key, exc)
         return False
     return True
+
+
+class ClocksRefresh:
+    """When the keeper publishes an open incident's clocks again without an event (INC-4).
+
+    Due when a running clock crossed a mark (50 %, 75 %, breach) since this keeper last
+    published it, or when ``every`` has passed with a clock running; never for an incident
+    whose clocks are all stopped, paused or not started (nothing on its table moves). The
+    keeper already computes every open incident's clocks for its notices, so deciding costs
+    nothing more; only the due ones are published (one Prefect call each). An incident seen
+    for the first time — the keeper just started — is placed at a point of the interval fixed
+    by its key, so a restart spreads the refreshes of many incidents over one interval instead
+    of publishing them all at once. Kept in the keeper's memory: several keepers each refresh
+    (a view; harmless), and events publish on their own anyway.
+    """
+
+    def __init__(self, every: timedelta) -> None:
+        self.every = every
+        self._last: dict[str, tuple[datetime, int]] = {}
+
+    @staticmethod
+    def _marks(clocks: IncidentClocks) -> int:
+        return sum(m.reached for r in clocks.readings for m in r.marks)
+
+    def due(self, key: str, clocks: IncidentClocks, now: datetime) -> bool:
+        marks = self._marks(clocks)
+        last = self._last.get(key)
+        if last is None:
+            share = (zlib.crc32(key.encode()) % 1000) / 1000
+            last = (now - self.every * share, marks)
+            self._last[key] = last
+        published_at, marks_then = last
+        if marks > marks_then:
+            return True
+        running = any(r.state is ClockState.RUNNING for r in clocks.readings)
+        return running and now - published_at >= self.every
+
+    def next_due(self, key: str, clocks: IncidentClocks, now: datetime, *, stale: bool) -> datetime:
+        """When a refresh falls due next while a clock runs (the keeper looks at the incident
+        then; a mark crossed is one of its notice times already); far off when none runs."""
+        if not any(r.state is ClockState.RUNNING for r in clocks.readings):
+            return now + timedelta(days=3650)
+        published_at = now if stale else self._last.get(key, (now, 0))[0]
+        return max(published_at + self.every, now + timedelta(seconds=1))
+
+    def published(self, key: str, clocks: IncidentClocks, now: datetime) -> None:
+        self._last[key] = (now, self._marks(clocks))
+
+    def forget(self, open_keys: set[str]) -> None:
+        """Drop incidents no longer open (closed ones never come due again)."""
+        for key in set(self._last) - open_keys:
+            del self._last[key]

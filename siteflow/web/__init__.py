@@ -31,6 +31,7 @@ from siteflow.web import (
     handover_download,
     incidents_api,
     personal_tokens,
+    problems_api,
     signin,
     single_sign_on,
     subjects,
@@ -51,6 +52,7 @@ app.include_router(signin.router)
 app.include_router(single_sign_on.router)
 app.include_router(api.router)
 app.include_router(incidents_api.router)
+app.include_router(problems_api.router)
 app.include_router(subjects.router)
 app.include_router(handover_download.router)
 app.include_router(workspace.router)

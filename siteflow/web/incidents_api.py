@@ -7,7 +7,11 @@
 - ``POST /api/incidents/{key}/events`` records a field event by the user (INC-4, INC-10,
   COM-8: never in the future, in order, no departure before restoration), stamped now unless
   ``at`` says when it happened; ``…/outages`` an outage with its cause segments (INC-5 …
-  INC-7); ``…/close`` closes through the closure gate and the one decision path (INC-8);
+  INC-7; one recorded ``disputed`` goes to the customer at a gate of the run),
+  ``…/outages/{id}/dispute`` disputes one afterwards (INC-7: owner or office; the customer's
+  answer is final); ``…/problems`` raises a problem report (INC-8, owner or office, in
+  :mod:`siteflow.web.problems_api`); ``…/close`` closes through the closure gate and the one
+  decision path (INC-8);
   ``…/handover`` asks a colleague to take it over, ``…/handover/accept|decline`` is their
   answer (INC-9: the owner is unchanged until the receiver accepts).
 - ``GET /api/incidents[?open=true&breached=true]`` and ``GET /api/incidents/{key}``: the clocks.
@@ -28,20 +32,21 @@ from sqlalchemy import select
 from models.gate import Gate, GateStatus
 from models.gate_spec import Decision, Door, Proof
 from models.incident_input import EVENT_ADAPTER, EventKind, Instant, OutageIn
-from models.incident_run import IncidentReportIn
+from models.incident_run import IncidentReportIn, IncidentRun
 from models.site_access import SiteAccessIn
 from models.text_kinds import Email, Note, ReasonCode
 from models.text_kinds import problems as form_problems
 from siteflow.db import read_scope, session_scope
 from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
-from siteflow.incidents import handover, intake, records
+from siteflow.incidents import handover, intake, records, rights
+from siteflow.incidents.attribution import WAKE_KEY
 from siteflow.incidents.closure import check_closure
 from siteflow.incidents.refusals import IncidentRefused
 from siteflow.incidents.run_start import start_incident_run
 from siteflow.incidents.run_view import publish_clocks
 from siteflow.incidents.views import IncidentView, incident_view, incident_views
 from siteflow.links import prefect_run_page
-from siteflow.resumer import resume_run
+from siteflow.resumer import resume_run, wake_run
 from siteflow.signature_proof import Evidence
 from siteflow.web.access import Actor
 from siteflow.web.api import token_actor
@@ -93,6 +98,20 @@ class OutageOut(BaseModel):
     key: str
     outage_id: str
     counted: bool
+    disputed: bool = False
+
+
+class DisputeIn(BaseModel):
+    reason: Note = Field(
+        min_length=1, description="What is disputed, and by whom (the customer's word or ours)"
+    )
+
+
+class DisputeOut(BaseModel):
+    key: str
+    outage_id: str
+    gate_key: str
+    waking: bool
 
 
 class ClosingOut(BaseModel):
@@ -175,11 +194,26 @@ def record_event(
     return RecordedOut(key=key, kind=event.kind, at=event.at, by=event.by, incident=view)
 
 
+def _run_of(session: Any, key: str) -> IncidentRun:
+    run: IncidentRun | None = session.get(IncidentRun, key)
+    if run is None:
+        raise IncidentRefused("INC-9", f"unknown incident '{key}'")
+    return run
+
+
+def _wake(run_id: str | None) -> None:
+    """INC-7: wake the incident's run so it opens the disputed outage's customer gate (the
+    keeper's pass does it later if the run was not waiting at its open-gates form yet)."""
+    if run_id:
+        wake_run(run_id, WAKE_KEY)
+
+
 @router.post("/{key}/outages", status_code=201, response_model=OutageOut)
 def record_outage(
-    key: str, body: dict[str, Any], actor: Annotated[Actor, Depends(token_actor)]
+    key: str, body: dict[str, Any], background: BackgroundTasks, actor: Annotated[Actor, Depends(token_actor)]
 ) -> Response | OutageOut:
-    """An outage with its cause segments (INC-5 … INC-7), checked before anything is written."""
+    """An outage with its cause segments (INC-5 … INC-7), checked before anything is written;
+    one recorded as disputed goes to the customer (INC-7: only the owner or the office say so)."""
     from siteflow.settings import get_settings
 
     try:
@@ -188,11 +222,54 @@ def record_outage(
         return _invalid("outage", exc)
     try:
         with session_scope() as session:
-            outage_id = records.record_outage(session, key=key, outage=outage, now=datetime.now(UTC))
+            run = _run_of(session, key)
+            if outage.disputed:
+                rights.check_may_dispute(
+                    key=key, email=actor.user.email, roles=actor.user.roles, owner_email=run.owner_email
+                )
+            outage_id = records.record_outage(
+                session, key=key, outage=outage, now=datetime.now(UTC), actor=actor.user.email
+            )
+            run_id = run.flow_run_id
     except IncidentRefused as exc:
         return _refused(exc)
+    if outage.disputed:
+        background.add_task(_wake, run_id)
     counted = outage.duration.total_seconds() > get_settings().outage_threshold_seconds
-    return OutageOut(key=key, outage_id=outage_id, counted=counted)
+    return OutageOut(key=key, outage_id=outage_id, counted=counted, disputed=outage.disputed)
+
+
+@router.post("/{key}/outages/{outage_id}/dispute", status_code=201, response_model=DisputeOut)
+def dispute_outage(
+    key: str,
+    outage_id: str,
+    body: DisputeIn,
+    background: BackgroundTasks,
+    actor: Annotated[Actor, Depends(token_actor)],
+) -> Response | DisputeOut:
+    """INC-7: dispute a recorded outage's attribution; the run asks the customer, whose answer
+    is final (a second dispute is refused)."""
+    from siteflow.incidents.attribution import gate_key
+
+    try:
+        with session_scope() as session:
+            run = _run_of(session, key)
+            rights.check_may_dispute(
+                key=key, email=actor.user.email, roles=actor.user.roles, owner_email=run.owner_email
+            )
+            records.dispute_outage(
+                session,
+                key=key,
+                outage_id=outage_id,
+                reason=body.reason,
+                by=actor.user.email,
+                now=datetime.now(UTC),
+            )
+            run_id = run.flow_run_id
+    except IncidentRefused as exc:
+        return _refused(exc)
+    background.add_task(_wake, run_id)
+    return DisputeOut(key=key, outage_id=outage_id, gate_key=gate_key(outage_id), waking=bool(run_id))
 
 
 @router.post("/{key}/close", response_model=ClosingOut)
@@ -212,6 +289,14 @@ def close(
                     Gate.subject == key, Gate.key == CLOSURE_GATE, Gate.status == GateStatus.OPEN.value
                 )
             )
+            pending = [d for d in records.disputes_of(session, key=key) if d.pending]
+            if pending:
+                raise IncidentRefused(
+                    "INC-7",
+                    f"the attribution of outage {pending[0].outage_id} ({pending[0].element}) is "
+                    f"disputed and waits for the customer's answer (gate {pending[0].gate_key}); "
+                    f"close {key} after it",
+                )
     except IncidentRefused as exc:
         return _refused(exc)
     if gate_id is None:
