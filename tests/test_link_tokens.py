@@ -83,7 +83,7 @@ def database_files(url: str) -> list[Path]:
                 ),
                 {"t": table},
             ).one()
-            for rel in filter(None, relations):
+            for rel in (str(r) for r in relations if r):
                 files += [p for p in (data / rel).parent.glob(Path(rel).name + "*") if p.is_file()]
     assert len(files) >= 3, files  # the test must read the real tables
     return files + sorted((data / "pg_wal").glob("0*"))
