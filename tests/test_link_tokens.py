@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import stat
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from siteflow.approval_links import find_link, issue_link, token_hash
 from siteflow.db import engine_for, session_scope
 from siteflow.identity.roles import StaffRole
 from siteflow.identity.users import NewUser, add_user
+from siteflow.mailed_links import keys_needed, tend_keys
 from siteflow.outbox_relay import relay_once
 from siteflow.settings import Settings, get_settings
 from tests.conftest import PG_ADMIN_URL
@@ -191,6 +193,8 @@ def test_the_link_key_is_made_once_private_and_never_logged(
         assert needle not in logged
     assert key not in logged.encode("utf-8", "surrogateescape")
     assert "secret=" not in repr(link_keys.load(key_file.stem))  # a repr never shows the key
+    fresh = link_keys.rotate()  # written 0600 from the start, not only put right when read
+    assert stat.S_IMODE((where / f"{fresh.key_id}{link_keys.SUFFIX}").stat().st_mode) == 0o600
 
 
 def test_rotation_keeps_every_link_and_deletes_a_key_once_its_mails_are_sent(web: str) -> None:  # noqa: F811
@@ -207,7 +211,6 @@ def test_rotation_keeps_every_link_and_deletes_a_key_once_its_mails_are_sent(web
     later = rotated + link_keys.GRACE + timedelta(seconds=1)
     new = link_keys.current_key()
     assert new.key_id != old.key_id
-    from siteflow.mailed_links import keys_needed
 
     assert old.key_id in keys_needed()  # its gate's mails are not sent yet
     assert link_keys.prune(keys_needed(), now=later) == []
@@ -305,3 +308,14 @@ def test_a_mail_waiting_in_the_outbox_at_the_upgrade_keeps_its_link(database_url
         assert link is not None and link.id == "l1" and link.key_id is not None
         assert find_link(session, old_token) is None
         assert session.get(OutboxMessage, "m1").status == "sent"  # type: ignore[union-attr]
+
+
+def test_the_relay_rotates_the_link_key_when_it_is_due(database_url: str) -> None:
+    """What the relay runs once a minute: a new key once the current one is `link_key_hours`
+    old (0: never); the old one is kept while within the grace."""
+    first = link_keys.current_key()
+    assert tend_keys(Settings(link_key_hours=0)) == [] and link_keys.key_ids() == [first.key_id]
+    assert tend_keys(Settings(link_key_hours=1)) == [] and link_keys.key_ids() == [first.key_id]
+    time.sleep(0.2)
+    assert tend_keys(Settings(link_key_hours=0.1 / 3600)) == []  # rotated; the old key is in its grace
+    assert link_keys.key_ids()[0] == first.key_id and len(link_keys.key_ids()) == 2
