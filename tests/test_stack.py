@@ -318,8 +318,9 @@ def files_holding(home: Path, secret: str, skip: set[Path]) -> list[str]:
 
 
 def test_erased_tokens_leave_the_running_database(up: Up) -> None:
-    """Issue #10 item 3, while running: once the relay has sent the mails and erased their
-    tokens, siteflow.db and its WAL no longer hold them (the relay empties the WAL)."""
+    """Issue #10 item 3, while running: once the relay has sent the mails, siteflow.db and its
+    WAL do not hold their tokens (derived under the link key when the mail is rendered, never
+    stored: siteflow/link_keys.py)."""
     from tests.test_upgrade_e2e import wait_for
 
     links, others = issue_secrets(up)
