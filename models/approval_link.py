@@ -1,7 +1,9 @@
 """Single-use approval links for people who answer by email (docs/architecture.md "Mail", issue #4).
 
-Only the SHA-256 of the token is stored for lookups; the token itself lives in `secret`
-until the mail carrying it is sent, then it is erased.
+Only the SHA-256 of the token is stored, for lookups; the token itself is never stored: it is
+derived from the link's id under the link key `key_id` (kept outside the database,
+:mod:`siteflow.link_keys`) when the mail is rendered. `key_id` is NULL only for a link issued
+before derived tokens (migration 0016); the relay gives it a derived token before mailing it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class ApprovalLink(Base):
     recipient_name: Mapped[str] = mapped_column(String(200))
     recipient_email: Mapped[str] = mapped_column(String(320))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[str | None] = mapped_column(String(40))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

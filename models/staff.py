@@ -72,6 +72,7 @@ class PasswordLink(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[str | None] = mapped_column(String(40))  # the link key its token is derived from
     user_id: Mapped[str] = mapped_column(ForeignKey("staff_users.id"), index=True)
     purpose: Mapped[str] = mapped_column(String(16))  # LinkPurpose
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

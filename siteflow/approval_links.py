@@ -1,7 +1,10 @@
-"""Tokens for approval links: long, random, single-use, stored only as a hash.
+"""Tokens for approval links: long, unguessable, single-use, never stored (only their hash).
 
-The token is looked up by its SHA-256 and compared in constant time; the POST form carries
-an HMAC of the token under a per-installation key, so a cross-site form cannot submit.
+A link's token is derived from its id under the current link key (:mod:`siteflow.link_keys`),
+so neither the link row nor the outbox row that mails it holds the token: the relay derives it
+again when it renders the mail. The token is looked up by its SHA-256 and compared in constant
+time; the POST form carries an HMAC of the token under a per-installation key, so a cross-site
+form cannot submit.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.approval_link import ApprovalLink
+from models.base import new_id
+from models.outbox import LinkKind
+from siteflow import link_keys
 from siteflow.settings import get_settings
 
 TOKEN_BYTES = 32
@@ -34,19 +40,24 @@ def link_url(token: str) -> str:
 
 
 def issue_link(session: Session, gate_id: str, name: str, email: str, deadline: datetime | None) -> str:
-    """Create a link for one recipient and one gate; returns the token (never stored as is)."""
-    token = new_token()
+    """Create a link for one recipient and one gate; returns its id, which the outbox row that
+    mails it names (``link_kind=APPROVAL, link_id=…``). A reissued link is a new id, so a new
+    token; the token itself is kept nowhere."""
+    key = link_keys.current_key()
+    link_id = new_id()
     expires = deadline or datetime.now(UTC) + timedelta(days=get_settings().link_days)
     session.add(
         ApprovalLink(
+            id=link_id,
             gate_id=gate_id,
             recipient_name=name,
             recipient_email=email,
-            token_sha256=token_hash(token),
+            token_sha256=token_hash(key.token(LinkKind.APPROVAL, link_id)),
+            key_id=key.key_id,
             expires_at=expires,
         )
     )
-    return token
+    return link_id
 
 
 def find_link(session: Session, token: str) -> ApprovalLink | None:

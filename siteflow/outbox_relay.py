@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -37,10 +38,9 @@ from models.project_input import ROLE_SIDE, Role, Side
 from models.roster import roster_of
 from models.service_language import check_service_language
 from siteflow import audit_chain, audit_checkpoints, mail_witness, site_time
-from siteflow.approval_links import LINK_PLACEHOLDER, link_url
 from siteflow.db import get_engine, session_scope
-from siteflow.identity import password_links
 from siteflow.mail_body import html_fragment, plain_text
+from siteflow.mailed_links import LinkUnavailable, MailLink, link_for, tend_keys
 from siteflow.settings import Settings, get_settings
 from siteflow.sqlite_erasure import truncate_wal
 
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE = timedelta(seconds=2)
 BACKOFF_MAX = timedelta(minutes=10)
 STALE_CLAIM = timedelta(minutes=2)
+KEY_TENDING = 60.0  # seconds between looks at the link keys (rotate when due, delete unneeded)
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,12 @@ def message_id(row_id: str, sender: str) -> str:
     return f"<outbox-{row_id}@{domain}>"
 
 
-def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
+def build_message(row: OutboxMessage, settings: Settings, link: MailLink | None = None) -> EmailMessage:
     """Plain text and HTML (Chinese first, English beside it), both rendered from the row's
     Markdown (:mod:`siteflow.mail_body`: no ``###`` or ``| --- |`` reaches a reader), the
-    document the mail is about as an attachment, and a calendar invite as a text/calendar part."""
+    personal link (derived by :func:`siteflow.mailed_links.link_for`, never read from the row)
+    in place of its placeholder, the document the mail is about as an attachment, and a
+    calendar invite as a text/calendar part."""
     msg = EmailMessage()
     msg["From"] = settings.mail_sender
     msg["To"] = row.recipient
@@ -74,9 +77,8 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
     msg["Message-ID"] = row.message_id or message_id(row.id, settings.mail_sender)
     msg["Date"] = formatdate(row.created_at.timestamp(), localtime=False)
     body = row.body_text
-    placeholder, link = _link(row) or ("", None)
-    if link:
-        body = body.replace(placeholder, link)
+    if link is not None:
+        body = body.replace(link.placeholder, link.url)
     witness = _witness(row)
     if witness is not None:
         msg[audit_checkpoints.WITNESS_HEADER] = witness.header_value()
@@ -84,7 +86,9 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
     document = _document(row.document_id)
     msg.set_content(plain_text(body))
     msg.add_alternative(
-        _html(row.title, body, link, document[0] if document else None), subtype="html", charset="utf-8"
+        _html(row.title, body, link.url if link else None, document[0] if document else None),
+        subtype="html",
+        charset="utf-8",
     )
     if row.calendar_ics:
         method = "CANCEL" if "METHOD:CANCEL" in row.calendar_ics else "REQUEST"
@@ -101,16 +105,6 @@ def build_message(row: OutboxMessage, settings: Settings) -> EmailMessage:
                 pdf, maintype="application", subtype="pdf", filename=name[: -len(".html")] + ".pdf"
             )
     return msg
-
-
-def _link(row: OutboxMessage) -> tuple[str, str] | None:
-    """The placeholder in the row's text and the link that replaces it, made from its secret:
-    a password link (staff accounts) or, by default, an approval link."""
-    if not row.secret:
-        return None
-    if password_links.PLACEHOLDER in row.body_text:
-        return password_links.PLACEHOLDER, password_links.link_url(row.secret)
-    return LINK_PLACEHOLDER, link_url(row.secret)
 
 
 def _document(document_id: str | None) -> tuple[str, str] | None:
@@ -246,8 +240,6 @@ def _finish(row_id: str, *, sent: bool, error: str | None, permanent: bool) -> N
         row = session.get(OutboxMessage, row_id)
         assert row is not None
         row.attempts += 1
-        if sent or permanent:  # the link token now exists only in the recipient's mailbox, or nowhere
-            row.secret = None
         if sent:
             row.status, row.sent_at, row.last_error = "sent", now, None
             audit_chain.append(
@@ -278,7 +270,6 @@ def _stop(row: OutboxMessage, reason: str) -> None:
         held = session.get(OutboxMessage, row.id)
         assert held is not None
         held.status, held.last_error = "stopped", reason
-        held.secret = None  # never sent: its link can never be used, so nothing needs the token
         audit_chain.append(
             session,
             held.subject_ref,
@@ -325,8 +316,15 @@ async def relay_once(settings: Settings | None = None, limit: int = 50) -> Relay
             failed += 1
             continue
         try:
+            link = link_for(row)
+        except LinkUnavailable as unavailable:
+            _finish(row.id, sent=False, error=str(unavailable), permanent=True)
+            log.error("mail to %s not sent: %s", row.recipient, unavailable)
+            failed += 1
+            continue
+        try:
             await aiosmtplib.send(
-                build_message(row, s),
+                build_message(row, s, link),
                 hostname=s.smtp_host,
                 port=s.smtp_port,
                 timeout=15,
@@ -351,15 +349,25 @@ async def relay_once(settings: Settings | None = None, limit: int = 50) -> Relay
 
 
 async def run_forever(poll_seconds: float = 1.0) -> None:
-    """Send, and after any pass that erased tokens empty SQLite's WAL of them (retried each
-    pass until it completes: a reader holding an old snapshot keeps the WAL for a while)."""
+    """Send; once a minute tend the link keys (a new one when due, old ones deleted once no
+    unsent mail needs them: after that a sent token cannot be derived from anything on the host).
+
+    After any pass that sent or failed a mail, SQLite's WAL is emptied too (retried each pass
+    until it completes: a reader holding an old snapshot keeps the WAL for a while). No token is
+    written to the database any more (:mod:`siteflow.link_keys`); this is for what an upgrade
+    left — a pre-upgrade row's random token, re-keyed before it was mailed."""
     erased = False
+    tended = -KEY_TENDING
     while True:
         try:
             done = await relay_once()
             erased = erased or done.sent > 0 or done.failed > 0
             if erased:
                 erased = not truncate_wal(get_engine())
+            if time.monotonic() - tended >= KEY_TENDING:
+                tended = time.monotonic()
+                for key_id in tend_keys():
+                    log.info("link key %s deleted: every mail derived from it was sent", key_id)
         except Exception as exc:  # the database may be briefly gone: keep going
             log.warning("outbox relay pass failed: %s", exc)
         await asyncio.sleep(poll_seconds)

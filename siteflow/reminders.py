@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.gate import Gate, GateDecision, GateStatus
-from models.outbox import OutboxMessage
+from models.outbox import LinkKind, OutboxMessage
 from models.project_input import ContactIn, Role
 from models.roster import Roster, roster_of
 from models.upgrade_plan import UpgradePlanIn
@@ -101,7 +101,7 @@ def _queue_once(mail: _Mail) -> bool:
                 gate = session.get(Gate, mail.gate_id)
                 if gate is None or gate.status != GateStatus.OPEN.value or not mail.still_due(session, gate):
                     return False
-                token = (
+                link_id = (
                     issue_link(session, gate.id, mail.contact.name, mail.contact.email, mail.link_expires)
                     if mail.with_link
                     else None
@@ -113,7 +113,8 @@ def _queue_once(mail: _Mail) -> bool:
                         recipient=f"{mail.contact.name} <{mail.contact.email}>",
                         title=mail.title[:400],
                         body_text=mail.body,
-                        secret=token,
+                        link_kind=LinkKind.APPROVAL.value if link_id else None,
+                        link_id=link_id,
                         document_id=gate.document_id if mail.with_link else None,  # the document again
                     )
                 )

@@ -166,6 +166,20 @@ class Settings(BaseSettings):
         description="Where the Ed25519 keys that sign the audit chain live (keyring.json and the current "
         "private key, mode 0600); home/audit/keys when unset. Never in the database.",
     )
+    link_keys_dir: Path | None = Field(
+        default=None,
+        description="Where the keys that mailed-link tokens are derived from live (one file per key, mode "
+        "0600); home/link-keys when unset. Every process that issues or mails links (flows, keeper, web, "
+        "relay, CLI) must read the same directory: on several hosts, mount one shared secret there. "
+        "Never in the database.",
+    )
+    link_key_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="The relay retires the current link key after this long and makes a new one; a retired "
+        "key is deleted once no unsent mail needs it, so a mailed token can no longer be derived from "
+        "anything on the host. 0: never rotate automatically.",
+    )
     audit_checkpoints_file: Path | None = Field(
         default=None,
         description="Where `siteflow audit checkpoint` and every witnessed mail publish signed chain heads "

@@ -1,7 +1,11 @@
 """Make SQLite forget what siteflow erased (issue #10, item 3).
 
-An approval-link or password-link token sits in its outbox row until the mail is sent, then
-the relay sets it to NULL. On SQLite that alone does not make it unreadable:
+Link tokens are no longer stored at all (derived under a key outside the database,
+:mod:`siteflow.link_keys`: the design that also holds on PostgreSQL, which keeps a nulled value
+in the dead tuple until VACUUM). This module stays as defence in depth for whatever else is
+erased — and for a pre-upgrade row's random token, kept in ``outbox.secret`` until migration 0016
+dropped the column. What was measured when tokens were nulled in place: on SQLite, nulling
+alone does not make a value unreadable:
 
 - the old row's bytes stay in the page's free space unless ``secure_delete`` is on (measured:
   15 of 40 nulled tokens still in ``siteflow.db`` after a checkpoint with it off, 0 with it on;
@@ -12,7 +16,6 @@ the relay sets it to NULL. On SQLite that alone does not make it unreadable:
   ``wal_checkpoint(TRUNCATE)`` empties the file (0 of 50), but only once no reader still
   holds an older snapshot, so it is tried again until it completes.
 
-PostgreSQL keeps a nulled value in the dead tuple until VACUUM; this module is SQLite's part.
 """
 
 from __future__ import annotations

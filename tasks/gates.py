@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from models.gate import Gate, GateAttempt, GateDecision, GateStatus
 from models.gate_spec import Door, GateSpec, Proof
-from models.outbox import OutboxMessage
+from models.outbox import LinkKind, OutboxMessage
 from models.roster import roster_of, subject_noun
 from siteflow import audit_chain
 from siteflow.approval_links import LINK_PLACEHOLDER, issue_link
@@ -169,7 +169,7 @@ def open_gate(subject: str, flow_run_id: str, spec: GateSpec) -> GateRead:
         if form is not None:
             roles = {r for p in spec.parties for r in p.roles}
             for contact in form.contacts_with(*roles):
-                token = issue_link(session, gate.id, contact.name, contact.email, gate.deadline)
+                link_id = issue_link(session, gate.id, contact.name, contact.email, gate.deadline)
                 session.add(
                     OutboxMessage(
                         dedup_key=f"gate-opened:{gate.id}:{contact.email}",
@@ -179,7 +179,8 @@ def open_gate(subject: str, flow_run_id: str, spec: GateSpec) -> GateRead:
                         body_text=gate_mail_text(
                             subject, spec, contact.name, zone_of(session, subject), subject_noun(form)
                         ),
-                        secret=token,
+                        link_kind=LinkKind.APPROVAL.value,
+                        link_id=link_id,
                         document_id=spec.document_id,
                     )
                 )

@@ -123,7 +123,7 @@ def test_link_from_mail_confirms_then_decides_once(web: str) -> None:
     customers = [c.email for c in form.contacts if c.role.value == "customer"]
     assert sorted(links) == sorted(customers)  # one link of their own for each customer
     with session_scope() as session:
-        assert all(r.secret is None for r in session.execute(select(OutboxMessage)).scalars())
+        assert all(r.status == "sent" for r in session.execute(select(OutboxMessage)).scalars())
         stored = [link.token_sha256 for link in session.execute(select(ApprovalLink)).scalars()]
     url = links[customers[0]]
     token = url.rsplit("/", 1)[1]

@@ -1,8 +1,9 @@
 """Single-use mailed links that set a password: for a new account, and after `users reset`.
 
-The token (32 random bytes) is stored only as its SHA-256; until the outbox relay has sent
-the mail it also sits in the outbox row's `secret`, which the relay erases once sent (as for
-approval links). A link works once, until it expires (`reset_link_minutes`,
+The token is never stored: it is derived from the link's id under the current link key
+(:mod:`siteflow.link_keys`), the link row keeps its SHA-256 (for lookups) and which key, and the
+outbox row names only the link; the relay derives the token again when it renders the mail (as
+for approval links). A link works once, until it expires (`reset_link_minutes`,
 `invite_link_hours` for a new account), and only while it is its user's newest link. Using it
 sets the password and ends every session of that user.
 """
@@ -17,16 +18,18 @@ from pydantic import BaseModel
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from models.outbox import OutboxMessage
+from models.base import new_id
+from models.outbox import LinkKind, OutboxMessage
 from models.staff import LinkPurpose, PasswordLink, StaffUser
-from siteflow.approval_links import new_token, token_hash
+from siteflow import link_keys
+from siteflow.approval_links import token_hash
 from siteflow.db import read_scope, session_scope
 from siteflow.identity.audit import STREAM, StaffAudit, StaffEvent, record
 from siteflow.identity.passwords import check_rule, hash_password
 from siteflow.identity.sessions import end_all_sessions
 from siteflow.settings import get_settings
 
-PLACEHOLDER = "{password_link}"  # replaced by the relay with the link, from the row's secret
+PLACEHOLDER = "{password_link}"  # replaced by the relay with the link, derived for the row's link_id
 
 
 def link_url(token: str) -> str:
@@ -84,9 +87,12 @@ def issue_link(session: Session, user: StaffUser, purpose: LinkPurpose, actor: s
         .where(PasswordLink.user_id == user.id, PasswordLink.used_at.is_(None))
         .values(used_at=now)
     )
-    token = new_token()
+    key = link_keys.current_key()
+    link_id = new_id()
     link = PasswordLink(
-        token_sha256=token_hash(token),
+        id=link_id,
+        token_sha256=token_hash(key.token(LinkKind.PASSWORD, link_id)),
+        key_id=key.key_id,
         user_id=user.id,
         purpose=purpose.value,
         created_at=now,
@@ -102,7 +108,8 @@ def issue_link(session: Session, user: StaffUser, purpose: LinkPurpose, actor: s
             recipient=f"{user.name} <{user.email}>",
             title=title,
             body_text=body,
-            secret=token,
+            link_kind=LinkKind.PASSWORD.value,
+            link_id=link_id,
         )
     )
     record(
