@@ -267,7 +267,7 @@ def test_a_mail_waiting_in_the_outbox_at_the_upgrade_keeps_its_link(database_url
     from siteflow.db import alembic_config
 
     config = alembic_config(database_url)
-    command.downgrade(config, "0015")
+    command.downgrade(config, "0017")
     old_token = "legacy-random-token-" + os.urandom(12).hex()
     with engine_for(database_url).begin() as conn:
         conn.execute(

@@ -9,8 +9,8 @@ where PostgreSQL still holds it in a dead row version. Then ``outbox.secret`` is
 Downgrade restores the column empty: a mail queued after the upgrade and still unsent then goes
 without its link (its token was never stored, so there is nothing to put back).
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 """
 
 import hashlib
@@ -18,8 +18,8 @@ import hashlib
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
