@@ -547,15 +547,14 @@ def incidents_received(session: Session, *, start: datetime, end: datetime) -> l
         .where(Incident.received_at >= start, Incident.received_at < end)
         .order_by(Incident.received_at)
     ).all()
-    keys = [r.key for r in rows]
-    events: dict[str, list[IncidentEvent]] = {k: [] for k in keys}
-    if keys:
-        for ev in session.scalars(
-            select(IncidentEventRow)
-            .where(IncidentEventRow.incident_key.in_(keys))
-            .order_by(IncidentEventRow.incident_key, IncidentEventRow.seq)
-        ):
-            events[ev.incident_key].append(ev.event())
+    events: dict[str, list[IncidentEvent]] = {r.key: [] for r in rows}
+    in_range = select(Incident.key).where(Incident.received_at >= start, Incident.received_at < end)
+    for ev in session.scalars(  # a subquery, not a list of keys: a month may hold 100,000 of them
+        select(IncidentEventRow)
+        .where(IncidentEventRow.incident_key.in_(in_range))
+        .order_by(IncidentEventRow.incident_key, IncidentEventRow.seq)
+    ):
+        events[ev.incident_key].append(ev.event())
     return [_record(r, events[r.key]) for r in rows]
 
 
