@@ -271,7 +271,7 @@ def main() -> None:
     except MailboxSettingRefused as exc:
         raise SystemExit(f"the support mailbox cannot be read: {exc}") from None
     log.info(
-        "reading the support mailbox %s every %.0fs", address.shown(), settings.support_imap_poll_seconds
+        "reading the support mailbox %s every %gs", address.shown(), settings.support_imap_poll_seconds
     )
     outages = OutageLog(settings.support_imap_poll_seconds)
     while True:
