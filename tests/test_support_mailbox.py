@@ -33,6 +33,7 @@ from siteflow.incidents.mailbox_address import MailboxSettingRefused, mailbox_ad
 from siteflow.incidents.mailbox_reader import OutageLog, PassOutcome, read_mailbox
 from siteflow.settings import Settings
 from siteflow.stack import Stack, StackError
+from tests.conftest import using
 from tests.imap_server import DovecotServer
 from tests.test_incident_e2e import wait_for
 from tests.test_incident_mail import CUSTOMER, DUTY, mail_contract
@@ -234,6 +235,26 @@ def test_a_refused_login_is_said_once_without_the_password_and_loses_nothing(
     assert untrusted.outcome is PassOutcome.REFUSED and "certificate verify failed" in untrusted.problem
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_mail_the_database_cannot_keep_stays_unseen(
+    database_url: str, imap: DovecotServer, secrets: Path, tmp_path: Path
+) -> None:
+    stranger = f"dbdown-{time.time_ns()}@elsewhere.example"
+    raw = support_mail(stranger, "Modem dead", "Since 7.", datetime.now(UTC) - timedelta(minutes=2))
+    uid = imap.append(raw, "desk")
+    gone = reader_settings(
+        tmp_path, imap, secrets, database_url="postgresql+psycopg://siteflow@127.0.0.1:9/gone"
+    )
+    with using(gone):  # the database is down: nothing may be marked seen
+        held = read_mailbox(gone)
+    assert held.outcome is PassOutcome.READ and held.held >= 1 and held.results == ()
+    assert "\\Seen" not in imap.flags("desk")[uid]
+    back = reader_settings(tmp_path, imap, secrets)  # the database is back: the next pass takes it
+    assert read_mailbox(back).outcome is PassOutcome.READ
+    row = row_of(raw)
+    assert row is not None and row.outcome == "unknown-sender" and "\\Seen" in imap.flags("desk")[uid]
+
+
 def test_kept_but_unread_mail_is_read_on_the_next_pass_once_each(database_url: str, tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, support_duty=f"Duty Desk <{DUTY}>")
     now = datetime.now(UTC)
@@ -264,6 +285,12 @@ def test_kept_but_unread_mail_is_read_on_the_next_pass_once_each(database_url: s
     for raw in (crashed, saved):
         row = row_of(raw)
         assert row is not None and row.outcome == "unknown-sender" and row.routed_to == f"Duty Desk <{DUTY}>"
+    left = row_of(reading)
+    assert left is not None and left.outcome == "received" and left.attempts == 1
+    # delivered again meanwhile (the SMTP sender's retry, the IMAP reader's next pass): kept, not
+    # read a second time beside whoever is at it
+    again = mail_intake.receive_mail(reading, envelope_from="reading@elsewhere.example", settings=settings)
+    assert again.outcome.value == "received" and again.mail_id == left.id
     left = row_of(reading)
     assert left is not None and left.outcome == "received" and left.attempts == 1
     given_up = row_of(hopeless)

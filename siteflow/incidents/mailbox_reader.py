@@ -120,6 +120,11 @@ def _text(data: object) -> str:
     return str(data)[:200]
 
 
+def _said(exc: Exception) -> str:
+    """An imaplib error in the server's words (it carries them as bytes)."""
+    return _text(exc.args[0]) if exc.args and isinstance(exc.args[0], bytes) else _text(str(exc))
+
+
 def _quoted(folder: str) -> str:
     return f'"{folder}"'  # mailbox_address lets no quote or backslash through
 
@@ -193,7 +198,7 @@ def read_mailbox(settings: Settings) -> ReaderPass:
     except _Refused as exc:
         return ReaderPass(outcome=PassOutcome.REFUSED, problem=str(exc))
     except imaplib.IMAP4.error as exc:  # a greeting or STARTTLS answer that is not OK
-        return ReaderPass(outcome=PassOutcome.REFUSED, problem=f"{where} answered: {exc}")
+        return ReaderPass(outcome=PassOutcome.REFUSED, problem=f"{where} answered: {_said(exc)}")
     except OSError as exc:  # refused, unreachable, timed out, name unknown
         return ReaderPass(outcome=PassOutcome.UNREACHABLE, problem=f"{where} cannot be reached: {exc}")
     try:
@@ -204,7 +209,7 @@ def read_mailbox(settings: Settings) -> ReaderPass:
         except imaplib.IMAP4.error as exc:  # the server's words; imaplib never puts the password in
             return ReaderPass(
                 outcome=PassOutcome.REFUSED,
-                problem=f"{where} refused the login as {address.user}: {exc}; check the password in "
+                problem=f"{where} refused the login as {address.user}: {_said(exc)}; check the password in "
                 "SITEFLOW_SUPPORT_IMAP_PASSWORD_FILE",
             )
         return _read_folder(client, address, settings)
@@ -270,9 +275,7 @@ def main() -> None:
         address = mailbox_address(settings.support_imap_url or "")
     except MailboxSettingRefused as exc:
         raise SystemExit(f"the support mailbox cannot be read: {exc}") from None
-    log.info(
-        "reading the support mailbox %s every %gs", address.shown(), settings.support_imap_poll_seconds
-    )
+    log.info("reading the support mailbox %s every %gs", address.shown(), settings.support_imap_poll_seconds)
     outages = OutageLog(settings.support_imap_poll_seconds)
     while True:
         time.sleep(outages.after(read_mailbox(get_settings())))
