@@ -107,7 +107,11 @@ def _connect(address: MailboxAddress, settings: Settings) -> imaplib.IMAP4:
                 f"{address.host}:{address.port} does not offer STARTTLS; use imaps:// (TLS) — the password "
                 "is never sent in clear"
             )
-        client.starttls(ssl_context=_tls_context(settings))
+        try:
+            client.starttls(ssl_context=_tls_context(settings))
+        except BaseException:
+            client.shutdown()
+            raise
     return client
 
 
