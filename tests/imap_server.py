@@ -5,7 +5,9 @@ ports (``10143``/``10993`` + ``SITEFLOW_TEST_PORT_OFFSET``), its own maildir, it
 (two users, ``support`` and ``desk``) and a self-signed certificate for 127.0.0.1 (STARTTLS on the IMAP port,
 TLS on the IMAPS port; the certificate is the CA file the reader is given). ``dovecot -F``
 runs in the foreground as a child of the test, so stopping it is stopping that child; it is up
-in a few milliseconds, so a test can stop and start it to play an outage.
+in a few milliseconds, so a test can stop and start it to play an outage. A refused login
+costs a few seconds all the same: Dovecot's anvil delays the next logins from an address after
+a failure (``auth_failure_delay = 0`` only removes the first delay).
 
 Dovecot 2.3 (Debian 12's ``dovecot-imapd``; ``siteflow.sh test`` installs it). Run as root, the
 mail processes run as the ``dovecot`` user (Dovecot never reads mail as root); run as anyone
@@ -127,6 +129,7 @@ ssl_cert = <{self.cert}
 ssl_key = <{key}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 first_valid_uid = 1
 passdb {{
   driver = passwd-file
