@@ -84,7 +84,9 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 class DovecotServer:
-    def __init__(self, password: str) -> None:
+    def __init__(self, password: str, tls: bool = True) -> None:
+        """``tls=False``: a server that offers no TLS at all (no STARTTLS, no IMAPS port), on
+        ports of its own (10443 + offset)."""
         binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
         if not Path(binary).exists():
             raise RuntimeError(
@@ -95,8 +97,9 @@ class DovecotServer:
             raise RuntimeError(f"these tests write a Dovecot 2.3 config; this is Dovecot {version.strip()}")
         self.binary = binary
         self.password = password
-        self.port = _port(10143)
-        self.tls_port = _port(10993)
+        self.tls = tls
+        self.port = _port(10143 if tls else 10443)
+        self.tls_port = _port(10993) if tls else 0
         self.dir = Path(tempfile.mkdtemp(prefix="siteflow-imap-"))
         self.process: subprocess.Popen[bytes] | None = None
         self.start_seconds = 0.0
@@ -124,9 +127,7 @@ instance_name = siteflow-test-{self.port}
 log_path = {d}/dovecot.log
 {users}protocols = imap
 listen = 127.0.0.1
-ssl = yes
-ssl_cert = <{self.cert}
-ssl_key = <{key}
+{f"ssl = yes{chr(10)}ssl_cert = <{self.cert}{chr(10)}ssl_key = <{key}" if self.tls else "ssl = no"}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -146,14 +147,13 @@ service imap-login {{
   }}
   inet_listener imaps {{
     port = {self.tls_port}
-    ssl = yes
   }}
 }}
 """
         )
 
     def start(self) -> None:
-        for port in (self.port, self.tls_port):
+        for port in (p for p in (self.port, self.tls_port) if p):
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     raise RuntimeError(f"port {port} is taken: set SITEFLOW_TEST_PORT_OFFSET")

@@ -329,6 +329,20 @@ def test_the_gate_keeper_reads_a_mail_a_crash_left_unread(imap_stack: Any) -> No
             assert incident is not None and incident.received_at == sent and incident.channel == "email"
 
 
+def test_a_server_without_starttls_never_gets_the_password(tmp_path: Path) -> None:
+    with DovecotServer(password=PASSWORD, tls=False) as bare:
+        given: dict[str, Any] = {"home": tmp_path, "support_imap_password": PASSWORD}
+        refused = read_mailbox(Settings(support_imap_url=f"imap://desk@127.0.0.1:{bare.port}/INBOX", **given))
+        assert refused.outcome is PassOutcome.REFUSED and "does not offer STARTTLS" in refused.problem
+        assert "user=<desk>" not in bare.log()  # no login was tried: the password stayed here
+        # imap+plain:// says "no TLS" on purpose, and only to this machine
+        plain = read_mailbox(
+            Settings(support_imap_url=f"imap+plain://desk@127.0.0.1:{bare.port}/INBOX", **given)
+        )
+        assert plain.outcome is PassOutcome.READ
+        assert "Login: user=<desk>" in bare.log()
+
+
 def test_a_mailbox_url_with_a_password_or_plain_to_another_host_is_refused(tmp_path: Path) -> None:
     address = mailbox_address("imaps://support%40acme.example@mail.acme.example/INBOX/Support")
     assert (address.user, address.host, address.port, address.folder) == (
