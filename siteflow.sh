@@ -83,6 +83,14 @@ ensure_node() {
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >&2
 }
 
+ensure_dovecot() {
+  # The support mailbox tests read a real IMAP server: a private Dovecot started by the tests
+  # from a config of their own (tests/imap_server.py), never the system's service.
+  if [ -x /usr/sbin/dovecot ]; then return; fi
+  echo "installing Dovecot (Debian package dovecot-imapd) for the support mailbox tests …" >&2
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >&2
+}
+
 case "${1:-}" in
   up)
     install base
@@ -102,6 +110,7 @@ case "${1:-}" in
     ensure_chromium
     ensure_cjk_font
     ensure_node
+    ensure_dovecot
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   ""|-h|--help)

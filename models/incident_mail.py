@@ -6,6 +6,10 @@ sender routed to the duty owner, or refused with the reason (not valid Unicode, 
 Date …). So a malformed mail loses nothing: the bytes stay for a person to read and answer.
 ``mail_key`` (the SHA-256 of the Message-ID, or of the bytes without one) makes a mail that is
 delivered twice one row and one incident.
+
+``attempts`` and ``attempted_at`` say how often and when the intake last took the mail up: a
+row still ``received`` whose attempt started long ago was left by a crash between keeping and
+reading, and the gate keeper reads it again (:func:`siteflow.incidents.mail_intake.retry_kept_mail`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import LargeBinary, String, Text
+from sqlalchemy import Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, new_id
@@ -43,3 +47,5 @@ class InboundMail(Base):
     incident_key: Mapped[str | None] = mapped_column(String(24), index=True)
     contract_code: Mapped[str | None] = mapped_column(String(64))
     routed_to: Mapped[str | None] = mapped_column(String(400))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -9,9 +9,10 @@ names the support address (``SITEFLOW_SUPPORT_ADDRESS``) is handed to the email 
 learns the outcome in the SMTP reply (250 once the mail is kept in the database, 451 "try again"
 when the database cannot take it, so the sending server retries and nothing is lost), there is
 no second process polling files, and mail that siteflow itself sends (acknowledgements,
-notices) is never read back as a report. With a real mail server, point its delivery for the
-support address at this port; reading a mailbox by IMAP (``SITEFLOW_SUPPORT_IMAP_URL``) is not
-built yet.
+notices) is never read back as a report. With a real mail server, either point its delivery
+for the support address at this port or let siteflow read the support mailbox there by IMAP
+(``SITEFLOW_SUPPORT_IMAP_URL``, :mod:`siteflow.incidents.mailbox_reader`), which hands each
+mail to the same intake.
 """
 
 from __future__ import annotations

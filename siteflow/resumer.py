@@ -475,8 +475,10 @@ def crash_orphaned_runs(deployment_names: list[str]) -> list[str]:
 
 def main() -> None:
     """The gate keeper process `siteflow up` starts: deadlines (own thread), resumes, repairs,
-    and the incidents' SLA warnings, breaches and escalations (INC-4, INC-9)."""
+    the incidents' SLA warnings, breaches and escalations (INC-4, INC-9), and support mail a
+    crash left kept but unread (issue #11)."""
     from siteflow import reminders
+    from siteflow.incidents import mail_intake
     from siteflow.incidents import notices as incident_notices
     from siteflow.prefect_env import apply_prefect_environment
     from siteflow.settings import get_settings
@@ -509,6 +511,12 @@ def main() -> None:
             incident_notices.send_due_notices(refresh=refresh)
         except Exception as exc:
             log.warning("incident notice pass failed: %s", exc)
+        try:  # issue #11: a support mail kept but left unread by a crash is read again, once
+            retried = mail_intake.retry_kept_mail(get_settings())
+            if retried:
+                log.info("read %d support mail(s) that a stop had left unread", len(retried))
+        except Exception as exc:
+            log.warning("support mail retry pass failed: %s", exc)
         try:
             for run_id in recover_crashed_runs(examined):
                 log.warning("run %s was reported crashed after siteflow stopped: recovered", run_id)

@@ -61,8 +61,25 @@ class Settings(BaseSettings):
     )
     support_imap_url: str | None = Field(
         default=None,
-        description="imaps://user@host/INBOX of a real support mailbox: NOT READ YET (issue #11); "
-        "with a real mail server, deliver to the catcher's port or wait for the IMAP reader.",
+        description="The support mailbox to read by IMAP (siteflow.incidents.mailbox_reader): "
+        "imaps://user@host[:993]/INBOX (TLS), imap://user@host[:143]/INBOX (STARTTLS, required) or "
+        "imap+plain://user@127.0.0.1:PORT/INBOX (no TLS: loopback only). No password in the URL.",
+    )
+    support_imap_password: SecretStr | None = Field(
+        default=None, description="The support mailbox's password (or support_imap_password_file)."
+    )
+    support_imap_password_file: Path | None = Field(
+        default=None,
+        description="A file holding the support mailbox's password (read on every pass, so a changed "
+        "password needs no restart); preferred to support_imap_password.",
+    )
+    support_imap_ca_file: Path | None = Field(
+        default=None,
+        description="PEM certificate(s) to trust for the support mailbox's TLS instead of the system's "
+        "(a server with its own CA); the host name is checked either way.",
+    )
+    support_imap_poll_seconds: float = Field(
+        default=30.0, gt=0, description="How often the support mailbox is looked at for unseen mail."
     )
     public_url: str | None = Field(
         default=None, description="Base URL of the web service as customers reach it (approval links)."

@@ -2,7 +2,8 @@
 
 Starts, in order: our database migrations, a local Prefect server (UI included) on SQLite
 under SITEFLOW_HOME, the process that serves every deployment, the gate keeper,
-the approval web service, the SMTP catcher and the outbox relay. Ctrl-C stops all of them;
+the approval web service, the SMTP catcher, the outbox relay and — when
+``SITEFLOW_SUPPORT_IMAP_URL`` names a support mailbox — its IMAP reader. Ctrl-C stops all of them;
 a service that exits on its own is started again (:meth:`Stack.watch`). State lives under
 SITEFLOW_HOME, so starting again resumes where it was.
 
@@ -118,6 +119,8 @@ class Stack:
                     f"port {port} for the {what} is taken (is another siteflow still running?); "
                     f"stop it or set {setting} to a free port"
                 )
+        if s.support_imap_url:
+            self._check_mailbox()
         api = s.resolved_prefect_api_url
         if s.prefect_api_url is not None and prefect_open_to_anyone(api):
             raise StackError(
@@ -157,6 +160,8 @@ class Stack:
         self._spawn("mail-catcher", [sys.executable, "-m", "siteflow.mail_catcher"])
         self._wait("mail-catcher", lambda: port_open(s.smtp_host, s.smtp_port), 20)
         self._spawn("mail-relay", [sys.executable, "-m", "siteflow.outbox_relay"])
+        if s.support_imap_url:  # issue #11: a real support mailbox, read by IMAP
+            self._spawn("mail-reader", [sys.executable, "-m", "siteflow.incidents.mailbox_reader"])
         self._spawn(
             "web",
             [
@@ -174,6 +179,21 @@ class Stack:
         )
         self._wait("web", lambda: port_open(s.web_host, s.web_port), 20)
         self._wait("deployments", self._deployments_registered, 60)
+
+    def _check_mailbox(self) -> None:
+        """A support mailbox that could never be read stops `siteflow up` with what to change
+        (the server being down does not: the reader waits for it)."""
+        from siteflow.incidents.mailbox_address import (
+            MailboxSettingRefused,
+            mailbox_address,
+            mailbox_password,
+        )
+
+        try:
+            mailbox_address(self.settings.support_imap_url or "")
+            mailbox_password(self.settings)
+        except MailboxSettingRefused as exc:
+            raise StackError(str(exc)) from None
 
     def _crash_orphans(self) -> None:
         from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
@@ -221,6 +241,7 @@ class Stack:
             "Approval web service": f"http://{s.web_host}:{s.web_port}",
             "Staff workspace (sign in)": f"{s.resolved_public_url}/signin",
             "SMTP catcher": f"smtp://{s.smtp_host}:{s.smtp_port} → {s.mail_dir}",
+            **({"Support mailbox (IMAP)": _mailbox_shown(s)} if s.support_imap_url else {}),
             "Database": s.resolved_database_url,
             "Logs": str(self.logs),
         }
@@ -314,6 +335,12 @@ class Stack:
         url = self.settings.resolved_database_url
         if url.startswith("sqlite") and not truncate_wal(engine_for(url)):
             self.say("siteflow.db's write-ahead log is still held by another process; not emptied")
+
+
+def _mailbox_shown(settings: Settings) -> str:
+    from siteflow.incidents.mailbox_address import mailbox_address
+
+    return mailbox_address(settings.support_imap_url or "").shown()
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -4,7 +4,11 @@ What happens to one mail (:func:`receive_mail`), in this order, so nothing is lo
 
 1. **Kept first.** The raw bytes are an ``incident_mails`` row before anything reads them
    (:class:`~models.incident_mail.InboundMail`, unique by Message-ID): a mail delivered twice is
-   one row and one incident, and a crash while reading leaves it ``received``, not gone.
+   one row and one incident, and a crash while reading leaves it ``received``, not gone: the
+   gate keeper reads such a mail again once its attempt is :data:`RETRY_AFTER` old
+   (:func:`retry_kept_mail`; a conditional UPDATE lets one intake only take a mail up, and after
+   :data:`MAX_ATTEMPTS` it is refused to a person). The SMTP catcher and the IMAP reader
+   (:mod:`siteflow.incidents.mailbox_reader`) both come in through :func:`receive_mail`.
 2. **Checked as text.** Sender, subject and body are text kinds of :mod:`models.text_kinds`
    (valid Unicode decoded strictly in the mail's own charset, no control characters, lengths)
    before anything reaches Prefect or the incident tables. A mail that fails — not valid
@@ -38,11 +42,12 @@ import email.utils
 import hashlib
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -281,7 +286,7 @@ def _follow_up(
             session, row, settings, mail, f"not a contact of contract {contract.code} of {key}", contract
         )
     event = CustomerMessageIn(
-        at=min(mail.sent_at, now),
+        at=min(mail.sent_at, row.arrived_at),
         by=contact.name if contact is not None else (run.caller_name if run is not None else mail.sender),
         sender=mail.sender,
         subject=mail.subject,
@@ -338,7 +343,7 @@ def _open(
     try:
         report = IncidentReportIn(
             key=_new_key(session, mail.sent_at.astimezone(UTC).year),
-            received_at=min(mail.sent_at, now),
+            received_at=min(mail.sent_at, row.arrived_at),
             channel=Channel.EMAIL,
             contract=contract.code,
             customer=contract.customer,
@@ -371,48 +376,88 @@ def _open(
     ), report
 
 
-def receive_mail(
-    raw: bytes, *, envelope_from: str, settings: Settings, now: datetime | None = None
-) -> MailResult:
-    """Take one mail addressed to the support address (see the module's docstring)."""
-    now = now or datetime.now(UTC)
-    key = mail_key(raw)
-    try:
-        with session_scope() as session:  # 1. kept before it is read
-            session.add(InboundMail(mail_key=key, arrived_at=now, envelope_from=envelope_from[:320], raw=raw))
-    except IntegrityError:
-        pass  # delivered before: the row below says what became of it
-    report: IncidentReportIn | None = None
+RETRY_AFTER = timedelta(minutes=2)
+"""A mail still ``received`` whose last attempt began this long ago was left by a crash (reading
+one takes well under a second): the keeper takes it up again. Until then it is someone's."""
+MAX_ATTEMPTS = 3
+"""After this many attempts that did not finish, the mail is refused and a person reads it: a
+mail that crashes the reader every time must not crash it forever."""
+
+
+def _claim(where: ColumnElement[bool], now: datetime) -> int | None:
+    """Take up a kept, unread mail that nobody is at (conditional UPDATE: of two intakes only one
+    wins); the number of this attempt, or None when it is read or someone is at it."""
     with session_scope() as session:
-        row = session.scalars(select(InboundMail).where(InboundMail.mail_key == key)).one()
-        if row.outcome != MailOutcome.RECEIVED.value:
-            return MailResult(
-                mail_id=row.id,
-                outcome=MailOutcome(row.outcome),
-                reason=row.reason,
-                incident_key=row.incident_key,
-                routed_to=row.routed_to,
+        taken = session.execute(
+            update(InboundMail)
+            .where(
+                where,
+                InboundMail.outcome == MailOutcome.RECEIVED.value,
+                or_(InboundMail.attempted_at.is_(None), InboundMail.attempted_at < now - RETRY_AFTER),
             )
-        auto = str(email.message_from_bytes(raw, policy=email.policy.default).get("Auto-Submitted", "no"))
-        try:
-            mail = parse_mail(raw)
-        except MailRefused as exc:
-            result = _refuse(session, row, settings, exc.reason)
-        else:
-            row.sender, row.subject = mail.sender.lower(), mail.subject
-            named = KEY_IN_SUBJECT.search(mail.subject)
-            if auto.strip().lower() != "no":
-                result = _finish(
+            .values(attempted_at=now, attempts=InboundMail.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if cast(CursorResult[Any], taken).rowcount != 1:
+            return None
+        return session.scalars(select(InboundMail.attempts).where(where)).one()
+
+
+def _result(row: InboundMail) -> MailResult:
+    return MailResult(
+        mail_id=row.id,
+        outcome=MailOutcome(row.outcome),
+        reason=row.reason,
+        incident_key=row.incident_key,
+        routed_to=row.routed_to,
+    )
+
+
+def _decide(
+    session: Session, row: InboundMail, settings: Settings, now: datetime
+) -> tuple[MailResult, IncidentReportIn | None]:
+    """Steps 2–5 of the module's docstring, for a kept mail this intake has taken up."""
+    raw = row.raw
+    auto = str(email.message_from_bytes(raw, policy=email.policy.default).get("Auto-Submitted", "no"))
+    try:
+        mail = parse_mail(raw)
+    except MailRefused as exc:
+        return _refuse(session, row, settings, exc.reason), None
+    row.sender, row.subject = mail.sender.lower(), mail.subject
+    named = KEY_IN_SUBJECT.search(mail.subject)
+    if auto.strip().lower() != "no":
+        return _finish(
+            row, MailOutcome.IGNORED, f"an automatic reply (Auto-Submitted: {safe_text(auto, 40)})", None
+        ), None
+    if named and session.get(Incident, named.group(1)) is not None:
+        row.incident_key = named.group(1)
+        return _follow_up(session, row, settings, mail, named.group(1), now), None
+    return _open(session, row, settings, mail, now)
+
+
+def _read(where: ColumnElement[bool], attempt: int, settings: Settings, now: datetime) -> MailResult:
+    """Read a mail this intake has taken up (attempt ``attempt``); a failure leaves it
+    ``received`` with the reason, for the keeper's next attempt after :data:`RETRY_AFTER`."""
+    report: IncidentReportIn | None = None
+    try:
+        with session_scope() as session:
+            row = session.scalars(select(InboundMail).where(where)).one()
+            if attempt > MAX_ATTEMPTS:
+                result = _refuse(
+                    session,
                     row,
-                    MailOutcome.IGNORED,
-                    f"an automatic reply (Auto-Submitted: {safe_text(auto, 40)})",
-                    None,
+                    settings,
+                    f"it could not be read in {MAX_ATTEMPTS} attempts ({safe_text(row.reason, 200)}); "
+                    "its bytes are kept",
                 )
-            elif named and session.get(Incident, named.group(1)) is not None:
-                row.incident_key = named.group(1)
-                result = _follow_up(session, row, settings, mail, named.group(1), now)
             else:
-                result, report = _open(session, row, settings, mail, now)
+                result, report = _decide(session, row, settings, now)
+    except Exception as exc:  # kept: the keeper reads it again (RETRY_AFTER), nothing is lost
+        log.exception("support mail: attempt %d to read it failed; it is kept and read again", attempt)
+        with session_scope() as session:
+            row = session.scalars(select(InboundMail).where(where)).one()
+            row.reason = f"attempt {attempt} failed: {safe_text(str(exc), 200)}"
+            return _result(row)
     if report is not None:  # after the commit: the run adopts the reserved incident
         from siteflow.incidents.run_start import start_incident_run
 
@@ -426,3 +471,65 @@ def receive_mail(
                     kept.reason += f"; its run did not start ({safe_text(str(exc), 200)})"
     log.info("support mail %s: %s (%s)", result.mail_id, result.outcome.value, result.reason)
     return result
+
+
+def receive_mail(
+    raw: bytes,
+    *,
+    envelope_from: str,
+    settings: Settings,
+    now: datetime | None = None,
+    arrived_at: datetime | None = None,
+) -> MailResult:
+    """Take one mail addressed to the support address (see the module's docstring): the SMTP
+    catcher's and the IMAP reader's one way in. ``arrived_at`` is when it reached the mailbox
+    (IMAP's INTERNALDATE), ``now`` by default. Raises only when the mail could not be kept;
+    once this returns, the mail is siteflow's (read now, or by the keeper after a crash)."""
+    now = now or datetime.now(UTC)
+    key = mail_key(raw)
+    where = InboundMail.mail_key == key
+    try:
+        with session_scope() as session:  # 1. kept before it is read, and taken up at once
+            session.add(
+                InboundMail(
+                    mail_key=key,
+                    arrived_at=min(arrived_at or now, now),
+                    envelope_from=envelope_from[:320],
+                    raw=raw,
+                    attempts=1,
+                    attempted_at=now,
+                )
+            )
+        attempt: int | None = 1
+    except IntegrityError:  # delivered before: read already, being read, or left by a crash
+        attempt = _claim(where, now)
+    if attempt is None:
+        with session_scope() as session:
+            return _result(session.scalars(select(InboundMail).where(where)).one())
+    return _read(where, attempt, settings, now)
+
+
+def retry_kept_mail(settings: Settings, now: datetime | None = None, limit: int = 50) -> list[MailResult]:
+    """Read again each kept mail that a crash left unread (still ``received``, its last attempt
+    older than :data:`RETRY_AFTER`): the gate keeper calls this on every pass. Each is taken up
+    by one intake only (:func:`_claim`) and, read, is never read again."""
+    now = now or datetime.now(UTC)
+    with session_scope() as session:
+        left = list(
+            session.scalars(
+                select(InboundMail.id)
+                .where(
+                    InboundMail.outcome == MailOutcome.RECEIVED.value,
+                    or_(InboundMail.attempted_at.is_(None), InboundMail.attempted_at < now - RETRY_AFTER),
+                )
+                .order_by(InboundMail.arrived_at)
+                .limit(limit)
+            )
+        )
+    results = []
+    for mail_id in left:
+        where = InboundMail.id == mail_id
+        attempt = _claim(where, now)
+        if attempt is not None:
+            results.append(_read(where, attempt, settings, now))
+    return results
