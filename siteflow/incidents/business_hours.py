@@ -14,9 +14,10 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from models.incident_contract import ContractIn, HolidayIn, Severity, Weekday
+from models.incident_contract import ContractIn, Severity, Weekday
 from models.upgrade_plan import local_to_utc
 
 SEARCH_DAYS = 3660
@@ -35,7 +36,7 @@ class WorkingCalendar:
     kind: CalendarKind
     zone: str = "UTC"
     weekly: tuple[tuple[int, tuple[tuple[time, time], ...]], ...] = ()  # weekday (Monday 0) → stretches
-    holidays: tuple[HolidayIn, ...] = ()
+    closed: tuple[tuple[date, date], ...] = ()  # holidays: first and last day, inclusive
 
     def intervals(self, start: datetime, end: datetime | None) -> Iterator[tuple[datetime, datetime]]:
         """The working intervals between ``start`` and ``end`` (open-ended when None), clipped,
@@ -59,17 +60,8 @@ class WorkingCalendar:
         if stop is None:
             raise ValueError(f"no business hours in the {SEARCH_DAYS} days after {start.isoformat()}")
 
-    def _day(self, day: date) -> list[tuple[datetime, datetime]]:
-        if any(h.covers(day) for h in self.holidays):
-            return []
-        stretches = dict(self.weekly).get(day.weekday(), ())
-        out: list[tuple[datetime, datetime]] = []
-        for local_begin, local_end in stretches:
-            begin = local_to_utc(day, local_begin, self.zone)
-            end = local_to_utc(day, local_end, self.zone)
-            if end > begin:
-                out.append((begin, end))
-        return out
+    def _day(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        return _day_intervals(self.zone, self.weekly, self.closed, day)
 
     def working_time(self, start: datetime, end: datetime) -> timedelta:
         """Working time between two instants (zero when ``end`` is not after ``start``)."""
@@ -87,6 +79,27 @@ class WorkingCalendar:
         raise AssertionError("unreachable: an open-ended search either finds the time or raises")
 
 
+@lru_cache(maxsize=100_000)
+def _day_intervals(
+    zone: str,
+    weekly: tuple[tuple[int, tuple[tuple[time, time], ...]], ...],
+    closed: tuple[tuple[date, date], ...],
+    day: date,
+) -> tuple[tuple[datetime, datetime], ...]:
+    """One local day's working intervals as UTC instants. Kept: a month's report computes the
+    clocks of every incident on the same few calendars, day by day (100,000 incidents:
+    ``benchmarks/incident_report.py``), and turning local hours into UTC is the costly part."""
+    if any(first <= day <= last for first, last in closed):
+        return ()
+    out: list[tuple[datetime, datetime]] = []
+    for local_begin, local_end in dict(weekly).get(day.weekday(), ()):
+        begin = local_to_utc(day, local_begin, zone)
+        end = local_to_utc(day, local_end, zone)
+        if end > begin:
+            out.append((begin, end))
+    return tuple(out)
+
+
 def around_the_clock() -> WorkingCalendar:
     return WorkingCalendar(CalendarKind.AROUND_THE_CLOCK)
 
@@ -100,7 +113,7 @@ def business_hours(contract: ContractIn) -> WorkingCalendar:
         CalendarKind.BUSINESS_HOURS,
         zone=contract.timezone,
         weekly=tuple((d, tuple(sorted(s))) for d, s in sorted(weekly.items())),
-        holidays=tuple(contract.holidays),
+        closed=tuple((h.start, h.end or h.start) for h in contract.holidays),
     )
 
 
