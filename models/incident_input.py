@@ -156,6 +156,8 @@ class EventKind(enum.StrEnum):
     VISIT = "visit"  # INC-10: on-site support, recorded with from/to
     DEPARTURE = "departure"  # the on-site engineer leaves (COM-8)
     CUSTOMER_MESSAGE = "customer-message"  # COM-2: what the customer asked or was promised, kept
+    REQUEST = "request"  # COM-2: what we asked of the customer (open the room, send a log …)
+    PROMISE = "promise"  # COM-2: what we promised the customer, and by when
 
 
 class _Event(Strict):
@@ -264,6 +266,28 @@ class CustomerMessageIn(_Event):
     message_id: Line
 
 
+class RequestIn(_Event):
+    """COM-2: a request made to the customer, kept on the record (``by``: who asked)."""
+
+    kind: Literal[EventKind.REQUEST] = EventKind.REQUEST
+    what: Text = Field(description="What the customer was asked for")
+
+
+class PromiseIn(_Event):
+    """COM-2: a promise made to the customer (``by``: who promised), and by when; the owner is
+    reminded when that time comes (the keeper). Not a milestone: it moves no clock."""
+
+    kind: Literal[EventKind.PROMISE] = EventKind.PROMISE
+    what: Text = Field(description="What was promised")
+    due: Instant | None = Field(default=None, description="By when it was promised")
+
+    @model_validator(mode="after")
+    def _due_later(self) -> Self:
+        if self.due is not None and self.due <= self.at:
+            raise ValueError("COM-2: a promise is due after it was made (due later than at)")
+        return self
+
+
 IncidentEvent = Annotated[
     ContactedIn
     | OnSiteNeededIn
@@ -276,7 +300,9 @@ IncidentEvent = Annotated[
     | RemoteSessionIn
     | VisitIn
     | DepartureIn
-    | CustomerMessageIn,
+    | CustomerMessageIn
+    | RequestIn
+    | PromiseIn,
     Field(discriminator="kind"),
 ]
 """One field event, typed by its ``kind``."""

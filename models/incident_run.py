@@ -79,6 +79,7 @@ class NoticeKind(enum.StrEnum):
     WARNING = "warning"
     BREACH = "breach"
     ESCALATION = "escalation"
+    PROMISE = "promise"  # COM-2: a promise to the customer has come due
     PROBLEM_OVERDUE = "problem-overdue"  # INC-8: the raiser of a problem report past its due date
 
 

@@ -923,7 +923,8 @@ def incidents_event(
     kind: Annotated[
         str,
         typer.Argument(
-            help="contacted, on-site-needed, on-my-way, on-site, restored, pause, resume, departure"
+            help="contacted, on-site-needed, on-my-way, on-site, restored, pause, resume, departure; "
+            "request or promise (to the customer, COM-2: --what, a promise's --due)"
         ),
     ],
     reason: Annotated[str | None, typer.Option(help="A pause's reason code (the contract's list)")] = None,
@@ -941,10 +942,21 @@ def incidents_event(
     room_supervisor: Annotated[
         str, typer.Option(help="on-site with removable media: the room supervisor who agreed (COM-7)")
     ] = "",
+    what: Annotated[str, typer.Option(help="request/promise: what was asked or promised (COM-2)")] = "",
+    due: Annotated[
+        str | None, typer.Option(help="promise: by when, ISO 8601 with offset (you are reminded then)")
+    ] = None,
 ) -> None:
     """Record a field event as yourself (INC-4; COM-8: no departure before restoration; COM-7:
     on-site only with the site-access checklist — --duty-staff NAME --badge)."""
-    body: dict[str, object] = {"kind": kind, "at": at, "reason": reason, "note": note}
+    body: dict[str, object] = {
+        "kind": kind,
+        "at": at,
+        "reason": reason,
+        "note": note,
+        "what": what,
+        "due": due,
+    }
     if kind == "on-site" and (duty_staff or badge or removable_media or room_supervisor):
         body["site_access"] = {
             "duty_staff_consent": bool(duty_staff),

@@ -111,6 +111,12 @@ def test_critical_incident_from_intake_to_closure_through_the_cli(stack_factory:
         unchecked = event("on-site")  # COM-7: not without the site-access checklist
         assert unchecked.returncode == 2 and "COM-7" in unchecked.stderr, unchecked.stderr
         assert event("on-site", "--duty-staff", "Jonas Weber", "--badge").returncode == 0
+        vague = event("promise")  # COM-2: a promise says what
+        assert vague.returncode == 2 and "COM-2: say what the promise is" in vague.stderr, vague.stderr
+        due = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+        promised = event("promise", "--what", "Written root-cause summary", "--due", due)
+        assert promised.returncode == 0, promised.stderr
+        assert event("request", "--what", "Open rack 4 for us").returncode == 0
         before = counts(key)
         early = event("departure")  # COM-8: the engineer stays until it is restored
         assert early.returncode == 2 and "COM-8" in early.stderr, early.stderr
@@ -152,6 +158,7 @@ def test_critical_incident_from_intake_to_closure_through_the_cli(stack_factory:
         printed = user_cli(me, "incidents", "show", key).stdout
         assert "UTC" in printed  # contract zone, UTC beside
         assert "record (COM-2" in printed and "contacted" in printed and "restored" in printed
+        assert "promised to the customer: Written root-cause summary, by" in " ".join(printed.split())
         assert [r["kind"] for r in view["record"]][:2] == ["contacted", "on-site-needed"]
         listed = json.loads(user_cli(me, "incidents", "list", "--open", "--json").stdout)
         assert key in [v["key"] for v in listed]

@@ -128,3 +128,44 @@ def test_a_pass_looks_only_at_incidents_due_a_look(database_url: str) -> None:
     assert send_due_notices(lambda: T0 + timedelta(minutes=18)) == []
     restoration_50 = T0 + timedelta(minutes=120)  # critical restoration 240 min, 24x7
     assert next_look() == restoration_50
+
+
+def test_a_promise_to_the_customer_reminds_the_owner_once_when_it_falls_due(database_url: str) -> None:
+    """COM-2: a promise made to the customer is on the record with its time; when it comes due
+    the keeper reminds the owner, once — and looks at the incident again just then."""
+    from models.incident import Incident
+    from models.incident_input import ContactedIn, PromiseIn
+    from siteflow.incidents.notices import send_due_notices
+
+    key = "INC-2026-0911"
+    with session_scope() as session:
+        records.save_contract(session, contract=contract())
+        intake.take_intake(session, report=report(key), now=T0 + timedelta(minutes=1))
+        records.record_event(
+            session,
+            key=key,
+            event=ContactedIn(at=T0 + timedelta(minutes=5), by="Max Bauer"),
+            now=T0 + timedelta(minutes=5),
+        )
+        records.record_event(
+            session,
+            key=key,
+            event=PromiseIn(
+                at=T0 + timedelta(minutes=6),
+                by="Max Bauer",
+                what="Call back with the engineer's arrival time",
+                due=T0 + timedelta(minutes=50),
+            ),
+            now=T0 + timedelta(minutes=6),
+        )
+    promises = lambda at: [k for _, k in send_due_notices(lambda: at) if k.startswith("promise:")]  # noqa: E731
+    assert promises(T0 + timedelta(minutes=7)) == []
+    with session_scope() as session:
+        row = session.get(Incident, key)
+        assert row is not None and row.next_notice_at == T0 + timedelta(minutes=50)
+    assert promises(T0 + timedelta(minutes=51)) == ["promise:2"]
+    assert promises(T0 + timedelta(minutes=52)) == []
+    with session_scope() as session:
+        (mail,) = session.scalars(select(OutboxMessage).where(OutboxMessage.title.contains("promise")))
+        assert mail.recipient == "Max Bauer <max.bauer@contractor.example>"
+        assert "Call back with the engineer's arrival time" in mail.body_text and "COM-2" in mail.body_text

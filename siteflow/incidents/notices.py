@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from models.incident import Incident, IncidentState, ProblemReport
 from models.incident_contract import ContractIn
 from models.incident_handover import HandoverState, IncidentHandover
+from models.incident_input import IncidentEvent, PromiseIn
 from models.incident_run import IncidentNotice, NoticeKind
 from models.outbox import OutboxMessage
 from models.project_input import Role
@@ -188,6 +189,41 @@ def _set_next_look(session: Session, key: str, look: NextLook) -> None:
     )
 
 
+def promise_notices(
+    key: str,
+    events: list[IncidentEvent],
+    contract: ContractIn,
+    sent: set[str],
+    owner: list[str],
+    now: datetime,
+) -> list[PlannedNotice]:
+    """COM-2: each promise made to the customer whose time has come reminds the owner, once —
+    the promise is on the record, and a service desk does not let one lapse unseen."""
+    planned: list[PlannedNotice] = []
+    for n, event in enumerate(events, 1):
+        if not isinstance(event, PromiseIn) or event.due is None:
+            continue
+        notice_key = f"promise:{n}"
+        if event.due > now or notice_key in sent:
+            continue
+        planned.append(
+            PlannedNotice(
+                key=notice_key,
+                kind=NoticeKind.PROMISE,
+                due_at=event.due,
+                recipients=owner,
+                title=f"[{key}] 对客户的承诺到期 / promise to the customer due: {event.what}"[:400],
+                text=(
+                    f"On incident {key}, {event.by} promised the customer at "
+                    f"{site_time(event.at, contract.timezone)}: {event.what}\n"
+                    f"It was due {site_time(event.due, contract.timezone)} (COM-2). Keep it, or tell the "
+                    f"customer what happens instead and record that.\n`siteflow incidents show {key}`"
+                ),
+            )
+        )
+    return planned
+
+
 def _send(key: str, notice: PlannedNotice, now: datetime, look: NextLook | None = None) -> bool:
     """The notice row, its mails and its audit record in one transaction — with the incident's
     next look when it is the pass's last notice for it (one commit, not two); False when another
@@ -343,9 +379,16 @@ def send_due_notices(clock: Clock = utc_now, refresh: ClocksRefresh | None = Non
                 session.scalars(select(IncidentNotice.notice_key).where(IncidentNotice.incident_key == key))
             )
             waiting = pending_handover(session, key)
+            events = records.load_incident(session, key=key).events
+            owner = [f"{c.name} <{c.email}>" for c in roster.contacts_with(Role.ENGINEER)]
             due = planned_notices(key, clocks, contract, done, staff, now)
             due += handover_notices(key, waiting, contract, done, now)
+            due += promise_notices(key, events, contract, done, owner, now)
             then = next_look(key, clocks, contract, done | {d.key for d in due}, staff, waiting, now)
+            promised = [
+                e.due for e in events if isinstance(e, PromiseIn) and e.due is not None and e.due > now
+            ]
+            then = min([then, *promised])
         if refresh is not None:
             refreshing = refresh.due(key, clocks, now)
             if refreshing:

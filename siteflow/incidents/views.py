@@ -17,8 +17,10 @@ from models.incident_input import (
     EventKind,
     IncidentEvent,
     PauseIn,
+    PromiseIn,
     ReclassifiedIn,
     RemoteSessionIn,
+    RequestIn,
     VisitIn,
 )
 from models.incident_run import IncidentRun
@@ -58,7 +60,12 @@ def _what(event: IncidentEvent, zone: str) -> str:
         text = " ".join(event.text.split())
         more = "…" if len(text) > 160 else ""
         return f"{event.channel.value} from {event.sender}: {event.subject} — {text[:160]}{more}"
-    if isinstance(event, PauseIn):
+    if isinstance(event, PromiseIn):
+        by = f", by {site_time(event.due, zone)}" if event.due is not None else ""
+        detail = f"promised to the customer: {event.what}{by}"
+    elif isinstance(event, RequestIn):
+        detail = f"asked of the customer: {event.what}"
+    elif isinstance(event, PauseIn):
         detail = f"reason {event.reason}"
     elif isinstance(event, ReclassifiedIn):
         detail = f"to {event.severity.value}" + (" (emergency)" if event.emergency else "") + f": {event.why}"

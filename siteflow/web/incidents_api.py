@@ -63,8 +63,11 @@ FIELD_EVENTS = (
     EventKind.PAUSE,
     EventKind.RESUME,
     EventKind.DEPARTURE,
+    EventKind.REQUEST,
+    EventKind.PROMISE,
 )
-"""The events a person in the field records by one word (the CLI's `incidents event`)."""
+"""The events a person records by one word (the CLI's `incidents event`); a request or promise
+to the customer (COM-2) with what and, for a promise, by when."""
 
 
 class OpenedOut(BaseModel):
@@ -81,6 +84,8 @@ class FieldEventIn(BaseModel):
     at: Instant | None = Field(default=None, description="When it happened; default: now")
     reason: ReasonCode | None = Field(default=None, description="A pause's reason code (INC-4)")
     note: Note = ""
+    what: Note = Field(default="", description="A request or promise to the customer: what (COM-2)")
+    due: Instant | None = Field(default=None, description="A promise: by when (COM-2)")
     site_access: SiteAccessIn | None = Field(
         default=None, description="With on-site: the site-access checklist (COM-7)"
     )
@@ -178,6 +183,12 @@ def record_event(
         if body.reason is None:
             return JSONResponse({"detail": "INC-4: a pause needs its reason code (--reason)"}, 422)
         raw["reason"] = body.reason
+    if body.kind in (EventKind.REQUEST, EventKind.PROMISE):
+        if not body.what.strip():
+            return JSONResponse({"detail": f"COM-2: say what the {body.kind.value} is (--what)"}, 422)
+        raw["what"] = body.what
+        if body.kind is EventKind.PROMISE:
+            raw["due"] = body.due
     if body.kind is EventKind.ON_SITE and body.site_access is not None:  # COM-7
         raw["site_access"] = body.site_access.model_dump()
     try:
