@@ -42,7 +42,9 @@ def signed_in(web: str, email: str) -> Iterator[httpx.Client]:  # noqa: F811
     """A browser signed in as `email` (session and CSRF cookies kept by the client)."""
     with httpx.Client(base_url=web, follow_redirects=False) as client:
         token = csrf_of(client.get("/signin").text)
-        answer = client.post("/signin", data={"email": email, "password": PASSWORD, "csrf": token, "next": "/"})
+        answer = client.post(
+            "/signin", data={"email": email, "password": PASSWORD, "csrf": token, "next": "/"}
+        )
         assert answer.status_code == 303, answer.text
         yield client
 
