@@ -8,14 +8,15 @@ the core's check (`staff_acts.close`, the API's too) refuses before it looks for
 gate, so the database-only incident of `tests.test_incident_handover.opened` is enough.
 
 In a real browser (Playwright + chromium): the owner goes from the queue to the incident and
-hands it over; the colleague finds it on their home page and accepts; the owner changes only then.
+disputes an outage (INC-7) and hands it over; the colleague finds it on their home page and
+accepts; the owner changes only then.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from playwright.sync_api import Page
@@ -25,8 +26,11 @@ from models.incident_handover import HandoverState, IncidentHandover
 from siteflow.db import session_scope
 from siteflow.identity.roles import StaffRole
 from siteflow.identity.users import NewUser, add_user
+from siteflow.incidents import records
 from siteflow.incidents.handover import request_handover
+from siteflow.incidents.outages import parse_outage
 from tests.test_incident_handover import ANNA, MAX, OTTO, opened, owner
+from tests.test_incident_records import outage
 from tests.test_staff_identity import ADMIN, PASSWORD
 from tests.test_workspace_browser import SQLITE_ONLY, chromium
 from tests.test_workspace_web import web as web  # noqa: F401  (the fixture)
@@ -141,6 +145,17 @@ def test_the_owner_hands_over_from_the_queue_and_the_colleague_accepts(web: str)
     key = "INC-2026-964"
     opened(key)
     accounts()
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=4)
+    with session_scope() as session:
+        outage_id = records.record_outage(
+            session,
+            key=key,
+            outage=parse_outage(
+                outage(start, 120, [("product", 90), ("external", 30)], element="NE40-BER-01")
+            ),
+            now=datetime.now(UTC),
+            actor=MAX.email,
+        )
     with chromium() as browser:
         mine = browser.new_context().new_page()
         sign_in(mine, web, MAX.email, "/incidents")
@@ -148,7 +163,12 @@ def test_the_owner_hands_over_from_the_queue_and_the_colleague_accepts(web: str)
         assert "我 / me" in row.inner_text() and "restoration" in mine.locator("#incidents").inner_text()
         mine.get_by_role("link", name=key).click()
         mine.wait_for_url(f"{web}/incidents/{key}")
-        assert "Line card" not in mine.locator("#header").inner_text()  # (nothing closed yet)
+        outages = mine.locator("#outages")
+        assert "product 1.5 min" in outages.inner_text() and "recorded" in outages.inner_text()
+        mine.fill(f"#reason-{outage_id}", "客户称是停电 / the customer says it was their power")
+        mine.get_by_role("button", name="提出争议，请客户决定 / Dispute; the customer decides").click()
+        mine.wait_for_url(f"{web}/incidents/{key}?done=dispute")  # INC-7, the API's own act
+        assert "waiting for the customer" in mine.locator("#outages").inner_text()
         mine.fill("#handover-to", ANNA.email)
         mine.fill("#handover-note", "交班 / end of my shift")
         mine.get_by_role("button", name="请求移交 / Ask them to take over").click()
