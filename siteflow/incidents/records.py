@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
@@ -560,11 +561,20 @@ def incidents_received(session: Session, *, start: datetime, end: datetime) -> l
 
 def outages_started(session: Session, *, start: datetime, end: datetime) -> list[OutageRecord]:
     """Outages that started in [start, end), with their cause segments."""
+    return _outage_records(session, (Outage.start >= start, Outage.start < end))
+
+
+def outages_of(session: Session, *, key: str) -> list[OutageRecord]:
+    """One incident's outages, in time order, with their counting cause segments (its page)."""
+    return _outage_records(session, (Outage.incident_key == key,))
+
+
+def _outage_records(session: Session, where: tuple[Any, ...]) -> list[OutageRecord]:
     rows: Sequence[tuple[Outage, Incident]] = (
         session.execute(
             select(Outage, Incident)
             .join(Incident, Incident.key == Outage.incident_key)
-            .where(Outage.start >= start, Outage.start < end)
+            .where(*where)
             .order_by(Outage.start)
         )
         .tuples()
@@ -625,10 +635,18 @@ def problem_report(session: Session, *, report_id: str) -> ProblemRecord:
 
 
 def list_problem_reports(
-    session: Session, *, on: date, open_only: bool = False, overdue_only: bool = False
+    session: Session,
+    *,
+    on: date,
+    open_only: bool = False,
+    overdue_only: bool = False,
+    incident_key: str | None = None,
 ) -> list[ProblemRecord]:
-    """Problem reports by due date; ``overdue_only``: open and past due on ``on`` (ProblemRecord.overdue)."""
+    """Problem reports by due date; ``overdue_only``: open and past due on ``on`` (ProblemRecord.overdue);
+    ``incident_key``: one incident's (its page)."""
     query = select(ProblemReport).order_by(ProblemReport.due, ProblemReport.opened_at)
+    if incident_key is not None:
+        query = query.where(ProblemReport.incident_key == incident_key)
     if open_only or overdue_only:
         query = query.where(ProblemReport.closed_at.is_(None))
     if overdue_only:

@@ -29,6 +29,7 @@ from siteflow.web import (
     document_prints,
     field_page,
     handover_download,
+    incident_pages,
     incidents_api,
     personal_tokens,
     problems_api,
@@ -60,6 +61,7 @@ app.include_router(document_prints.router)
 app.include_router(verify.router)
 app.include_router(personal_tokens.router)
 app.include_router(field_page.router)
+app.include_router(incident_pages.router)
 app.include_router(api_docs.router)
 
 

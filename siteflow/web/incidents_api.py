@@ -27,32 +27,27 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import select
 
-from models.gate import Gate, GateStatus
-from models.gate_spec import Decision, Door, Proof
+from models.gate_spec import Door, Proof
 from models.incident_input import EVENT_ADAPTER, EventKind, Instant, OutageIn
 from models.incident_run import IncidentReportIn, IncidentRun
 from models.site_access import SiteAccessIn
 from models.text_kinds import Email, Note, ReasonCode
 from models.text_kinds import problems as form_problems
 from siteflow.db import read_scope, session_scope
-from siteflow.decisions import DecisionRefused, DecisionRequest, Signer, decide
-from siteflow.incidents import handover, intake, records, rights
+from siteflow.decisions import DecisionRefused
+from siteflow.incidents import handover, intake, records, rights, staff_acts
 from siteflow.incidents.attribution import WAKE_KEY
-from siteflow.incidents.closure import check_closure
 from siteflow.incidents.refusals import IncidentRefused
 from siteflow.incidents.run_start import start_incident_run
 from siteflow.incidents.run_view import publish_clocks
 from siteflow.incidents.views import IncidentView, incident_view, incident_views
 from siteflow.links import prefect_run_page
 from siteflow.resumer import resume_run, wake_run
-from siteflow.signature_proof import Evidence
 from siteflow.web.access import Actor
 from siteflow.web.api import token_actor
 
 router = APIRouter(prefix="/api/incidents")
-CLOSURE_GATE = "closure"  # flows.incident.CLOSURE_GATE (the web service does not import flows)
 
 FIELD_EVENTS = (
     EventKind.CONTACTED,
@@ -259,24 +254,19 @@ def dispute_outage(
     actor: Annotated[Actor, Depends(token_actor)],
 ) -> Response | DisputeOut:
     """INC-7: dispute a recorded outage's attribution; the run asks the customer, whose answer
-    is final (a second dispute is refused)."""
+    is final (a second dispute is refused). The act is :func:`staff_acts.dispute_outage`."""
     from siteflow.incidents.attribution import gate_key
 
     try:
         with session_scope() as session:
-            run = _run_of(session, key)
-            rights.check_may_dispute(
-                key=key, email=actor.user.email, roles=actor.user.roles, owner_email=run.owner_email
-            )
-            records.dispute_outage(
+            run_id = staff_acts.dispute_outage(
                 session,
                 key=key,
                 outage_id=outage_id,
                 reason=body.reason,
-                by=actor.user.email,
+                user=actor.user,
                 now=datetime.now(UTC),
             )
-            run_id = run.flow_run_id
     except IncidentRefused as exc:
         return _refused(exc)
     background.add_task(_wake, run_id)
@@ -288,51 +278,15 @@ def close(
     key: str, body: dict[str, Any], background: BackgroundTasks, actor: Annotated[Actor, Depends(token_actor)]
 ) -> Response | ClosingOut:
     """INC-8 through the closure gate: the core's check first (every missing part named), then
-    the one decision path (only the owner decides it, signed with your token)."""
+    the one decision path (only the owner decides it, signed with your token) —
+    :func:`staff_acts.close`, the workspace's too."""
     try:
-        with read_scope() as session:
-            record = records.load_incident(session, key=key)
-            closure = check_closure(
-                body | {"by": actor.user.name}, already_closed=record.closed_at is not None
-            )
-            gate_id = session.scalar(
-                select(Gate.id).where(
-                    Gate.subject == key, Gate.key == CLOSURE_GATE, Gate.status == GateStatus.OPEN.value
-                )
-            )
-            pending = [d for d in records.disputes_of(session, key=key) if d.pending]
-            if pending:
-                raise IncidentRefused(
-                    "INC-7",
-                    f"the attribution of outage {pending[0].outage_id} ({pending[0].element}) is "
-                    f"disputed and waits for the customer's answer (gate {pending[0].gate_key}); "
-                    f"close {key} after it",
-                )
-    except IncidentRefused as exc:
+        closing = staff_acts.close(key=key, parts=body, user=actor.user, door=Door.CLI, proof=Proof.TOKEN)
+    except (IncidentRefused, DecisionRefused) as exc:
         return _refused(exc)
-    if gate_id is None:
-        return JSONResponse(
-            {"detail": f"INC-8: {key} is not waiting for closure yet (its customer gate is open?)"}, 409
-        )
-    user = actor.user
-    try:
-        result = decide(
-            DecisionRequest(
-                gate_id=gate_id,
-                decision=Decision.CLOSE.value,
-                signer=Signer(user.name, user.email),
-                door=Door.CLI,
-                data=closure.model_dump(mode="json", exclude={"by"}),
-                evidence=Evidence(Proof.TOKEN, account=user.user_id),
-            ),
-            resume=False,
-        )
-    except DecisionRefused as exc:
-        return _refused(exc)
-    resuming = bool(result.complete and result.flow_run_id)
-    if resuming and result.flow_run_id:
-        background.add_task(resume_run, result.flow_run_id, wait_seconds=result.pause_wait)
-    return ClosingOut(key=key, message=result.message, resuming=resuming)
+    if closing.resume:
+        background.add_task(resume_run, closing.resume, wait_seconds=closing.result.pause_wait)
+    return ClosingOut(key=key, message=closing.result.message, resuming=closing.resume is not None)
 
 
 @router.get("", response_model=list[IncidentView])

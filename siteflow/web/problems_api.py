@@ -21,11 +21,9 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from models.incident_input import ProblemReportIn
-from models.incident_run import IncidentRun
 from models.text_kinds import Line, Name, Note
 from siteflow.db import read_scope, session_scope
-from siteflow.incidents import records, rights
+from siteflow.incidents import records, rights, staff_acts
 from siteflow.incidents.records import ProblemRecord
 from siteflow.incidents.refusals import IncidentRefused
 from siteflow.web.access import Actor
@@ -69,27 +67,21 @@ def _refused(exc: IncidentRefused) -> JSONResponse:
 def raise_problem(
     key: str, body: ProblemIn, actor: Annotated[Actor, Depends(token_actor)]
 ) -> Response | ProblemOut:
-    """Raise a problem report for the incident, as you (INC-8)."""
+    """Raise a problem report for the incident, as you (INC-8): :func:`staff_acts.raise_problem`,
+    the workspace's too."""
     now = datetime.now(UTC)
     try:
         with session_scope() as session:
-            run = session.get(IncidentRun, key)
-            if run is None:
-                raise IncidentRefused("INC-8", f"unknown incident '{key}'")
-            rights.check_may_raise_problem(
-                key=key, email=actor.user.email, roles=actor.user.roles, owner_email=run.owner_email
+            problem = staff_acts.raise_problem(
+                session,
+                key=key,
+                title=body.title,
+                office=body.office,
+                due=body.due,
+                detail=body.detail,
+                user=actor.user,
+                now=now,
             )
-            if body.due < now.date():
-                raise IncidentRefused(
-                    "INC-8", f"the due date {body.due.isoformat()} has passed: give today or a later date"
-                )
-            report = ProblemReportIn(
-                title=body.title, office=body.office, due=body.due, detail=body.detail, by=actor.user.name
-            )
-            report_id = records.raise_problem_report(
-                session, key=key, report=report, now=now, actor=actor.user.email
-            )
-            problem = records.problem_report(session, report_id=report_id)
     except IncidentRefused as exc:
         return _refused(exc)
     return ProblemOut.of(problem, now.date())

@@ -41,6 +41,7 @@ from siteflow.site_time import site_time
 from siteflow.web import gate_form
 from siteflow.web.access import Actor, actor_of, may_see, session_actor, signin_redirect, visible_subjects
 from siteflow.web.csrf import FIELD, form_ok, form_page
+from siteflow.web.incident_pages import my_open_incidents
 from siteflow.web.pages import HEADERS, page
 
 router = APIRouter()
@@ -237,9 +238,12 @@ def home(request: Request) -> Response:
             if subjects is None or w.id in subjects
         ]
     waiting = _waiting_on(actor)
+    my_incidents, handovers = my_open_incidents(actor)
     return form_page(
         request,
         "ws_home.html.j2",
+        my_incidents=my_incidents,
+        handovers=handovers,
         who=actor.user,
         waiting=waiting,
         deciding=sum(1 for w in waiting if w["decide"]),
