@@ -37,15 +37,15 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from benchmarks.fresh_database import database, use_database
 
 ROOT = Path(__file__).resolve().parent.parent
 KeeperLoop = Callable[[threading.Event, float], None]
@@ -268,46 +268,6 @@ def bare_outcome(window_id: str, all_decided: float) -> Outcome:
         undecided=sum(1 for _, at in rows if at is None),
         attempts=0,
     )
-
-
-@contextmanager
-def database(backend: str, home: Path, pg_url: str | None) -> Iterator[str]:
-    """A fresh migrated database; on PostgreSQL created on the server of `pg_url`, then dropped."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from siteflow.db import engine_for, migrate
-
-    if backend == "sqlite":
-        url = f"sqlite:///{home / 'siteflow.db'}"
-        migrate(url)
-        yield url
-        engine_for(url).dispose()
-        return
-    assert pg_url is not None
-    name = f"sf_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    print(f"  [postgresql] fresh database {name} (dropped at the end)")
-    try:
-        migrate(url)
-        yield url
-    finally:
-        engine_for(url).dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def use_database(home: Path, url: str) -> None:
-    from siteflow.settings import reset_settings
-
-    os.environ["SITEFLOW_HOME"] = str(home)
-    os.environ["SITEFLOW_DATABASE_URL"] = url
-    os.environ.pop("SITEFLOW_BLACKOUT_CALENDAR", None)
-    reset_settings()
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> list[tuple[int, Outcome, Outcome, float]]:

@@ -28,60 +28,22 @@ report costs, not the same report. Not part of the test suite; no thresholds.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from benchmarks.fresh_database import database, use_database
 
 MONTH = "2026-11"
 START = datetime(2026, 11, 1, tzinfo=UTC)
 SECONDS_IN_MONTH = 30 * 24 * 3600
 CONTRACTS = 10
 ELEMENTS_PER_CONTRACT = 20
-
-
-@contextmanager
-def database(backend: str, home: Path, pg_url: str | None) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from siteflow.db import engine_for, migrate
-
-    if backend == "sqlite":
-        url = f"sqlite:///{home / 'siteflow.db'}"
-        migrate(url)
-        yield url
-        engine_for(url).dispose()
-        return
-    assert pg_url is not None
-    name = f"sf_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        migrate(url)
-        yield url
-    finally:
-        engine_for(url).dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def use_database(home: Path, url: str) -> None:
-    from siteflow.settings import reset_settings
-
-    os.environ["SITEFLOW_HOME"] = str(home)
-    os.environ["SITEFLOW_DATABASE_URL"] = url
-    reset_settings()
 
 
 def contract(n: int) -> Any:

@@ -24,12 +24,9 @@ The first key is made on first use, under a lock file, so the several processes 
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -39,6 +36,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from siteflow.key_directory import locked
 from siteflow.settings import Settings, get_settings
 
 KEYRING = "keyring.json"
@@ -176,17 +174,6 @@ def _write_keyring(directory: Path, keyring: Keyring) -> None:
     os.replace(tmp, directory / KEYRING)
 
 
-@contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(directory / ".lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _new_key(directory: Path, now: datetime) -> PublicKey:
     private = Ed25519PrivateKey.generate()
     public = private.public_key()
@@ -231,7 +218,7 @@ def signing_key(directory: Path | None = None) -> SigningKey:
     where = directory or keys_dir()
     current = current_key(load_keyring(where))
     if current is None:
-        with _locked(where):
+        with locked(where):
             keyring = load_keyring(where)
             current = current_key(keyring)
             if current is None:
@@ -246,7 +233,7 @@ def rotate(directory: Path | None = None) -> tuple[PublicKey | None, PublicKey]:
     The two share one instant: the old key is valid up to it, the new one from it on.
     """
     where = directory or keys_dir()
-    with _locked(where):
+    with locked(where):
         keyring = load_keyring(where)
         old = current_key(keyring)
         now = datetime.now(UTC)

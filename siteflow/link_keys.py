@@ -33,19 +33,17 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import hmac
 import os
 import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from models.outbox import LinkKind
+from siteflow.key_directory import locked
 from siteflow.settings import Settings, get_settings
 
 KEY_BYTES = 32
@@ -113,17 +111,6 @@ def load(key_id: str, directory: Path | None = None) -> LinkKey:
     return LinkKey(key_id, secret)
 
 
-@contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(directory / ".lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _make(directory: Path, now: datetime) -> LinkKey:
     """A new key file, written whole under a draft name and then linked in: nobody ever reads
     half a key."""
@@ -147,7 +134,7 @@ def current_key(directory: Path | None = None) -> LinkKey:
     where = directory or keys_dir()
     ids = key_ids(where)
     if not ids:
-        with _locked(where):
+        with locked(where):
             ids = key_ids(where)
             if not ids:
                 return _make(where, datetime.now(UTC))
@@ -158,7 +145,7 @@ def rotate(directory: Path | None = None, now: datetime | None = None) -> LinkKe
     """Make a new current key. Links already issued keep working (checked by hash); mails not
     sent yet are still derived from their own key, which is kept until they are sent."""
     where = directory or keys_dir()
-    with _locked(where):
+    with locked(where):
         return _make(where, now or datetime.now(UTC))
 
 
@@ -170,7 +157,7 @@ def rotate_if_due(every: timedelta, directory: Path | None = None, now: datetime
     at = now or datetime.now(UTC)
     if at - current_key(where).made_at < every:
         return False
-    with _locked(where):
+    with locked(where):
         ids = key_ids(where)
         if ids and at - made_at(ids[-1]) < every:  # another process rotated meanwhile
             return False
@@ -196,7 +183,7 @@ def prune(needed: set[str], directory: Path | None = None, now: datetime | None 
     where = directory or keys_dir()
     at = now or datetime.now(UTC)
     deleted: list[str] = []
-    with _locked(where):
+    with locked(where):
         ids = key_ids(where)
         for key_id, successor in zip(ids, ids[1:], strict=False):
             if key_id not in needed and at - made_at(successor) >= GRACE:
