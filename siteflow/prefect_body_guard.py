@@ -8,7 +8,8 @@ the run ("surrogates not allowed"): the served deployments' scheduled-runs query
 runner gives up and the deployments process exits. A NUL character is refused by PostgreSQL's
 text and jsonb types, so the same request would store on SQLite and fail on PostgreSQL.
 
-This ASGI wrapper reads each JSON request body that writes (POST, PUT, PATCH) and answers 422,
+This ASGI wrapper reads each request body that writes (POST, PUT, PATCH), however it is split
+into messages and whatever encoding of JSON it uses, and answers 422,
 naming the place in the body, when any string in it holds a lone surrogate or a NUL — before
 Prefect parses or stores anything. Everything else passes unchanged: what is valid text is the
 flow's and siteflow's forms' business (a run with a control character in a name is refused by
@@ -69,19 +70,29 @@ def first_unstorable(value: Any, path: list[str | int] | None = None) -> str | N
 
 def problem(body: bytes) -> str | None:
     """Why this JSON body must not reach Prefect, or None (also for bodies that are not JSON:
-    Prefect answers those itself). Clean text — nearly every request — is recognised in one
-    pass by encoding the body, which fails only where a surrogate is; NUL is a plain search."""
-    try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    Prefect answers those itself). Any encoding ``json.loads`` accepts is read — UTF-8 with or
+    without a byte-order mark, UTF-16 and UTF-32 — as Prefect's framework reads it too. Clean
+    text, nearly every request, is recognised in one pass: encoding the decoded text fails only
+    where a surrogate is, and a NUL is a plain search in it."""
+    if not body.strip():
         return None
     try:
-        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
-        if b"\\u0000" not in body:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    try:
+        text = json.dumps(parsed, ensure_ascii=False)  # control characters come out escaped
+        text.encode("utf-8")
+        if "\\u0000" not in text:  # a NUL, or a written "\u0000": the walk tells which
             return None
     except UnicodeEncodeError:
         pass
-    return first_unstorable(parsed)
+    except RecursionError:  # nested past Python's limit: Prefect's own parser refuses it too
+        return None
+    try:
+        return first_unstorable(parsed)
+    except RecursionError:
+        return None
 
 
 def _refusal(what: str) -> bytes:
@@ -114,7 +125,7 @@ class UnstorableTextGuard:
             chunks.append(message.get("body", b""))
             more = bool(message.get("more_body", False))
         body = b"".join(chunks)
-        what = problem(body) if body.lstrip()[:1] in (b"{", b"[") else None
+        what = problem(body)
         if what is not None:
             payload = _refusal(what)
             await send(

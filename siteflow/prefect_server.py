@@ -71,8 +71,14 @@ def _guard_the_app() -> None:
 def main() -> None:
     from prefect.cli import app
 
+    args = sys.argv[1:]
+    if any(a in ("--background", "-b") or a.startswith("--workers") for a in args):
+        raise SystemExit(  # the guard and the queued writes are installed in this process only
+            "siteflow.prefect_server runs Prefect's server in the foreground with one worker; "
+            "--background and --workers would start it without siteflow's guards"
+        )
     install()
-    sys.argv = ["prefect", "server", "start", *sys.argv[1:]]
+    sys.argv = ["prefect", "server", "start", *args]
     app()
 
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from prefect.server.database.configurations import AioSqliteConfiguration
 from sqlalchemy import text
@@ -69,3 +70,45 @@ def test_the_body_guard_names_what_prefect_cannot_store_and_where() -> None:
     assert problem(as_sent({"name": "广州 😀 \\u0000 as text", "n": [1, None, True]})) is None
     assert problem(b"not json") is None
     assert problem('{"name": "广州"}'.encode()) is None
+
+
+def test_the_body_guard_reads_split_and_differently_encoded_bodies() -> None:
+    """The ASGI wrapper itself: a body split over several messages is read whole; UTF-8 with a
+    byte-order mark and UTF-16 (both accepted by ``json.loads``, as by Prefect's framework) are
+    checked like plain UTF-8; a clean body reaches the app unchanged, in one message."""
+    from siteflow.prefect_body_guard import UnstorableTextGuard
+
+    seen: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        seen.append(message["body"])
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    def post(*chunks: bytes) -> int:
+        pending = [
+            {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+            for i, c in enumerate(chunks)
+        ]
+        statuses: list[int] = []
+
+        async def receive() -> Any:
+            return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+        async def send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        scope = {"type": "http", "method": "POST", "path": "/api/flow_runs/"}
+        asyncio.run(UnstorableTextGuard(app)(scope, receive, send))
+        return statuses[0]
+
+    bad = json.dumps({"name": "x\ud800"})
+    assert post(bad[:7].encode(), bad[7:].encode()) == 422  # split inside the escape
+    assert post(b"\xef\xbb\xbf" + bad.encode()) == 422  # UTF-8 with a byte-order mark
+    assert post(bad.encode("utf-16-le", "surrogatepass")) == 422
+    assert post(json.dumps({"name": "A\x00B"}, ensure_ascii=False).encode("utf-16")) == 422
+    assert post(b"[" * 100_000) == 201  # too deep for Python's parser: Prefect's to refuse
+    clean = json.dumps({"name": "广州 ok"}).encode()
+    assert post(clean[:5], clean[5:]) == 201 and seen[-1] == clean
