@@ -3,7 +3,7 @@
 Only the SHA-256 of the token is stored, for lookups; the token itself is never stored: it is
 derived from the link's id under the link key `key_id` (kept outside the database,
 :mod:`siteflow.link_keys`) when the mail is rendered. `key_id` is NULL only for a link issued
-before derived tokens (migration 0016); the relay gives it a derived token before mailing it.
+before derived tokens (migration 0018); the relay gives it a derived token before mailing it.
 """
 
 from __future__ import annotations

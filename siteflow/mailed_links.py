@@ -64,7 +64,7 @@ def token_in(session: Session, row: OutboxMessage) -> str | None:
     """The token of the row's link, derived (None for a mail without a link).
 
     A link issued before derived tokens (its ``key_id`` unset: its random token was kept in the
-    outbox row, dropped by migration 0016) gets one now, under the current key, and its stored
+    outbox row, dropped by migration 0018) gets one now, under the current key, and its stored
     hash is replaced in the same transaction — so the old token, which PostgreSQL may still hold
     in a dead row version, no longer opens anything. Raises LinkUnavailable when the link or
     its key is gone, or the key does not give the link's token (another key directory)."""

@@ -30,9 +30,10 @@ from typing import Any, cast
 
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 
 from models.document import Document
+from models.gate import Gate, GateDecision
 from models.outbox import OutboxMessage
 from models.project_input import ROLE_SIDE, Role, Side
 from models.roster import roster_of
@@ -133,12 +134,20 @@ def _document_pdf(document_id: str) -> bytes | None:
         doc = session.get(Document, document_id)
         if doc is None:
             return None
-        key = (doc.id, f"{doc.status}:{doc.signed_at}")
+        signatures = session.scalar(  # each signature adds a block: the second signer's mail shows the first
+            select(func.count(GateDecision.id))
+            .join(Gate, Gate.id == GateDecision.gate_id)
+            .where(Gate.document_id == doc.id)
+        )
+        key = (doc.id, f"{doc.status}:{doc.signed_at}:{signatures}")
     if key not in _PDFS:
         try:
             pdf = render_pdf(document_id)
         except CjkFontMissing as missing:
             log.warning("mail without the document's PDF: %s", missing)
+            return None
+        except Exception:  # a layout failure must not hold up the mail, nor the outbox behind it
+            log.exception("mail without the document's PDF: rendering %s failed", document_id)
             return None
         if len(_PDFS) > 32:
             _PDFS.clear()
@@ -320,6 +329,15 @@ async def relay_once(settings: Settings | None = None, limit: int = 50) -> Relay
         except LinkUnavailable as unavailable:
             _finish(row.id, sent=False, error=str(unavailable), permanent=True)
             log.error("mail to %s not sent: %s", row.recipient, unavailable)
+            failed += 1
+            continue
+        except OSError as unreadable:  # the key directory unreadable for now: this row waits, not the outbox
+            _finish(
+                row.id, sent=False, error=f"its link key could not be read: {unreadable}", permanent=False
+            )
+            log.error(
+                "mail to %s not sent yet: its link key could not be read (%s)", row.recipient, unreadable
+            )
             failed += 1
             continue
         try:

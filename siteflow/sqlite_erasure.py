@@ -3,7 +3,7 @@
 Link tokens are no longer stored at all (derived under a key outside the database,
 :mod:`siteflow.link_keys`: the design that also holds on PostgreSQL, which keeps a nulled value
 in the dead tuple until VACUUM). This module stays as defence in depth for whatever else is
-erased — and for a pre-upgrade row's random token, kept in ``outbox.secret`` until migration 0016
+erased — and for a pre-upgrade row's random token, kept in ``outbox.secret`` until migration 0018
 dropped the column. What was measured when tokens were nulled in place: on SQLite, nulling
 alone does not make a value unreadable:
 

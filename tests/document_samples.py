@@ -82,8 +82,9 @@ def store(body: DocumentBody, version: int = 1, doc_key: str | None = None, code
         return doc.id
 
 
-def sign(document_id: str, *signers: tuple[str, str, str, str]) -> None:
-    """Signatures (name, email, role, door) on a gate about the version, and the version signed."""
+def sign(document_id: str, *signers: tuple[str, str, str, str], decision: str = "sign") -> None:
+    """Signatures (name, email, role, door) on a gate about the version, and the version signed;
+    with ``decision="reject"`` the answers refuse it and the version stays unsigned."""
     with session_scope() as session:
         doc = session.get(Document, document_id)
         assert doc is not None
@@ -94,10 +95,10 @@ def sign(document_id: str, *signers: tuple[str, str, str, str]) -> None:
             rule="ENG-31",
             title="sign",
             parties=[{"slot": s[2], "roles": [s[2]]} for s in signers],
-            decisions=["sign"],
+            decisions=["sign", "reject"],
             document_id=doc.id,
             status="decided",
-            outcome="sign",
+            outcome=decision,
         )
         session.add(gate)
         session.flush()
@@ -106,7 +107,7 @@ def sign(document_id: str, *signers: tuple[str, str, str, str]) -> None:
                 GateDecision(
                     gate_id=gate.id,
                     party=role,
-                    decision="sign",
+                    decision=decision,
                     signer_name=name,
                     signer_email=email,
                     role=role,
@@ -115,6 +116,8 @@ def sign(document_id: str, *signers: tuple[str, str, str, str]) -> None:
                     proof={"email": "mailbox", "web": "session", "cli": "token"}.get(door, "unverified"),
                 )
             )
+        if decision != "sign":
+            return
         doc.status = DocumentStatus.SIGNED.value
         doc.signed_by = "; ".join(f"{n} <{e}>" for n, e, _, _ in signers)
         doc.signed_at = AT

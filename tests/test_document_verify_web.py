@@ -160,6 +160,21 @@ def test_an_issued_unsigned_version_and_an_unknown_code(world: dict[str, Any]) -
     )
 
 
+def test_someone_who_refused_a_version_is_not_named_as_its_signer(world: dict[str, Any]) -> None:
+    """The public page lists those who signed; a customer who answered "reject" is not one."""
+    from tests.document_samples import sign
+
+    sign(
+        world["arrival"],
+        ("黄伟 Huang Wei", "huang.wei@gd-mobile.example", "customer", "email"),
+        decision="reject",
+    )
+    with httpx.Client() as http:
+        r = http.get(f"{world['web']}/verify/{codes.grouped(world['codes']['arrival'])}")
+    assert "已发布，尚未签字 / Issued, not yet signed" in r.text and "尚无签字 / nobody yet" in r.text
+    assert_reveals_nothing_else(r.text)  # 黄伟 among what it must not show
+
+
 def test_unknown_codes_from_one_address_are_throttled_even_for_a_good_code(world: dict[str, Any]) -> None:
     with browser("127.0.0.7") as http:
         answers = [http.get(f"{world['web']}/verify/AAAA-BBBB-{i:04d}").status_code for i in range(22)]

@@ -149,3 +149,21 @@ def test_the_api_browser_runs_from_this_host_under_its_policy(web: str) -> None:
         page.wait_for_selector(".opblock-summary-path")  # the operations, read from /api/openapi.json
         assert "/api/gates/{gate_id}/decisions" in page.content()
         assert problems == []  # no CSP violation, nothing fetched from another host
+
+
+def test_a_link_on_another_site_cannot_make_the_browser_fetch_a_recorded_export(web: str) -> None:
+    """An audit export or handover package is recorded in the trail under the reader's name: a
+    signed-in browser sent there by another site's link (``Sec-Fetch-Site: cross-site``) is
+    refused before anything is built or recorded; typed in or followed from our pages it works."""
+    add_user(LI_NA, PASSWORD, ADMIN)
+    with browser() as http:
+        assert signed_in(http, web, web).status_code == 303
+        for path in (
+            "/projects/NOPE-1/audit.json",
+            "/projects/NOPE-1/audit.html",
+            "/projects/NOPE-1/handover.zip",
+        ):
+            linked = http.get(f"{web}{path}", headers={"Sec-Fetch-Site": "cross-site"})
+            assert linked.status_code == 403 and linked.text == CROSS_SITE, path
+            typed = http.get(f"{web}{path}", headers={"Sec-Fetch-Site": "none"})
+            assert typed.status_code == 404, path  # reached the view: no such project here

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from models.document import Document, DocumentStatus
 from models.document_print import DocumentScan
 from models.gate import Gate, GateDecision
+from models.gate_spec import Decision
 from siteflow.documents import codes
 from siteflow.site_time import site_time, zone_of
 
@@ -53,11 +54,15 @@ class Verified(BaseModel):
     scan_on_file: bool
 
 
+SIGNING = (Decision.APPROVE.value, Decision.SIGN.value)
+"""The answers that sign a version; a refusal names nobody as a signer on the public page."""
+
+
 def _signers(session: Session, doc: Document, zone: str | None) -> list[PublicSigner]:
     rows = session.execute(
         select(GateDecision.signer_name, GateDecision.decided_at)
         .join(Gate, Gate.id == GateDecision.gate_id)
-        .where(Gate.document_id == doc.id)
+        .where(Gate.document_id == doc.id, GateDecision.decision.in_(SIGNING))
         .order_by(GateDecision.decided_at)
     ).all()
     if rows:

@@ -34,6 +34,7 @@ from siteflow.documents.pdf import render_pdf
 from siteflow.documents.qr import qr_svg
 from siteflow.identity.roles import StaffRole
 from siteflow.web.access import Actor, Via, is_contact, may_see, require_actor, require_page_actor
+from siteflow.web.api import token_actor
 from siteflow.web.csrf import FIELD, form_ok, form_page
 from siteflow.web.pages import HEADERS
 
@@ -190,14 +191,17 @@ def add_scan(
 
 @router.post("/api/documents/{document_id}/scans")
 def add_scan_api(
-    document_id: str, actor: ApiActor, scan: Annotated[UploadFile | None, File()] = None
+    document_id: str,
+    actor: Annotated[Actor, Depends(token_actor)],
+    scan: Annotated[UploadFile | None, File()] = None,
 ) -> dict[str, Any]:
-    """A scan with a personal token (`siteflow documents scan`, door cli)."""
+    """A scan with a personal token (`siteflow documents scan`, door cli). A token only: a
+    browser session uploads through the paper page's CSRF-bound form, never through here."""
     doc = _visible(actor, document_id)
     if doc is None:
         raise HTTPException(status_code=404, detail=NO_DOCUMENT.format(id=document_id))
     try:
-        added = _add_scan(actor, doc, scan, Door.CLI if actor.via is Via.TOKEN else Door.WEB)
+        added = _add_scan(actor, doc, scan, Door.CLI)
     except scans.ScanRefused as refused:
         raise HTTPException(status_code=refused.status, detail=refused.message) from None
     return {

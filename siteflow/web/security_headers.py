@@ -18,6 +18,7 @@ the second, and covers JSON views too.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -55,13 +56,20 @@ def allowed_origins(headers: Headers, scheme: str) -> set[str]:
     return origins
 
 
+RECORDED_READS = re.compile(r"/(audit\.json|audit\.html|handover\.zip)$")
+"""Reads that write too: each audit export and handover package is recorded in the trail under
+the reader's name (COM-6), and a package builds every PDF — so a link on another site must not
+make a signed-in browser fetch one. Typed in, followed from siteflow's own pages, or fetched by
+the CLI with a token, they work as before."""
+
+
 def cross_site(scope: Scope) -> bool:
     """True when a browser says this state-changing request comes from another site.
 
     ``Sec-Fetch-Site`` is the browser's own verdict and is taken first: our pages' no-referrer
     policy makes browsers send ``Origin: null`` even with their same-origin form posts, so the
     Origin header alone cannot tell those from a sandboxed frame's."""
-    if scope["method"] not in UNSAFE_METHODS:
+    if scope["method"] not in UNSAFE_METHODS and not RECORDED_READS.search(scope.get("path", "")):
         return False
     headers = Headers(scope=scope)
     fetch_site = headers.get("sec-fetch-site")

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.document import Document
+from models.document_print import DocumentScan
 from models.gate import Gate, GateDecision, GateStatus
 from models.gate_spec import Door, Proof
 from models.project import Project
@@ -449,10 +450,15 @@ def record_paper(
 
 
 def _scan_recorded(sha256: str, gate_id: str | None = None) -> bool:
+    """The scan is evidence of a signature (of this gate, when named) — or, without a gate,
+    of anything: the store is content-addressed, so the same file may also be a document's
+    signed paper (document_scans), which a refused gate decision must not delete."""
     with read_scope() as session:
         q = select(GateDecision.id).where(GateDecision.evidence_sha256 == sha256)
         if gate_id is not None:
             q = q.where(GateDecision.gate_id == gate_id)
+        elif session.execute(select(DocumentScan.id).where(DocumentScan.sha256 == sha256).limit(1)).first():
+            return True
         return session.execute(q.limit(1)).first() is not None
 
 
