@@ -10,7 +10,7 @@ relay renders the mail. The outbox row names only which link to build (``link_ki
 ``link_id``); the link row names which key (``key_id``).
 
 Keys live in a directory of their own — ``SITEFLOW_HOME/link-keys`` or ``SITEFLOW_LINK_KEYS_DIR``
-(at scale: one secret mounted on every host) — one file ``<key id>.key`` per key, 32 random
+(at scale: one shared writable volume mounted on every host) — one file ``<key id>.key`` per key, 32 random
 bytes, mode 0600, in a 0700 directory. The web, the served flows, the keeper, the relay and the
 CLI all issue or mail links, so they must all read the same directory; the first key is made on
 first use, under a lock, so processes starting at once agree on one.

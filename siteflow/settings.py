@@ -187,7 +187,7 @@ class Settings(BaseSettings):
         default=None,
         description="Where the keys that mailed-link tokens are derived from live (one file per key, mode "
         "0600); home/link-keys when unset. Every process that issues or mails links (flows, keeper, web, "
-        "relay, CLI) must read the same directory: on several hosts, mount one shared secret there. "
+        "relay, CLI) must read the same directory: on several hosts, mount one shared writable volume there. "
         "Never in the database.",
     )
     link_key_hours: float = Field(
