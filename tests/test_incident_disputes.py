@@ -3,7 +3,7 @@ clocks refresh (issue #11): the pure rules, and the records on both backends."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from models.incident_run import IncidentNotice
 from models.outbox import OutboxMessage
 from siteflow.db import session_scope
 from siteflow.identity.roles import StaffRole
-from siteflow.incidents import records, rights
+from siteflow.incidents import intake, records, rights
 from siteflow.incidents.attribution import check_dispute, final_segments, gate_key
 from siteflow.incidents.clocks import compute_clocks
 from siteflow.incidents.notices import problem_notices, send_due_notices
@@ -32,6 +32,7 @@ from siteflow.incidents.refusals import IncidentRefused
 from siteflow.incidents.report import monthly_report
 from siteflow.incidents.run_view import ClocksRefresh
 from tests.incident_samples import contract, incident
+from tests.test_incident_notices import report
 from tests.test_incident_records import ELEMENTS, NOW, T0, outage
 
 KEY = "INC-2026-0001"
@@ -244,3 +245,49 @@ def test_inc4_clocks_refresh_at_a_mark_or_after_the_interval_and_not_when_nothin
     assert not quiet.due(KEY, at(T0 + timedelta(hours=3), done), T0 + timedelta(hours=3))
     quiet.forget(set())
     assert not quiet._last
+
+
+def test_inc8_a_problem_report_falls_due_on_its_contracts_clock_not_utcs(database_url: str) -> None:
+    """At 02:00 on 2 December in Shanghai it is still 1 December in UTC: a report due on
+    1 December is past due there — refused when raised so, and overdue (mailed) at once."""
+    shanghai_night = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)  # 2026-12-02 02:00 CST
+    with session_scope() as s:
+        records.save_contract(s, contract=contract(zone="Asia/Shanghai", elements=ELEMENTS))
+        intake.take_intake(s, report=report(KEY), now=report(KEY).received_at + timedelta(minutes=1))
+        assert records.local_day(s, key=KEY, now=shanghai_night) == date(2026, 12, 2)
+        late = records.raise_problem_report(
+            s,
+            key=KEY,
+            report=ProblemReportIn(
+                title="Firmware", office="Quality office", due=date(2026, 12, 1), by="Max"
+            ),
+            now=report(KEY).received_at,
+            actor="max.bauer@contractor.example",
+        )
+        found = problem_notices(s, shanghai_night.date() + timedelta(days=1), shanghai_night)
+        assert [n.key for _, n in found] == [f"problem-overdue:{late}"]
+        assert (
+            problem_notices(s, date(2026, 12, 1), datetime(2026, 12, 1, 15, 0, tzinfo=UTC)) == []
+        )  # 23:00 CST
+
+    from siteflow.identity.sessions import SignedIn
+    from siteflow.incidents import staff_acts
+
+    owner = SignedIn(
+        user_id="u1",
+        name="Max Bauer",
+        email="max.bauer@contractor.example",
+        roles=[StaffRole.ENGINEER],
+        session_expires_at=shanghai_night + timedelta(hours=1),
+    )
+    with pytest.raises(IncidentRefused, match="has passed"), session_scope() as s:
+        staff_acts.raise_problem(
+            s,
+            key=KEY,
+            title="x",
+            office="y",
+            due=date(2026, 12, 1),
+            detail="",
+            user=owner,
+            now=shanghai_night,
+        )

@@ -297,8 +297,9 @@ def next_look(
 
 
 def problem_notices(session: Session, on: date, now: datetime) -> list[tuple[str, PlannedNotice]]:
-    """INC-8: each problem report that fell overdue (open, past its due date) and whose raiser
-    has not been told yet: one mail to them, once (its notice row's unique key)."""
+    """INC-8: each problem report that fell overdue (open, past its due date on its incident's
+    contract clock) and whose raiser has not been told yet: one mail to them, once (its notice
+    row's unique key). ``on`` is the UTC date; a day ahead of it is the most any clock is."""
     rows = session.execute(
         select(ProblemReport)
         .outerjoin(
@@ -308,13 +309,18 @@ def problem_notices(session: Session, on: date, now: datetime) -> list[tuple[str
         )
         .where(
             ProblemReport.closed_at.is_(None),
-            ProblemReport.due < on,
+            ProblemReport.due <= on,  # past due somewhere on Earth; each is judged on its own clock
             ProblemReport.opened_by_email.is_not(None),
             IncidentNotice.id.is_(None),
         )
     ).scalars()
+    days: dict[str, date] = {}
     planned = []
     for row in rows:
+        if row.incident_key not in days:
+            days[row.incident_key] = records.local_day(session, key=row.incident_key, now=now)
+        if not row.due < days[row.incident_key]:
+            continue
         planned.append(
             (
                 row.incident_key,
@@ -355,7 +361,7 @@ def send_due_notices(clock: Clock = utc_now, refresh: ClocksRefresh | None = Non
                 )
             ).tuples()
         )
-        overdue = problem_notices(session, now.date(), now)
+        overdue = problem_notices(session, now.date() + timedelta(days=1), now)
         open_keys = set(
             session.scalars(select(Incident.key).where(Incident.state == IncidentState.OPEN.value))
         )

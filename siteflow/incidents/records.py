@@ -497,6 +497,15 @@ def close_incident(
     session.flush()
 
 
+def local_day(session: Session, *, key: str, now: datetime) -> date:
+    """Today on the incident's contract clock: a problem report due "yesterday" there is past
+    due there, whatever the UTC date says (INC-8)."""
+    from zoneinfo import ZoneInfo
+
+    row = _row(session, key)
+    return now.astimezone(ZoneInfo(load_contract(session, code=row.contract_code).timezone)).date()
+
+
 def raise_problem_report(
     session: Session, *, key: str, report: ProblemReportIn, now: datetime, actor: str = ""
 ) -> str:

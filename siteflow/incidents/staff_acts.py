@@ -59,7 +59,7 @@ def raise_problem(
     today or later; a record of the incident's audit chain signed as `user`."""
     run = _run_of(session, key, "INC-8")
     rights.check_may_raise_problem(key=key, email=user.email, roles=user.roles, owner_email=run.owner_email)
-    if due < now.date():
+    if due < records.local_day(session, key=key, now=now):
         raise IncidentRefused(
             "INC-8", f"the due date {due.isoformat()} has passed: give today or a later date"
         )
