@@ -1,5 +1,6 @@
 """A fresh migrated database for one benchmark run (SQLite under a temp home, or a new
-PostgreSQL database on a given server, dropped at the end), and the settings pointed at it."""
+PostgreSQL database on a given server, dropped at the end), the settings pointed at it, and the
+example support contract the incident benchmarks vary."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -48,3 +50,15 @@ def use_database(home: Path, url: str) -> None:
     os.environ["SITEFLOW_DATABASE_URL"] = url
     os.environ.pop("SITEFLOW_BLACKOUT_CALENDAR", None)
     reset_settings()
+
+
+def example_contract(**changes: Any) -> Any:
+    """`examples/incident-contract.yaml` (critical: response 30 min, 24×7; major and minor on
+    weekday business hours) with some of its terms replaced."""
+    import yaml
+
+    from models.incident_contract import ContractIn
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "incident-contract.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return ContractIn.model_validate({**raw, **changes})

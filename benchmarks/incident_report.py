@@ -37,55 +37,31 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.fresh_database import database, use_database
+from benchmarks.fresh_database import database, example_contract, use_database
 
 MONTH = "2026-11"
 START = datetime(2026, 11, 1, tzinfo=UTC)
 SECONDS_IN_MONTH = 30 * 24 * 3600
 CONTRACTS = 10
 ELEMENTS_PER_CONTRACT = 20
+COVERED = ELEMENTS_PER_CONTRACT
 
 
 def contract(n: int) -> Any:
-    from models.incident_contract import ContractIn
-
-    return ContractIn.model_validate(
-        {
-            "code": f"C-BENCH-{n}",
-            "customer": f"Carrier {n}",
-            "important_customer": n % 3 == 0,
-            "timezone": ["Europe/Berlin", "Asia/Shanghai", "America/New_York"][n % 3],
-            "business_hours": [
-                {"day": d, "start": "08:00", "end": "18:00"}
-                for d in ("monday", "tuesday", "wednesday", "thursday", "friday")
-            ],
-            "holidays": [{"start": "2026-11-11", "name": "holiday"}],
-            "sla": [
-                {
-                    "version": 1,
-                    "effective_from": "2026-01-01T00:00:00+00:00",
-                    "targets": [
-                        {
-                            "severity": "critical",
-                            "response_minutes": 30,
-                            "travel_minutes": 120,
-                            "restoration_minutes": 240,
-                        },
-                        {
-                            "severity": "major",
-                            "response_minutes": 240,
-                            "travel_minutes": 480,
-                            "restoration_minutes": 480,
-                        },
-                        {"severity": "minor", "response_minutes": 480, "restoration_minutes": 2400},
-                    ],
-                }
-            ],
-            "elements": [
-                {"name": f"NE-{n}-{e:02d}", "units_in_service": 1000 + 100 * e}
-                for e in range(ELEMENTS_PER_CONTRACT)
-            ],
-        }
+    """Ten contracts of the example's terms, in three zones, a third of them important, each
+    with its covered elements and a holiday in the month."""
+    return example_contract(
+        code=f"C-BENCH-{n}",
+        customer=f"Carrier {n}",
+        important_customer=n % 3 == 0,
+        timezone=["Europe/Berlin", "Asia/Shanghai", "America/New_York"][n % 3],
+        holidays=[{"start": "2026-11-11", "name": "holiday"}],
+        elements=[
+            {"name": f"NE-{n}-{e:02d}", "units_in_service": 1000 + 100 * e}
+            for e in range(ELEMENTS_PER_CONTRACT)
+        ],
+        customer_contacts=[],
+        duty=None,
     )
 
 

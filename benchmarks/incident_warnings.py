@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.fresh_database import database, use_database
+from benchmarks.fresh_database import database, example_contract, use_database
 
 CONTRACT = "C-BENCH-1"
 WARNING = "response:warning-50"
@@ -67,38 +67,7 @@ class Outcome:
 
 
 def contract() -> object:
-    from models.incident_contract import ContractIn
-
-    return ContractIn.model_validate(
-        {
-            "code": CONTRACT,
-            "customer": "Nordnetz AG",
-            "timezone": "Europe/Berlin",
-            "business_hours": [
-                {"day": d, "start": "08:00", "end": "18:00"}
-                for d in ("monday", "tuesday", "wednesday", "thursday", "friday")
-            ],
-            "sla": [
-                {
-                    "version": 1,
-                    "effective_from": "2026-01-01T00:00:00+00:00",
-                    "targets": [
-                        {
-                            "severity": "critical",
-                            "response_minutes": 30,
-                            "travel_minutes": 120,
-                            "restoration_minutes": 240,
-                        },
-                        {"severity": "major", "response_minutes": 240, "restoration_minutes": 480},
-                        {"severity": "minor", "response_minutes": 480, "restoration_minutes": 2400},
-                    ],
-                }
-            ],
-            "escalation": [
-                {"role": "pm", "name": "Li Wei", "email": "li.wei@contractor.example", "after_minutes": 30}
-            ],
-        }
-    )
+    return example_contract(code=CONTRACT)
 
 
 def take_in(prefix: str, count: int) -> list[str]:
