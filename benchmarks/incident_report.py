@@ -44,7 +44,6 @@ START = datetime(2026, 11, 1, tzinfo=UTC)
 SECONDS_IN_MONTH = 30 * 24 * 3600
 CONTRACTS = 10
 ELEMENTS_PER_CONTRACT = 20
-COVERED = ELEMENTS_PER_CONTRACT
 
 
 def contract(n: int) -> Any:
