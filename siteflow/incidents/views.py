@@ -106,6 +106,10 @@ class IncidentView(BaseModel):
     def breached(self) -> bool:
         return any(c.breached for c in self.clocks)
 
+    def owned_by(self, email: str) -> bool:
+        """Whether ``email`` (any case) is the owner's (``owner`` reads "Name <email>")."""
+        return self.owner.lower().endswith(f"<{email.strip().lower()}>")
+
 
 def _clock(reading: ClockReading) -> ClockView:
     return ClockView(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from starlette.routing import compile_path
 
@@ -28,6 +28,7 @@ from siteflow.identity.api_tokens import token_user
 from siteflow.identity.roles import StaffRole
 from siteflow.identity.sessions import SignedIn, signed_in
 from siteflow.web.csrf import cookie_name
+from siteflow.web.pages import HEADERS
 
 SESSION_COOKIE = "siteflow_session"
 SEE_ALL = frozenset({StaffRole.OFFICE, StaffRole.AUDITOR, StaffRole.ADMIN})
@@ -172,6 +173,15 @@ def signin_redirect(request: Request) -> str:
     """Where a page sends a browser that is not signed in: /signin, then back here."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return f"/signin?next={quote(target, safe='')}"
+
+
+def page_session(request: Request) -> Actor | Response:
+    """The browser session's user for a page and its forms, or the redirect to /signin (and
+    back) that the page answers instead."""
+    actor = session_actor(request)
+    if actor is None:
+        return RedirectResponse(signin_redirect(request), status_code=303, headers=HEADERS)
+    return actor
 
 
 def visible_subjects(actor: Actor) -> set[str] | None:

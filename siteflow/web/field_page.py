@@ -33,7 +33,7 @@ from siteflow.incidents.refusals import IncidentRefused
 from siteflow.incidents.run_view import publish_clocks
 from siteflow.incidents.views import IncidentView, clock_rows, incident_view
 from siteflow.site_time import site_time
-from siteflow.web.access import Actor, session_actor, signin_redirect
+from siteflow.web.access import Actor, page_session
 from siteflow.web.csrf import FIELD, form_ok, form_page
 from siteflow.web.pages import HEADERS
 
@@ -52,17 +52,10 @@ way"); travel; arrival, which stops it; restoration."""
 FORM_EXPIRED = "页面已过期，请重新点击 / This page had expired; please tap again"
 
 
-def _signed_in(request: Request) -> Actor | Response:
-    actor = session_actor(request)
-    if actor is None:
-        return RedirectResponse(signin_redirect(request), status_code=303, headers=HEADERS)
-    return actor
-
-
 @router.get("/field", response_class=HTMLResponse)
 def field_list(request: Request) -> Response:
     """The open incidents, the signed-in person's own first."""
-    actor = _signed_in(request)
+    actor = page_session(request)
     if isinstance(actor, Response):
         return actor
     now = datetime.now(UTC)
@@ -75,14 +68,13 @@ def field_list(request: Request) -> Response:
             )
         )
         views = [incident_view(session, key=k, now=now) for k in keys]
-    mine = f"<{actor.user.email}>"
-    views.sort(key=lambda v: not v.owner.endswith(mine))
+    views.sort(key=lambda v: not v.owned_by(actor.user.email))
     return form_page(
         request,
         "field_list.html.j2",
         who=actor.user,
         incidents=[
-            {"view": v, "mine": v.owner.endswith(mine), "received": site_time(v.received_at, v.zone)}
+            {"view": v, "mine": v.owned_by(actor.user.email), "received": site_time(v.received_at, v.zone)}
             for v in views
         ],
     )
@@ -124,7 +116,7 @@ def _page(
 
 @router.get("/field/{key}", response_class=HTMLResponse)
 def field_incident(key: str, request: Request, recorded: str = "") -> Response:
-    actor = _signed_in(request)
+    actor = page_session(request)
     if isinstance(actor, Response):
         return actor
     label = dict((k.value, text) for k, text in TAPS).get(recorded, "")
@@ -165,7 +157,7 @@ def tap(
 ) -> Response:
     """One tap: the event as the signed-in person, through the core's checks; "on site" carries
     the COM-7 site-access checklist from the fields beside its button."""
-    actor = _signed_in(request)
+    actor = page_session(request)
     if isinstance(actor, Response):
         return actor
     if not form_ok(request, csrf):

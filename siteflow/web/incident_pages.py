@@ -48,7 +48,7 @@ from siteflow.incidents.views import IncidentView, clock_rows, duration, inciden
 from siteflow.resumer import resume_run, wake_run
 from siteflow.settings import get_settings
 from siteflow.site_time import site_time
-from siteflow.web.access import Actor, session_actor, signin_redirect
+from siteflow.web.access import Actor, page_session
 from siteflow.web.csrf import FIELD, form_ok, form_page
 from siteflow.web.incidents_api import DisputeIn, HandoverIn
 from siteflow.web.pages import HEADERS
@@ -74,21 +74,10 @@ CLOSURE_LABELS = {
 }
 
 
-def _signed_in(request: Request) -> Actor | Response:
-    actor = session_actor(request)
-    if actor is None:
-        return RedirectResponse(signin_redirect(request), status_code=303, headers=HEADERS)
-    return actor
-
-
-def is_mine(view: IncidentView, email: str) -> bool:
-    return view.owner.lower().endswith(f"<{email.lower()}>")
-
-
 def _row(view: IncidentView, email: str) -> dict[str, Any]:
     return {
         "view": view,
-        "mine": is_mine(view, email),
+        "mine": view.owned_by(email),
         "received": site_time(view.received_at, view.zone),
         "clocks": [
             {
@@ -136,7 +125,7 @@ def my_open_incidents(actor: Actor) -> tuple[list[dict[str, Any]], list[dict[str
 def incident_list(request: Request, show: str = "open", breached: str = "") -> Response:
     """The queue: open incidents by default (``show=all`` for every one, ``breached=1`` for the
     breached ones only), the signed-in person's own first, then by receipt."""
-    actor = _signed_in(request)
+    actor = page_session(request)
     if isinstance(actor, Response):
         return actor
     every = show == "all"
@@ -266,7 +255,7 @@ def _page(
 
 @router.get("/incidents/{key}", response_class=HTMLResponse)
 def incident_page(key: str, request: Request, done: str = "") -> Response:
-    actor = _signed_in(request)
+    actor = page_session(request)
     if isinstance(actor, Response):
         return actor
     return _page(request, actor, key, done=done)
@@ -290,7 +279,7 @@ def hand_over(
     csrf: Annotated[str, Form(alias=FIELD)] = "",
 ) -> Response:
     """INC-9: the owner asks a colleague to take it over (:func:`handover.request_handover`)."""
-    actor = _signed_in(request)
+    actor = page_session(request)
     if isinstance(actor, Response):
         return actor
     kept = {"handover": {"to": to, "note": note}}
@@ -320,7 +309,7 @@ def answer_handover(
     key: str, answer: str, request: Request, csrf: Annotated[str, Form(alias=FIELD)] = ""
 ) -> Response:
     """INC-9: the person it is handed to accepts or declines (:func:`handover.answer_handover`)."""
-    actor = _signed_in(request)
+    actor = page_session(request)
     if isinstance(actor, Response):
         return actor
     if answer not in {"accept", "decline"}:
@@ -349,7 +338,7 @@ def raise_problem(
     csrf: Annotated[str, Form(alias=FIELD)] = "",
 ) -> Response:
     """INC-8: a problem report to the office (:func:`staff_acts.raise_problem`)."""
-    actor = _signed_in(request)
+    actor = page_session(request)
     if isinstance(actor, Response):
         return actor
     kept = {"problem": {"title": title, "office": office, "due": due, "detail": detail}}
@@ -393,7 +382,7 @@ def dispute_outage(
 ) -> Response:
     """INC-7: the owner or the office disputes an outage's attribution
     (:func:`staff_acts.dispute_outage`); the run is woken to ask the customer."""
-    actor = _signed_in(request)
+    actor = page_session(request)
     if isinstance(actor, Response):
         return actor
     form_key = f"dispute-{outage_id}"
@@ -439,7 +428,7 @@ def close(
 ) -> Response:
     """INC-8 through the closure gate and the one decision path (:func:`staff_acts.close`, the
     API's too), signed as the session's person (door web)."""
-    actor = _signed_in(request)
+    actor = page_session(request)
     if isinstance(actor, Response):
         return actor
     parts = {
