@@ -128,7 +128,6 @@ def _document_pdf(document_id: str) -> bytes | None:
     what the SHA-256 in the mail and the trail is of. Without the CJK font the mail goes
     without the PDF (and the relay's log says why) rather than not at all."""
     from siteflow.documents.fonts import CjkFontMissing
-    from siteflow.documents.pdf import render_pdf
 
     with session_scope() as session:
         doc = session.get(Document, document_id)
@@ -142,6 +141,8 @@ def _document_pdf(document_id: str) -> bytes | None:
         key = (doc.id, f"{doc.status}:{doc.signed_at}:{signatures}")
     if key not in _PDFS:
         try:
+            from siteflow.documents.pdf import render_pdf  # WeasyPrint and its system libraries
+
             pdf = render_pdf(document_id)
         except CjkFontMissing as missing:
             log.warning("mail without the document's PDF: %s", missing)
