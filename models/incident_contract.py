@@ -78,9 +78,6 @@ class HolidayIn(Strict):
             raise ValueError(f"holiday {self.name}: the last day is before the first")
         return self
 
-    def covers(self, day: date) -> bool:
-        return self.start <= day <= (self.end or self.start)
-
 
 class SlaTargetIn(Strict):
     """INC-4: the targets for one severity, in minutes of the clock's calendar; none = no target."""

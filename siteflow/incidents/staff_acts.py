@@ -37,7 +37,8 @@ from siteflow.signature_proof import Evidence
 CLOSURE_GATE = "closure"  # flows.incident.CLOSURE_GATE (the web service does not import flows)
 
 
-def _run_of(session: Session, key: str, rule: str) -> IncidentRun:
+def run_of(session: Session, key: str, rule: str = "INC-9") -> IncidentRun:
+    """The incident's run row, or a refusal under ``rule`` naming the unknown key."""
     run = session.get(IncidentRun, key)
     if run is None:
         raise IncidentRefused(rule, f"unknown incident '{key}'")
@@ -57,7 +58,7 @@ def raise_problem(
 ) -> ProblemRecord:
     """INC-8: a problem report to the office, raised by the incident's owner or the office, due
     today or later; a record of the incident's audit chain signed as `user`."""
-    run = _run_of(session, key, "INC-8")
+    run = run_of(session, key, "INC-8")
     rights.check_may_raise_problem(key=key, email=user.email, roles=user.roles, owner_email=run.owner_email)
     if due < records.local_day(session, key=key, now=now):
         raise IncidentRefused(
@@ -73,7 +74,7 @@ def dispute_outage(
 ) -> str | None:
     """INC-7: the owner or the office disputes a recorded outage's attribution; returns the
     incident's run id, which the caller wakes so the run opens the customer's gate."""
-    run = _run_of(session, key, "INC-9")
+    run = run_of(session, key, "INC-9")
     rights.check_may_dispute(key=key, email=user.email, roles=user.roles, owner_email=run.owner_email)
     records.dispute_outage(session, key=key, outage_id=outage_id, reason=reason, by=user.email, now=now)
     return run.flow_run_id

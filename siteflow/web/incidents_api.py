@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from models.gate_spec import Door, Proof
 from models.incident_input import EVENT_ADAPTER, EventKind, Instant, OutageIn
-from models.incident_run import IncidentReportIn, IncidentRun
+from models.incident_run import IncidentReportIn
 from models.site_access import SiteAccessIn
 from models.text_kinds import Email, Note, ReasonCode
 from models.text_kinds import problems as form_problems
@@ -200,13 +200,6 @@ def record_event(
     return RecordedOut(key=key, kind=event.kind, at=event.at, by=event.by, incident=view)
 
 
-def _run_of(session: Any, key: str) -> IncidentRun:
-    run: IncidentRun | None = session.get(IncidentRun, key)
-    if run is None:
-        raise IncidentRefused("INC-9", f"unknown incident '{key}'")
-    return run
-
-
 def _wake(run_id: str | None) -> None:
     """INC-7: wake the incident's run so it opens the disputed outage's customer gate (the
     keeper's pass does it later if the run was not waiting at its open-gates form yet)."""
@@ -228,7 +221,7 @@ def record_outage(
         return _invalid("outage", exc)
     try:
         with session_scope() as session:
-            run = _run_of(session, key)
+            run = staff_acts.run_of(session, key)
             if outage.disputed:
                 rights.check_may_dispute(
                     key=key, email=actor.user.email, roles=actor.user.roles, owner_email=run.owner_email
