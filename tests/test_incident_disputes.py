@@ -243,7 +243,9 @@ def test_inc4_clocks_refresh_at_a_mark_or_after_the_interval_and_not_when_nothin
     quiet = ClocksRefresh(every)
     assert not quiet.due(KEY, at(T0 + timedelta(minutes=4), done), T0 + timedelta(minutes=4))
     assert not quiet.due(KEY, at(T0 + timedelta(hours=3), done), T0 + timedelta(hours=3))
-    quiet.forget(set())
+    quiet.forget_unseen(T0 + timedelta(hours=3, minutes=1), after=timedelta(minutes=5))
+    assert quiet._last  # looked at a minute ago: kept
+    quiet.forget_unseen(T0 + timedelta(hours=16), after=timedelta(hours=12))  # unseen since: closed
     assert not quiet._last
 
 

@@ -362,9 +362,6 @@ def send_due_notices(clock: Clock = utc_now, refresh: ClocksRefresh | None = Non
             ).tuples()
         )
         overdue = problem_notices(session, now.date() + timedelta(days=1), now)
-        open_keys = set(
-            session.scalars(select(Incident.key).where(Incident.state == IncidentState.OPEN.value))
-        )
     sent: list[tuple[str, str]] = []
     stale: list[tuple[str, IncidentClocks]] = []
     for key, notice in overdue:
@@ -410,7 +407,7 @@ def send_due_notices(clock: Clock = utc_now, refresh: ClocksRefresh | None = Non
                 log.info("incident %s: %s notice %s sent", key, notice.kind.value, notice.key)
                 sent.append((key, notice.key))
     if refresh is not None:
-        refresh.forget(open_keys)
+        refresh.forget_unseen(now, after=2 * RECHECK)
         for key, clocks in stale:
             if publish_clocks(key):
                 refresh.published(key, clocks, now)

@@ -68,12 +68,14 @@ class ClocksRefresh:
     def __init__(self, every: timedelta) -> None:
         self.every = every
         self._last: dict[str, tuple[datetime, int]] = {}
+        self._seen: dict[str, datetime] = {}
 
     @staticmethod
     def _marks(clocks: IncidentClocks) -> int:
         return sum(m.reached for r in clocks.readings for m in r.marks)
 
     def due(self, key: str, clocks: IncidentClocks, now: datetime) -> bool:
+        self._seen[key] = now
         marks = self._marks(clocks)
         last = self._last.get(key)
         if last is None:
@@ -97,7 +99,11 @@ class ClocksRefresh:
     def published(self, key: str, clocks: IncidentClocks, now: datetime) -> None:
         self._last[key] = (now, self._marks(clocks))
 
-    def forget(self, open_keys: set[str]) -> None:
-        """Drop incidents no longer open (closed ones never come due again)."""
-        for key in set(self._last) - open_keys:
-            del self._last[key]
+    def forget_unseen(self, now: datetime, after: timedelta) -> None:
+        """Drop incidents not looked at for ``after``: the keeper looks at every open incident
+        at least once in its safety-net interval, so one unseen for longer is closed — found
+        without reading every open incident's key on each pass."""
+        for key, seen in list(self._seen.items()):
+            if now - seen > after:
+                del self._seen[key]
+                self._last.pop(key, None)
