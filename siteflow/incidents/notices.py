@@ -374,15 +374,14 @@ def send_due_notices(clock: Clock = utc_now, refresh: ClocksRefresh | None = Non
             if roster is None:  # reserved, its run not yet registered: nobody to tell yet
                 continue
             staff = [f"{c.name} <{c.email}>" for c in roster.contacts_with(Role.ENGINEER, Role.PM)]
-            row = session.get(Incident, key)
-            assert row is not None
-            clocks = records.incident_clocks(session, key=key, now=now)
-            contract = records.load_contract(session, code=row.contract_code)
+            record = records.load_incident(session, key=key)
+            contract = records.load_contract(session, code=record.contract)
+            clocks = records.clocks_of(record, contract, now)
             done = set(
                 session.scalars(select(IncidentNotice.notice_key).where(IncidentNotice.incident_key == key))
             )
             waiting = pending_handover(session, key)
-            events = records.load_incident(session, key=key).events
+            events = record.events
             owner = [f"{c.name} <{c.email}>" for c in roster.contacts_with(Role.ENGINEER)]
             due = planned_notices(key, clocks, contract, done, staff, now)
             due += handover_notices(key, waiting, contract, done, now)

@@ -248,7 +248,12 @@ def record_event(
 def incident_clocks(session: Session, *, key: str, now: datetime) -> IncidentClocks:
     """The three clocks of one incident as of ``now`` (INC-4)."""
     record = load_incident(session, key=key)
-    contract = load_contract(session, code=record.contract)
+    return clocks_of(record, load_contract(session, code=record.contract), now)
+
+
+def clocks_of(record: IncidentRecord, contract: ContractIn, now: datetime) -> IncidentClocks:
+    """The clocks of an incident already read, on its contract (a caller that needs the record
+    and the contract too reads each once)."""
     return compute_clocks(
         received_at=record.received_at,
         reported_severity=record.reported_severity,
